@@ -1,0 +1,212 @@
+#pragma once
+// From a format-neutral tensor_file (official names) to a Config: recognise the generation from
+// tensor names (spec 2.2), read every size from shapes (spec 2.1), and convert tensors to the
+// types the layers keep, checking every shape. Knows nothing about file formats.
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+#include "error.hpp"
+#include "io/tensor.hpp"
+#include "matrix.hpp"
+#include "scalar.hpp"
+
+namespace rwkv::detail {
+
+inline std::string shape_string(const std::vector<std::int64_t>& s) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+inline std::vector<std::int64_t> squeezed(const std::vector<std::int64_t>& s) {
+    std::vector<std::int64_t> out;
+    for (auto d : s)
+        if (d != 1) out.push_back(d);
+    return out;
+}
+
+inline bool has_key_containing(const io::tensor_file& f, std::string_view part) {
+    return std::any_of(f.tensors.begin(), f.tensors.end(),
+                       [&](const io::tensor_view& t) { return t.name.find(part) != std::string::npos; });
+}
+
+// Recognise the generation (spec 2.2); refuse every one the library does not run, by name.
+inline Version detect_version(const io::tensor_file& f) {
+    const std::string file = f.path.string();
+    for (const char* k : {"_strategy", "_rescale_layer", "_version"})
+        if (std::find(f.other_keys.begin(), f.other_keys.end(), k) != f.other_keys.end() || f.find(k))
+            throw error(file + ": this checkpoint was converted by ChatRWKV for one strategy (key '" +
+                        std::string(k) + "'); use the original BlinkDL .pth file");
+    if (!f.find("emb.weight"))
+        throw error(file + ": missing tensor 'emb.weight' (not an RWKV checkpoint in the official layout)");
+    if (has_key_containing(f, "att.r_k") || has_key_containing(f, "att.k_k") || has_key_containing(f, "att.x_r"))
+        throw error(file + ": RWKV-7 (x070 \"Goose\") checkpoints are not supported; this library runs x052 and x060");
+    if (has_key_containing(f, "time_maa")) return Version::x060;
+    if (!has_key_containing(f, "ln_x"))
+        throw error(file + ": RWKV-4 checkpoints (no ln_x) are not supported; this library runs x052 and x060");
+    if (!has_key_containing(f, "gate.weight"))
+        throw error(file + ": RWKV-5.0 (x050 preview, no gate) checkpoints are not supported; this library runs x052 and x060");
+    const io::tensor_view* decay = f.find("blocks.0.att.time_decay");
+    if (!decay) throw error(file + ": missing tensor 'blocks.0.att.time_decay'");
+    if (decay->shape.size() == 2 && decay->shape[1] > 1) {
+        if (!f.find("blocks.0.att.time_faaaa"))
+            throw error(file + ": RWKV-5 checkpoint with 'time_first' instead of 'time_faaaa' (5.0/5.1 preview) is not supported");
+        return Version::x052;
+    }
+    throw error(file + ": RWKV-5.1 (x051, one decay per head) checkpoints are not supported; this library runs x052 and x060");
+}
+
+// Tracks which tensors were used so that unknown ones can be reported, and converts with
+// shape checks. Every message names the file and the tensor.
+class TensorReader {
+public:
+    explicit TensorReader(const io::tensor_file& f) : f_(f) {}
+
+    const io::tensor_view& get(const std::string& name) {
+        const io::tensor_view& t = f_.at(name);
+        if (t.type != io::dtype::f32 && t.type != io::dtype::f16 && t.type != io::dtype::bf16)
+            throw error(file() + ": tensor '" + name + "' has dtype " + std::string(io::dtype_name(t.type)) +
+                        "; weights must be f32, f16 or bf16");
+        used_.insert(name);
+        return t;
+    }
+
+    // Shape check up to size-1 axes (official time_* vectors are [1, 1, C]).
+    const io::tensor_view& get(const std::string& name, std::vector<std::int64_t> expected) {
+        const io::tensor_view& t = get(name);
+        if (squeezed(t.shape) != squeezed(expected))
+            throw error(file() + ": tensor '" + name + "' has shape " + shape_string(t.shape) + ", expected " +
+                        shape_string(expected));
+        return t;
+    }
+
+    std::vector<float> floats(const std::string& name, std::vector<std::int64_t> expected) {
+        const io::tensor_view& t = get(name, std::move(expected));
+        std::vector<float> out(static_cast<std::size_t>(t.numel()));
+        widen_to(t, out.data());
+        return out;
+    }
+
+    // A weight matrix kept in T: zero-copy into the mapping when the file stores T (and the
+    // address is aligned for it), a converted owned copy otherwise.
+    template <class T>
+    Matrix<T> matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
+        const io::tensor_view& t = get(name, {rows, cols});
+        if (t.shape.size() != 2)
+            throw error(file() + ": tensor '" + name + "' must be 2-D, has shape " + shape_string(t.shape));
+        Matrix<T> m;
+        const bool same = (std::is_same_v<T, float> && t.type == io::dtype::f32) ||
+                          (std::is_same_v<T, bfloat16> && t.type == io::dtype::bf16) ||
+                          (std::is_same_v<T, half> && t.type == io::dtype::f16);
+        if (same && reinterpret_cast<std::uintptr_t>(t.data.data()) % alignof(T) == 0) {
+            m.data = reinterpret_cast<const T*>(t.data.data());
+            m.rows = static_cast<int>(rows);
+            m.cols = static_cast<int>(cols);
+            m.owner = f_.mappings.empty() ? nullptr : f_.mappings.front();
+            m.mapped = true;
+            return m;
+        }
+        std::vector<float> tmp(static_cast<std::size_t>(t.numel()));
+        widen_to(t, tmp.data());
+        std::vector<T> values(tmp.size());
+        for (std::size_t i = 0; i < tmp.size(); ++i) values[i] = from_float<T>(tmp[i]);
+        return Matrix<T>::owning(std::move(values), static_cast<int>(rows), static_cast<int>(cols));
+    }
+
+    // Every tensor in the file must have been consumed: an unknown name means a layout this
+    // library does not understand, and silently ignoring it could give wrong answers.
+    void check_all_used() const {
+        for (const auto& t : f_.tensors)
+            if (!used_.count(t.name))
+                throw error(file() + ": unknown tensor '" + t.name + "' " + shape_string(t.shape));
+    }
+
+    std::string file() const { return f_.path.string(); }
+
+private:
+    static void widen_to(const io::tensor_view& t, float* out) {
+        const std::size_t n = static_cast<std::size_t>(t.numel());
+        const std::byte* p = t.data.data();
+        switch (t.type) {
+            case io::dtype::f32: std::memcpy(out, p, n * 4); break;
+            case io::dtype::bf16:
+                for (std::size_t i = 0; i < n; ++i) {
+                    std::uint16_t b;
+                    std::memcpy(&b, p + 2 * i, 2);
+                    out[i] = bfloat16::from_bits(b).to_float();
+                }
+                break;
+            case io::dtype::f16:
+                for (std::size_t i = 0; i < n; ++i) {
+                    std::uint16_t b;
+                    std::memcpy(&b, p + 2 * i, 2);
+                    out[i] = half::from_bits(b).to_float();
+                }
+                break;
+            default: break;  // rejected in get()
+        }
+    }
+
+    const io::tensor_file& f_;
+    std::set<std::string> used_;
+};
+
+// Reads every size off the tensor shapes (spec 2.1) and validates them.
+inline Config infer_config(const io::tensor_file& f) {
+    const std::string file = f.path.string();
+    Config c;
+    c.version = detect_version(f);
+    auto dims = [&](const std::string& name, std::size_t rank) -> const std::vector<std::int64_t>& {
+        const io::tensor_view& t = f.at(name);
+        if (t.shape.size() != rank)
+            throw error(file + ": tensor '" + name + "' has shape " + shape_string(t.shape) + ", expected " +
+                        std::to_string(rank) + " dimensions");
+        for (auto d : t.shape)
+            if (d <= 0 || d > (1 << 24))
+                throw error(file + ": tensor '" + name + "' has implausible shape " + shape_string(t.shape));
+        return t.shape;
+    };
+    const auto& emb = dims("emb.weight", 2);
+    c.vocab_size = static_cast<int>(emb[0]);
+    c.n_embd = static_cast<int>(emb[1]);
+    int max_layer = -1;
+    for (const auto& t : f.tensors) {
+        if (t.name.rfind("blocks.", 0) != 0) continue;
+        const char* b = t.name.data() + 7;
+        int l = -1;
+        auto [ptr, ec] = std::from_chars(b, t.name.data() + t.name.size(), l);
+        if (ec != std::errc() || *ptr != '.' || l < 0 || l > 100000)
+            throw error(file + ": unknown tensor '" + t.name + "' (bad block index)");
+        max_layer = std::max(max_layer, l);
+    }
+    if (max_layer < 0) throw error(file + ": no 'blocks.*' tensors");
+    c.n_layer = max_layer + 1;
+    c.dim_att = static_cast<int>(dims("blocks.0.att.key.weight", 2)[0]);
+    c.dim_ffn = static_cast<int>(dims("blocks.0.ffn.key.weight", 2)[0]);
+    const auto& u = dims("blocks.0.att.time_faaaa", 2);
+    c.n_head = static_cast<int>(u[0]);
+    c.head_size = static_cast<int>(u[1]);
+    if (c.version == Version::x060) {
+        const auto& w1 = dims("blocks.0.att.time_maa_w1", 2);
+        if (w1[1] % 5 != 0)
+            throw error(file + ": tensor 'blocks.0.att.time_maa_w1' has shape " + shape_string(w1) +
+                        ", its second dimension must be 5 x the LoRA rank");
+        c.dim_lora_mix = static_cast<int>(w1[1] / 5);
+        c.dim_lora_decay = static_cast<int>(dims("blocks.0.att.time_decay_w1", 2)[1]);
+    }
+    try {
+        c.validate();
+    } catch (const error& e) {
+        throw error(file + ": " + e.what());
+    }
+    return c;
+}
+
+}  // namespace rwkv::detail

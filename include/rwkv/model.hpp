@@ -1,0 +1,267 @@
+#pragma once
+// rwkv::Model<T, Backend> — the umbrella header: everything an application needs to load an
+// official checkpoint and run it.
+//
+//   auto model = rwkv::Model<rwkv::bfloat16>::load("RWKV-x060-World-1B6-v2.1.pth");
+//   auto state = model.new_state();
+//   std::span<const float> logits = model.forward(std::span<const rwkv::token>(ids), state);
+//
+// T is the weight storage type (float, rwkv::bfloat16, rwkv::half); activations and the state
+// are always fp32. forward() is const: one model serves many states on many threads.
+
+#include <algorithm>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "backend.hpp"
+#include "checkpoint.hpp"
+#include "config.hpp"
+#include "error.hpp"
+#include "io/pth.hpp"
+#include "layers/channel_mix.hpp"
+#include "layers/norm.hpp"
+#include "layers/time_mix5.hpp"
+#include "layers/time_mix6.hpp"
+#include "matrix.hpp"
+#include "scalar.hpp"
+#include "state.hpp"
+#include "token.hpp"
+
+namespace rwkv {
+
+template <class T = float, class Backend = cpu>
+class Model {
+    static_assert(is_weight_scalar_v<T>, "T must be float, rwkv::bfloat16 or rwkv::half");
+
+public:
+    using State = rwkv::State;
+    using scalar_type = T;
+
+    struct Block {
+        LayerNorm ln1, ln2;
+        std::variant<TimeMix5<T, Backend>, TimeMix6<T, Backend>> att;
+        ChannelMix<T, Backend> ffn;
+    };
+
+    // Tokens are pushed through all layers this many at a time (layer-major inside a chunk),
+    // which bounds the scratch memory and lets projections run as matrix-matrix products.
+    static constexpr int chunk_tokens = 64;
+
+    static Model load(const std::filesystem::path& path) { return from_tensors(io::load_pth(path)); }
+
+    // Builds a model from tensors with official names (any reader's output).
+    static Model from_tensors(io::tensor_file file) {
+        auto w = std::make_shared<Weights>();
+        w->config = detail::infer_config(file);
+        const Config& c = w->config;
+        detail::TensorReader rd(file);
+        const std::int64_t V = c.vocab_size, C = c.n_embd, A = c.dim_att, F = c.dim_ffn, H = c.n_head,
+                           N = c.head_size, Dm = c.dim_lora_mix, Dw = c.dim_lora_decay;
+        w->emb = rd.matrix<T>("emb.weight", V, C);
+        w->ln0 = layer_norm(rd, "blocks.0.ln0", C);
+        w->ln_out = layer_norm(rd, "ln_out", C);
+        w->head = rd.matrix<T>("head.weight", V, C);
+        bool has_time_state = false;
+        for (int l = 0; l < c.n_layer; ++l) {
+            const std::string p = "blocks." + std::to_string(l) + ".";
+            Block b{layer_norm(rd, p + "ln1", C), layer_norm(rd, p + "ln2", C), TimeMix5<T, Backend>{}, {}};
+            TimeMixCore<T, Backend> core;
+            core.receptance = rd.matrix<T>(p + "att.receptance.weight", A, C);
+            core.key = rd.matrix<T>(p + "att.key.weight", A, C);
+            core.value = rd.matrix<T>(p + "att.value.weight", A, C);
+            core.gate = rd.matrix<T>(p + "att.gate.weight", A, C);
+            core.output = rd.matrix<T>(p + "att.output.weight", C, A);
+            core.u = rd.floats(p + "att.time_faaaa", {H, N});
+            core.ln_x.weight = rd.floats(p + "att.ln_x.weight", {A});
+            core.ln_x.bias = rd.floats(p + "att.ln_x.bias", {A});
+            core.ln_x.groups = c.n_head;
+            if (c.version == Version::x052) {
+                TimeMix5<T, Backend> att;
+                att.mix_k = rd.floats(p + "att.time_mix_k", {1, 1, C});
+                att.mix_v = rd.floats(p + "att.time_mix_v", {1, 1, C});
+                att.mix_r = rd.floats(p + "att.time_mix_r", {1, 1, C});
+                att.mix_g = rd.floats(p + "att.time_mix_g", {1, 1, C});
+                const auto d = rd.floats(p + "att.time_decay", {H, N});
+                for (float x : d) {
+                    att.log_w.push_back(-std::exp(x));
+                    att.w.push_back(std::exp(-std::exp(x)));
+                }
+                att.core = std::move(core);
+                b.att = std::move(att);
+                b.ffn.difference_form = false;
+                b.ffn.mix_k = rd.floats(p + "ffn.time_mix_k", {1, 1, C});
+                b.ffn.mix_r = rd.floats(p + "ffn.time_mix_r", {1, 1, C});
+            } else {
+                TimeMix6<T, Backend> att;
+                att.maa_x = rd.floats(p + "att.time_maa_x", {1, 1, C});
+                const char* slots[5] = {"w", "k", "v", "r", "g"};
+                for (int s = 0; s < 5; ++s) att.maa[s] = rd.floats(p + "att.time_maa_" + slots[s], {1, 1, C});
+                att.maa_w1 = rd.floats(p + "att.time_maa_w1", {C, 5 * Dm});
+                att.maa_w2 = rd.floats(p + "att.time_maa_w2", {5, Dm, C});
+                att.decay = rd.floats(p + "att.time_decay", {1, 1, A});
+                att.decay_w1 = rd.floats(p + "att.time_decay_w1", {C, Dw});
+                att.decay_w2 = rd.floats(p + "att.time_decay_w2", {Dw, A});
+                att.core = std::move(core);
+                b.att = std::move(att);
+                b.ffn.difference_form = true;
+                b.ffn.mix_k = rd.floats(p + "ffn.time_maa_k", {1, 1, C});
+                b.ffn.mix_r = rd.floats(p + "ffn.time_maa_r", {1, 1, C});
+            }
+            b.ffn.key = rd.matrix<T>(p + "ffn.key.weight", F, C);
+            b.ffn.receptance = rd.matrix<T>(p + "ffn.receptance.weight", C, C);
+            b.ffn.value = rd.matrix<T>(p + "ffn.value.weight", C, F);
+            // State-tuned checkpoints carry a learned initial WKV state (spec 3.4).
+            if (file.find(p + "att.time_state")) {
+                if (!has_time_state && l > 0)
+                    throw error(rd.file() + ": 'att.time_state' present for some layers only");
+                has_time_state = true;
+                auto s = rd.floats(p + "att.time_state", {H, N, N});
+                if (w->time_state.empty()) w->time_state.resize(static_cast<std::size_t>(c.n_layer * H * N * N));
+                // Stored [h][value j][key i]; the state is [h][key i][value j].
+                float* dst = w->time_state.data() + static_cast<std::size_t>(l * H * N * N);
+                for (std::int64_t h = 0; h < H; ++h)
+                    for (std::int64_t j = 0; j < N; ++j)
+                        for (std::int64_t i = 0; i < N; ++i)
+                            dst[(h * N + i) * N + j] = s[static_cast<std::size_t>((h * N + j) * N + i)];
+            } else if (has_time_state) {
+                throw error(rd.file() + ": 'att.time_state' present for some layers only");
+            }
+            w->blocks.push_back(std::move(b));
+        }
+        rd.check_all_used();
+        w->file = std::move(file);
+        return Model(std::move(w));
+    }
+
+    const Config& config() const { return w_->config; }
+    const std::vector<Block>& blocks() const { return w_->blocks; }
+
+    State new_state() const {
+        State s(w_->config);
+        if (!w_->time_state.empty()) apply_time_state(s);
+        s.workspace().reserve(w_->config, 1, false);
+        return s;
+    }
+
+    // Resets `s` to this model's initial state (zeros, or the tuned time_state).
+    void reset(State& s) const {
+        check_state(s);
+        s.reset();
+        if (!w_->time_state.empty()) apply_time_state(s);
+    }
+
+    // Logits after one token; valid until the next call with this state.
+    std::span<const float> forward(token t, State& s) const { return forward(std::span<const token>(&t, 1), s); }
+
+    // Logits after the last token of `tokens`; same results as feeding them one by one.
+    std::span<const float> forward(std::span<const token> tokens, State& s) const {
+        run(tokens, s, {});
+        return {s.workspace().logits.data(), static_cast<std::size_t>(w_->config.vocab_size)};
+    }
+
+    // Logits after every token: `out` holds tokens.size() rows of vocab_size.
+    void forward_all(std::span<const token> tokens, State& s, std::span<float> out) const {
+        if (out.size() != tokens.size() * static_cast<std::size_t>(w_->config.vocab_size))
+            throw error("forward_all: output has " + std::to_string(out.size()) + " floats, need " +
+                        std::to_string(tokens.size()) + " x " + std::to_string(w_->config.vocab_size));
+        run(tokens, s, out);
+    }
+
+private:
+    struct Weights {
+        Config config;
+        io::tensor_file file;  // keeps the mapping alive for zero-copy matrices
+        Matrix<T> emb, head;
+        LayerNorm ln0, ln_out;
+        std::vector<Block> blocks;
+        std::vector<float> time_state;  // [L][H][N key][N value] or empty
+    };
+
+    explicit Model(std::shared_ptr<const Weights> w) : w_(std::move(w)) {}
+
+    static LayerNorm layer_norm(detail::TensorReader& rd, const std::string& prefix, std::int64_t C) {
+        LayerNorm ln;
+        ln.weight = rd.floats(prefix + ".weight", {C});
+        ln.bias = rd.floats(prefix + ".bias", {C});
+        return ln;
+    }
+
+    void apply_time_state(State& s) const {
+        const Config& c = w_->config;
+        const std::size_t per = static_cast<std::size_t>(c.n_head) * c.head_size * c.head_size;
+        for (int l = 0; l < c.n_layer; ++l) {
+            auto dst = s.wkv(l);
+            std::copy_n(w_->time_state.data() + l * per, per, dst.data());
+        }
+    }
+
+    void check_state(const State& s) const {
+        if (!(s.config() == w_->config))
+            throw error("state belongs to a model of another shape (state: " + describe(s.config()) +
+                        ", model: " + describe(w_->config) + ")");
+    }
+
+    static std::string describe(const Config& c) {
+        return std::string(c.version == Version::x052 ? "x052" : "x060") + " L" + std::to_string(c.n_layer) + " C" +
+               std::to_string(c.n_embd) + " H" + std::to_string(c.n_head) + " V" + std::to_string(c.vocab_size);
+    }
+
+    void run(std::span<const token> tokens, State& s, std::span<float> all_logits) const {
+        const Config& c = w_->config;
+        check_state(s);
+        if (tokens.empty()) throw error("forward: empty token sequence");
+        // Validate every id before touching the state, so a bad id leaves the state unchanged.
+        for (std::size_t i = 0; i < tokens.size(); ++i)
+            if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
+                throw error("forward: token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                            " is out of range for vocab_size " + std::to_string(c.vocab_size));
+        const bool all = !all_logits.empty();
+        auto& ws = s.workspace();
+        ws.reserve(c, static_cast<int>(std::min<std::size_t>(tokens.size(), chunk_tokens)), false);
+        for (std::size_t t0 = 0; t0 < tokens.size(); t0 += chunk_tokens) {
+            const int n = static_cast<int>(std::min<std::size_t>(chunk_tokens, tokens.size() - t0));
+            const bool last = t0 + static_cast<std::size_t>(n) == tokens.size();
+            float* out = all ? all_logits.data() + t0 * static_cast<std::size_t>(c.vocab_size) : nullptr;
+            run_chunk(tokens.subspan(t0, static_cast<std::size_t>(n)), s, all ? out : nullptr, last);
+        }
+    }
+
+    void run_chunk(std::span<const token> tokens, State& s, float* all_out, bool last) const {
+        const Config& c = w_->config;
+        const auto C = static_cast<std::size_t>(c.n_embd);
+        const int n = static_cast<int>(tokens.size());
+        auto& ws = s.workspace();
+        float* x = ws.x.data();
+        float* z = ws.z.data();
+        for (int t = 0; t < n; ++t) {
+            cpu_kernels::widen(w_->emb.row(tokens[static_cast<std::size_t>(t)]), x + t * C, C);
+            w_->ln0(x + t * C, x + t * C);
+        }
+        for (int l = 0; l < c.n_layer; ++l) {
+            const Block& b = w_->blocks[static_cast<std::size_t>(l)];
+            b.ln1.rows(x, z, n);
+            std::visit([&](const auto& att) { att.forward(c, z, n, s.att_shift(l).data(), s.wkv(l).data(), ws, x); },
+                       b.att);
+            b.ln2.rows(x, z, n);
+            b.ffn.forward(c, z, n, s.ffn_shift(l).data(), ws, x);
+        }
+        if (all_out) {
+            w_->ln_out.rows(x, z, n);
+            cpu_kernels::matmul(w_->head, z, n, all_out, ws.tile);
+            if (last)
+                std::copy_n(all_out + static_cast<std::size_t>(n - 1) * c.vocab_size, c.vocab_size, ws.logits.data());
+        } else if (last) {
+            w_->ln_out(x + (n - 1) * C, z);
+            cpu_kernels::matmul(w_->head, z, 1, ws.logits.data(), ws.tile);
+        }
+    }
+
+    std::shared_ptr<const Weights> w_;
+};
+
+}  // namespace rwkv

@@ -1,0 +1,144 @@
+#pragma once
+// rwkv::State — the recurrent state of one sequence: per layer the two token-shift vectors and
+// H fp32 N×N WKV matrices. A State is a value: copying it forks a conversation.
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "error.hpp"
+#include "workspace.hpp"
+
+namespace rwkv {
+
+class State {
+public:
+    State() = default;
+    explicit State(const Config& config) : config_(config) {
+        data_.assign(static_cast<std::size_t>(config_.n_layer) * layer_floats(), 0.0f);
+    }
+
+    const Config& config() const { return config_; }
+
+    // Per-layer views, in the official model.py order: att_x_prev [C], att_wkv [H][N key][N value],
+    // ffn_x_prev [C]. The same order is used by data() and the serialised form.
+    std::span<float> att_shift(int layer) { return {layer_ptr(layer), c()}; }
+    std::span<float> wkv(int layer) { return {layer_ptr(layer) + c(), wkv_floats()}; }
+    std::span<float> ffn_shift(int layer) { return {layer_ptr(layer) + c() + wkv_floats(), c()}; }
+    std::span<const float> att_shift(int layer) const { return const_cast<State*>(this)->att_shift(layer); }
+    std::span<const float> wkv(int layer) const { return const_cast<State*>(this)->wkv(layer); }
+    std::span<const float> ffn_shift(int layer) const { return const_cast<State*>(this)->ffn_shift(layer); }
+
+    std::span<float> data() { return data_; }
+    std::span<const float> data() const { return data_; }
+
+    void reset() { std::fill(data_.begin(), data_.end(), 0.0f); }
+    State clone() const { return *this; }
+
+    // ---- serialisation: "RWKVSTAT", u32 format, u32 version, u32 n_layer, n_embd, n_head,
+    // head_size, u64 float count, floats (little-endian), u64 FNV-1a of everything before it.
+    std::vector<std::byte> serialize() const {
+        std::vector<std::byte> out;
+        auto put = [&out](const void* p, std::size_t n) {
+            const auto* b = static_cast<const std::byte*>(p);
+            out.insert(out.end(), b, b + n);
+        };
+        put(magic, 8);
+        const std::uint32_t head[6] = {format_version, static_cast<std::uint32_t>(config_.version),
+                                       static_cast<std::uint32_t>(config_.n_layer),
+                                       static_cast<std::uint32_t>(config_.n_embd),
+                                       static_cast<std::uint32_t>(config_.n_head),
+                                       static_cast<std::uint32_t>(config_.head_size)};
+        put(head, sizeof head);
+        const std::uint64_t n = data_.size();
+        put(&n, sizeof n);
+        put(data_.data(), data_.size() * sizeof(float));
+        const std::uint64_t sum = fnv1a(out);
+        put(&sum, sizeof sum);
+        return out;
+    }
+
+    // Restores a state written by serialize(). Throws rwkv::error (naming `source`) when the bytes
+    // are truncated or corrupt, or were saved from a model of another version or shape.
+    void deserialize(std::span<const std::byte> bytes, const std::string& source = "state") {
+        constexpr std::size_t header = 8 + 6 * 4 + 8;
+        if (bytes.size() < header + 8) throw error(source + ": truncated state (" + std::to_string(bytes.size()) + " bytes)");
+        if (std::memcmp(bytes.data(), magic, 8) != 0) throw error(source + ": not an rwkv state (bad magic)");
+        std::uint32_t head[6];
+        std::memcpy(head, bytes.data() + 8, sizeof head);
+        if (head[0] != format_version)
+            throw error(source + ": unsupported state format version " + std::to_string(head[0]));
+        std::uint64_t n;
+        std::memcpy(&n, bytes.data() + 8 + sizeof head, sizeof n);
+        if (n > (bytes.size() - header - 8) / sizeof(float) || header + n * sizeof(float) + 8 != bytes.size())
+            throw error(source + ": truncated or oversized state (" + std::to_string(bytes.size()) +
+                        " bytes for " + std::to_string(n) + " floats)");
+        std::uint64_t sum;
+        std::memcpy(&sum, bytes.data() + header + n * sizeof(float), sizeof sum);
+        if (sum != fnv1a(bytes.first(header + n * sizeof(float))))
+            throw error(source + ": state checksum mismatch (corrupt file)");
+        const std::uint32_t want[5] = {static_cast<std::uint32_t>(config_.version),
+                                       static_cast<std::uint32_t>(config_.n_layer),
+                                       static_cast<std::uint32_t>(config_.n_embd),
+                                       static_cast<std::uint32_t>(config_.n_head),
+                                       static_cast<std::uint32_t>(config_.head_size)};
+        if (std::memcmp(head + 1, want, sizeof want) != 0 || n != data_.size()) {
+            auto shape = [](const std::uint32_t* h) {
+                return std::string(h[0] == 0 ? "x052" : h[0] == 1 ? "x060" : "unknown") + " L" +
+                       std::to_string(h[1]) + " C" + std::to_string(h[2]) + " H" + std::to_string(h[3]) +
+                       " N" + std::to_string(h[4]);
+            };
+            throw error(source + ": state is for a model of another shape (" + shape(head + 1) +
+                        "), this model is " + shape(want));
+        }
+        std::memcpy(data_.data(), bytes.data() + header, n * sizeof(float));
+    }
+
+    void save(const std::filesystem::path& path) const {
+        const auto bytes = serialize();
+        std::ofstream out(path, std::ios::binary);
+        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        if (!out) throw error(path.string() + ": cannot write state file");
+    }
+
+    void load(const std::filesystem::path& path) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) throw error(path.string() + ": cannot open state file");
+        std::vector<char> buf((std::istreambuf_iterator<char>(in)), {});
+        deserialize(std::as_bytes(std::span(buf)), path.string());
+    }
+
+    // Scratch memory for forward(); not part of the state's value.
+    detail::Workspace& workspace() { return ws_; }
+
+private:
+    static constexpr char magic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
+    static constexpr std::uint32_t format_version = 1;
+
+    std::size_t c() const { return static_cast<std::size_t>(config_.n_embd); }
+    std::size_t wkv_floats() const {
+        return static_cast<std::size_t>(config_.n_head) * config_.head_size * config_.head_size;
+    }
+    std::size_t layer_floats() const { return 2 * c() + wkv_floats(); }
+    float* layer_ptr(int layer) {
+        if (layer < 0 || layer >= config_.n_layer)
+            throw error("state: layer " + std::to_string(layer) + " out of range");
+        return data_.data() + static_cast<std::size_t>(layer) * layer_floats();
+    }
+    static std::uint64_t fnv1a(std::span<const std::byte> b) {
+        std::uint64_t h = 1469598103934665603ull;
+        for (std::byte x : b) h = (h ^ static_cast<std::uint64_t>(x)) * 1099511628211ull;
+        return h;
+    }
+
+    Config config_{};
+    std::vector<float> data_;
+    detail::Workspace ws_;
+};
+
+}  // namespace rwkv

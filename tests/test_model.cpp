@@ -1,0 +1,287 @@
+// Model<T>: golden logits, states and greedy continuations of every fixture model, in both
+// forward modes, for float / bfloat16 / half weights; and the model-level error cases.
+
+#include <rwkv/model.hpp>
+
+#include <cstdio>
+
+#include "model_fixtures.hpp"
+
+using namespace model_fixtures;
+
+namespace {
+
+constexpr float logit_tol = 1e-4f;
+
+template <class T>
+void check_case(const Case& k, float tol) {
+    INFO("model " << k.name << " as Model<" << rwkv::scalar_name<T>() << ">");
+    auto model = rwkv::Model<T>::load(k.model);
+    const auto& c = model.config();
+    const auto toks = tokens(k);
+    const auto gold = fixtures::read_f32(k.logits);
+    const auto V = static_cast<std::size_t>(c.vocab_size);
+    REQUIRE(gold.size() == toks.size() * V);
+
+    // One token at a time.
+    auto st = model.new_state();
+    float step = 0.0f;
+    for (std::size_t t = 0; t < toks.size(); ++t) {
+        auto logits = model.forward(toks[t], st);
+        REQUIRE(logits.size() == V);
+        step = std::max(step, max_abs_diff(logits.data(), gold.data() + t * V, V));
+    }
+    // The whole span: every row, and the last-row form.
+    auto st2 = model.new_state();
+    std::vector<float> all(toks.size() * V);
+    model.forward_all(toks, st2, all);
+    const float span_all = max_abs_diff(all.data(), gold.data(), all.size());
+    auto st3 = model.new_state();
+    auto last = model.forward(std::span<const rwkv::token>(toks), st3);
+    const float span_last = max_abs_diff(last.data(), gold.data() + (toks.size() - 1) * V, V);
+    // Split calls (13 + rest) carry the state exactly like one call.
+    auto st4 = model.new_state();
+    model.forward(std::span<const rwkv::token>(toks).first(13), st4);
+    auto split = model.forward(std::span<const rwkv::token>(toks).subspan(13), st4);
+    const float span_split = max_abs_diff(split.data(), gold.data() + (toks.size() - 1) * V, V);
+
+    float state_rel = 0.0f, state_modes = 0.0f;
+    if (k.compare_state) {
+        const auto gs = fixtures::read_f32(k.state);
+        REQUIRE(gs.size() == st.data().size());
+        state_rel = max_rel_diff(st.data().data(), gs.data(), gs.size());
+        CHECK(state_rel <= 1e-4f);
+    }
+    state_modes = max_rel_diff(st3.data().data(), st.data().data(), st.data().size());
+    CHECK(state_modes <= 1e-4f);
+
+    std::printf("%-36s %-9s step %.2e  span(all rows) %.2e  span(last) %.2e  split %.2e  state %.2e\n",
+                k.name.c_str(), rwkv::scalar_name<T>(), step, span_all, span_last, span_split, state_rel);
+    CHECK(step <= tol);
+    CHECK(span_all <= tol);
+    CHECK(span_last <= tol);
+    CHECK(span_split <= tol);
+
+    if (!k.greedy_logits.empty()) {
+        const auto m = fixtures::read_json(k.manifest);
+        const auto want = m["greedy"]["ids"].ints<rwkv::token>();
+        const auto gl = fixtures::read_f32(k.greedy_logits);
+        // Continue from the token-by-token state and, separately, from the span state.
+        for (auto* s : {&st, &st3}) {
+            rwkv::token next = argmax(s == &st ? std::span<const float>(gold.data() + (toks.size() - 1) * V, V)
+                                               : std::span<const float>(last));
+            std::vector<rwkv::token> got;
+            float g = 0.0f;
+            for (std::size_t i = 0; i < want.size(); ++i) {
+                got.push_back(next);
+                auto lg = model.forward(next, *s);
+                g = std::max(g, max_abs_diff(lg.data(), gl.data() + i * V, V));
+                next = argmax(lg);
+            }
+            CHECK(got == want);
+            CHECK(g <= tol);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("fp32 models reproduce the golden logits, states and greedy text", "[model][golden]") {
+    RWKV_REQUIRE_FIXTURES();
+    for (const auto& k : cases()) check_case<float>(k, logit_tol);
+}
+
+TEST_CASE("bf16 and fp16 weights kept in their own type match the upcast goldens", "[model][golden]") {
+    RWKV_REQUIRE_FIXTURES();
+    for (const auto& k : cases()) {
+        if (k.name.find(".bf16") != std::string::npos) check_case<rwkv::bfloat16>(k, logit_tol);
+        if (k.name.find(".fp16") != std::string::npos) check_case<rwkv::half>(k, logit_tol);
+    }
+}
+
+TEST_CASE("fp32 files loaded as bf16 / fp16 weights stay close to the fp32 goldens", "[model][golden]") {
+    RWKV_REQUIRE_FIXTURES();
+    // Rounding every matrix to 8 (bf16) or 11 (fp16) mantissa bits moves the random models'
+    // logits by about 0.1 / 0.01 (fixtures README); these bounds keep that visible.
+    const auto k = cases()[3];  // rand-x060-L2-D128-H64-V1000
+    const auto toks = tokens(k);
+    const auto gold = fixtures::read_f32(k.logits);
+    auto run = [&](auto model) {
+        auto st = model.new_state();
+        float m = 0.0f;
+        const auto V = static_cast<std::size_t>(model.config().vocab_size);
+        for (std::size_t t = 0; t < toks.size(); ++t) {
+            auto lg = model.forward(toks[t], st);
+            m = std::max(m, max_abs_diff(lg.data(), gold.data() + t * V, V));
+        }
+        return m;
+    };
+    const float bf = run(rwkv::Model<rwkv::bfloat16>::load(k.model));
+    const float hf = run(rwkv::Model<rwkv::half>::load(k.model));
+    std::printf("rand-x060-L2 fp32 file as bf16 weights: max|d| %.3g, as fp16 weights: %.3g\n", bf, hf);
+    CHECK(bf < 0.25f);
+    CHECK(hf < 0.03f);
+}
+
+TEST_CASE("config is read from tensor shapes", "[model]") {
+    RWKV_REQUIRE_FIXTURES();
+    auto m5 = rwkv::Model<float>::load(fixtures::dir() / "tiny" / "tiny-rwkv-5v2-730K.pth");
+    CHECK(m5.config().version == rwkv::Version::x052);
+    CHECK(m5.config().n_layer == 12);
+    CHECK(m5.config().n_embd == 64);
+    CHECK(m5.config().n_head == 8);
+    CHECK(m5.config().head_size == 8);
+    CHECK(m5.config().dim_ffn == 256);
+    CHECK(m5.config().vocab_size == 256);
+    auto m6 = rwkv::Model<float>::load(fixtures::dir() / "random" / "rand-x060-L3-D256-H64-V4099.pth");
+    CHECK(m6.config().version == rwkv::Version::x060);
+    CHECK(m6.config().n_layer == 3);
+    CHECK(m6.config().n_head == 4);
+    CHECK(m6.config().head_size == 64);
+    CHECK(m6.config().dim_ffn == 320);
+    CHECK(m6.config().vocab_size == 4099);
+    CHECK(m6.config().dim_lora_mix == 32);
+    CHECK(m6.config().dim_lora_decay == 64);
+}
+
+TEST_CASE("weights whose file dtype equals T are used in place", "[model]") {
+    RWKV_REQUIRE_FIXTURES();
+    auto m = rwkv::Model<rwkv::bfloat16>::load(fixtures::dir() / "random" / "rand-x060-L2-D128-H64-V1000.bf16.pth");
+    for (const auto& b : m.blocks()) {
+        CHECK(b.ffn.key.mapped);
+        CHECK(b.ffn.value.mapped);
+    }
+    auto f = rwkv::Model<float>::load(fixtures::dir() / "random" / "rand-x060-L2-D128-H64-V1000.bf16.pth");
+    CHECK_FALSE(f.blocks()[0].ffn.key.mapped);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input at the model level. Tensor sets are edited in memory (file-level corruption is
+// covered by the io tests and by the truncation test below).
+
+namespace {
+
+rwkv::io::tensor_file tiny6() { return rwkv::io::load_pth(fixtures::dir() / "tiny" / "tiny-rwkv-6v0-1m.pth"); }
+
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const rwkv::error& e) {
+        return e.what();
+    }
+    FAIL("expected rwkv::error");
+    return {};
+}
+
+void erase(rwkv::io::tensor_file& f, const std::string& name) {
+    std::erase_if(f.tensors, [&](const auto& t) { return t.name == name; });
+}
+
+void rename(rwkv::io::tensor_file& f, const std::string& from, const std::string& to) {
+    for (auto& t : f.tensors)
+        if (t.name == from) t.name = to;
+}
+
+}  // namespace
+
+TEST_CASE("missing, unknown, misshapen and mistyped tensors are named", "[model][errors]") {
+    RWKV_REQUIRE_FIXTURES();
+    using M = rwkv::Model<float>;
+    {
+        auto f = tiny6();
+        erase(f, "blocks.3.ffn.value.weight");
+        auto msg = error_of([&] { M::from_tensors(f); });
+        CHECK_THAT(msg, Catch::Contains("tiny-rwkv-6v0-1m.pth") && Catch::Contains("blocks.3.ffn.value.weight"));
+    }
+    {
+        auto f = tiny6();
+        auto extra = f.tensors.front();
+        extra.name = "blocks.2.att.mystery";
+        f.tensors.push_back(extra);
+        auto msg = error_of([&] { M::from_tensors(f); });
+        CHECK_THAT(msg, Catch::Contains("unknown tensor") && Catch::Contains("blocks.2.att.mystery"));
+    }
+    {
+        auto f = tiny6();
+        for (auto& t : f.tensors)
+            if (t.name == "blocks.5.att.key.weight") {
+                t.shape = {32, 128};  // same byte count, wrong shape
+            }
+        auto msg = error_of([&] { M::from_tensors(f); });
+        CHECK_THAT(msg, Catch::Contains("blocks.5.att.key.weight") && Catch::Contains("[32, 128]") &&
+                            Catch::Contains("expected [64, 64]"));
+    }
+    {
+        auto f = tiny6();
+        for (auto& t : f.tensors)
+            if (t.name == "blocks.1.ln1.weight") t.type = rwkv::io::dtype::i32;
+        auto msg = error_of([&] { M::from_tensors(f); });
+        CHECK_THAT(msg, Catch::Contains("blocks.1.ln1.weight") && Catch::Contains("i32"));
+    }
+}
+
+TEST_CASE("other RWKV generations are refused by name", "[model][errors]") {
+    RWKV_REQUIRE_FIXTURES();
+    using M = rwkv::Model<float>;
+    {  // RWKV-4: no ln_x, no time_maa
+        auto f = rwkv::io::load_pth(fixtures::dir() / "tiny" / "tiny-rwkv-5v2-730K.pth");
+        for (auto& t : f.tensors)
+            if (t.name.find("ln_x") != std::string::npos) t.name.replace(t.name.find("ln_x"), 4, "ln_q");
+        CHECK_THAT(error_of([&] { M::from_tensors(f); }), Catch::Contains("RWKV-4"));
+    }
+    {  // 5.0 preview: no gate
+        auto f = rwkv::io::load_pth(fixtures::dir() / "tiny" / "tiny-rwkv-5v2-730K.pth");
+        for (auto& t : f.tensors)
+            if (t.name.find("gate.weight") != std::string::npos) t.name.replace(t.name.find("gate"), 4, "gata");
+        CHECK_THAT(error_of([&] { M::from_tensors(f); }), Catch::Contains("5.0"));
+    }
+    {  // RWKV-7
+        auto f = tiny6();
+        rename(f, "blocks.0.att.time_maa_x", "blocks.0.att.x_r");
+        CHECK_THAT(error_of([&] { M::from_tensors(f); }), Catch::Contains("RWKV-7"));
+    }
+    {  // ChatRWKV-converted
+        auto f = tiny6();
+        f.other_keys.push_back("_strategy");
+        CHECK_THAT(error_of([&] { M::from_tensors(f); }), Catch::Contains("converted by ChatRWKV"));
+    }
+}
+
+TEST_CASE("token ids out of range and foreign states are rejected without touching the state",
+          "[model][errors]") {
+    RWKV_REQUIRE_FIXTURES();
+    auto m = rwkv::Model<float>::load(fixtures::dir() / "tiny" / "tiny-rwkv-6v0-1m.pth");
+    auto st = m.new_state();
+    m.forward(rwkv::token{65}, st);
+    const auto before = std::vector<float>(st.data().begin(), st.data().end());
+    CHECK_THAT(error_of([&] { m.forward(rwkv::token{256}, st); }),
+               Catch::Contains("token id 256") && Catch::Contains("vocab_size 256"));
+    const std::vector<rwkv::token> bad{1, 2, -1};
+    CHECK_THAT(error_of([&] { m.forward(std::span<const rwkv::token>(bad), st); }), Catch::Contains("token id -1"));
+    CHECK(std::vector<float>(st.data().begin(), st.data().end()) == before);
+    CHECK_THAT(error_of([&] { m.forward(std::span<const rwkv::token>(), st); }), Catch::Contains("empty"));
+
+    auto other = rwkv::Model<float>::load(fixtures::dir() / "tiny" / "tiny-rwkv-5v2-730K.pth");
+    auto foreign = other.new_state();
+    CHECK_THAT(error_of([&] { m.forward(rwkv::token{1}, foreign); }), Catch::Contains("another shape"));
+}
+
+TEST_CASE("truncated checkpoints throw rwkv::error at every cut", "[model][errors]") {
+    RWKV_REQUIRE_FIXTURES();
+    const auto src = fixtures::dir() / "tiny" / "tiny-rwkv-5v2-730K.pth";
+    const auto bytes = fixtures::read_text(src);
+    const auto tmp = std::filesystem::temp_directory_path() / ("rwkv-test-trunc-" + std::to_string(::getpid()) + ".pth");
+    for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{30}, std::size_t{200}, bytes.size() / 3,
+                            bytes.size() / 2, bytes.size() - 100, bytes.size() - 22, bytes.size() - 1}) {
+        {
+            std::ofstream out(tmp, std::ios::binary);
+            out.write(bytes.data(), static_cast<std::streamsize>(cut));
+        }
+        INFO("cut at " << cut);
+        CHECK_THAT(error_of([&] { rwkv::Model<float>::load(tmp); }), Catch::Contains(tmp.filename().string()));
+    }
+    std::filesystem::remove(tmp);
+    CHECK_THAT(error_of([&] { rwkv::Model<float>::load("/nonexistent/model.pth"); }),
+               Catch::Contains("/nonexistent/model.pth"));
+}
