@@ -1,0 +1,17 @@
+# Installs rwkv into a temp prefix, then configures, builds and runs a consumer project.
+file(REMOVE_RECURSE ${WORK_DIR})
+function(run)
+    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "failed (${rc}): ${ARGN}")
+    endif()
+endfunction()
+run(${CMAKE_COMMAND} --install ${RWKV_BINARY_DIR} --prefix ${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} -S ${DOWNSTREAM_SOURCE} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
+    -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+if(EXISTS ${FIXTURES}/tiny/tiny-rwkv-5v2-730K.pth)
+    run(${WORK_DIR}/build/consumer ${FIXTURES}/tiny/tiny-rwkv-5v2-730K.pth)
+else()
+    message(WARNING "fixtures absent: built the consumer but did not run it")
+endif()

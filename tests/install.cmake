@@ -1,0 +1,9 @@
+# A downstream project must be able to find_package(rwkv CONFIG) from an installed prefix and
+# link rwkv::rwkv. This test installs into a temporary prefix and builds tests/downstream.
+add_test(NAME downstream_find_package
+    COMMAND ${CMAKE_COMMAND}
+        -DRWKV_BINARY_DIR=${PROJECT_BINARY_DIR}
+        -DDOWNSTREAM_SOURCE=${CMAKE_CURRENT_SOURCE_DIR}/downstream
+        -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/downstream-work
+        -DFIXTURES=${RWKV_FIXTURES_DIR}
+        -P ${CMAKE_CURRENT_SOURCE_DIR}/downstream/run.cmake)
