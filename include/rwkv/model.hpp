@@ -22,6 +22,7 @@
 #include "checkpoint.hpp"
 #include "config.hpp"
 #include "error.hpp"
+#include "init.hpp"
 #include "io/pth.hpp"
 #include "layers/channel_mix.hpp"
 #include "layers/norm.hpp"
@@ -53,6 +54,12 @@ public:
     static constexpr int chunk_tokens = 64;
 
     static Model load(const std::filesystem::path& path) { return from_tensors(io::load_pth(path)); }
+
+    // A fresh model of shape `config` (unset fields take the official defaults), initialised
+    // like RWKV-LM's training code (spec appendix B). Init::fast skips the orthogonal QR.
+    static Model random(const Config& config, std::uint64_t seed, Init init = Init::official) {
+        return from_tensors(detail::random_tensors<T>(config, seed, init));
+    }
 
     // Builds a model from tensors with official names (any reader's output).
     static Model from_tensors(io::tensor_file file) {
