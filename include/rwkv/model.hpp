@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -53,7 +54,13 @@ public:
     // which bounds the scratch memory and lets projections run as matrix-matrix products.
     static constexpr int chunk_tokens = 64;
 
-    static Model load(const std::filesystem::path& path) { return from_tensors(io::load_pth(path)); }
+    // Called after each block is ready with (blocks done, blocks total): conversions of big
+    // files take a while, and a CLI wants to show it.
+    using Progress = std::function<void(int done, int total)>;
+
+    static Model load(const std::filesystem::path& path, const Progress& progress = {}) {
+        return from_tensors(io::load_pth(path), progress);
+    }
 
     // A fresh model of shape `config` (unset fields take the official defaults), initialised
     // like RWKV-LM's training code (spec appendix B). Init::fast skips the orthogonal QR.
@@ -62,7 +69,7 @@ public:
     }
 
     // Builds a model from tensors with official names (any reader's output).
-    static Model from_tensors(io::tensor_file file) {
+    static Model from_tensors(io::tensor_file file, const Progress& progress = {}) {
         auto w = std::make_shared<Weights>();
         w->config = detail::infer_config(file);
         const Config& c = w->config;
@@ -139,6 +146,7 @@ public:
                 throw error(rd.file() + ": 'att.time_state' present for some layers only");
             }
             w->blocks.push_back(std::move(b));
+            if (progress) progress(l + 1, c.n_layer);
         }
         rd.check_all_used();
         w->file = std::move(file);

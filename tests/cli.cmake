@@ -1,0 +1,15 @@
+# Command-line tests for the examples (rwkv-generate, rwkv-chat): golden output, bad flags,
+# missing files, and a state round trip. Each runs tests/cli/check.cmake with a scenario name.
+if(NOT RWKV_BUILD_EXAMPLES)
+    return()
+endif()
+set(RWKV_CLI_CHECK ${CMAKE_CURRENT_SOURCE_DIR}/cli/check.cmake)
+foreach(scenario IN ITEMS generate_golden_greedy generate_bad_flags generate_missing_files
+                          generate_state_round_trip generate_demo_model)
+    add_test(NAME cli_${scenario}
+        COMMAND ${CMAKE_COMMAND} -DSCENARIO=${scenario}
+            -DGENERATE=$<TARGET_FILE:rwkv-generate>
+            -DFIXTURES=${RWKV_FIXTURES_DIR}
+            -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-work/${scenario}
+            -P ${RWKV_CLI_CHECK})
+endforeach()
