@@ -5,10 +5,11 @@ if(NOT RWKV_BUILD_EXAMPLES)
 endif()
 set(RWKV_CLI_CHECK ${CMAKE_CURRENT_SOURCE_DIR}/cli/check.cmake)
 foreach(scenario IN ITEMS generate_golden_greedy generate_bad_flags generate_missing_files
-                          generate_state_round_trip generate_demo_model)
+                          generate_state_round_trip generate_demo_model chat_scripted chat_bad_flags)
     add_test(NAME cli_${scenario}
         COMMAND ${CMAKE_COMMAND} -DSCENARIO=${scenario}
             -DGENERATE=$<TARGET_FILE:rwkv-generate>
+            -DCHAT=$<TARGET_FILE:rwkv-chat>
             -DFIXTURES=${RWKV_FIXTURES_DIR}
             -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-work/${scenario}
             -P ${RWKV_CLI_CHECK})
