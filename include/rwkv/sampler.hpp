@@ -46,7 +46,7 @@ struct SamplerSettings {
     double presence_penalty = 0.0;   // subtracted once from every token seen so far
     double frequency_penalty = 0.0;  // times the token's decayed occurrence count
     double penalty_decay = 0.996;    // counts are multiplied by this at every accept()
-    std::vector<token> banned;       // logits forced to -inf (e.g. {0} in chat)
+    std::vector<token> banned{};     // logits forced to -inf (e.g. {0} in chat)
     std::uint64_t seed = 0;
     TopPRule top_p_rule = TopPRule::at_least;
 
@@ -57,7 +57,7 @@ struct SamplerSettings {
     // tokenizer's business, so the caller supplies `penalty_exempt`, one flag per token id
     // (build it with rwkv::penalty_exempt_table). Ignored while the flag is false.
     bool exempt_whitespace_digits = false;
-    std::vector<bool> penalty_exempt;
+    std::vector<bool> penalty_exempt{};  // {} so designated initialisers stay warning-free
 };
 
 // pipeline.generate's test `decoded in " \t0123456789"`: Python substring semantics, so
@@ -174,7 +174,7 @@ public:
         rng_.reseed(settings_.seed);
     }
 
-    // Restarts the generator only (counts are kept).
+    // Restarts the generator only (counts are kept); reset() then returns to this seed.
     void reseed(std::uint64_t seed) noexcept {
         settings_.seed = seed;
         rng_.reseed(seed);
@@ -241,8 +241,12 @@ public:
         for (const token s : seen_) {
             const auto i = static_cast<std::size_t>(s);
             // Computed in double like Python, subtracted in float like the torch tensor.
+            // Clamped so that an absurd setting saturates instead of producing +inf, whose
+            // softmax would be NaN; -inf is harmless (it only masks the token).
+            constexpr double lim = std::numeric_limits<float>::max();
             const double penalty = settings_.presence_penalty + count_[i] * settings_.frequency_penalty;
-            out[i] -= static_cast<float>(penalty);
+            out[i] = std::min(out[i] - static_cast<float>(std::clamp(penalty, -lim, lim)),
+                              std::numeric_limits<float>::max());
         }
     }
 
@@ -336,37 +340,66 @@ private:
         return pa > pb || (pa == pb && a < b);
     }
 
-    // Probability at which top-p cuts among order_[0, n): only as many leading candidates
-    // are sorted as the cumulative sum needs, found by doubling blocks selected with
-    // nth_element, so a peaked distribution costs O(V) rather than O(V log V).
+    bool top_p_reached(double cumulative) const noexcept {
+        return settings_.top_p_rule == TopPRule::at_least ? cumulative >= settings_.top_p
+                                                          : cumulative > settings_.top_p;
+    }
+
+    // Probability at which top-p cuts among the candidates order_[0, n): the probability
+    // of the first token, in `better` order, at which the running sum reaches top_p.
+    // Found by a quickselect on mass rather than a full sort (expected O(n)): partition
+    // around a pivot, and keep only the side where the sum crosses top_p.
     // Returns 0 (keep all n) when the sum never reaches top_p, which only rounding can
     // cause; the reference would fall back to greedy there (spec 7.1 quirk).
     float top_p_cutoff(std::size_t n) {
-        const auto cmp = [this](token a, token b) { return better(a, b); };
-        const double top_p = settings_.top_p;
-        const bool at_least = settings_.top_p_rule == TopPRule::at_least;
-        double cum = 0.0;
-        std::size_t done = 0;
-        std::size_t block = 64;
-        const auto first = order_.begin();
-        while (done < n) {
-            const std::size_t end = std::min(n, done + block);
-            if (end < n) std::nth_element(first + static_cast<std::ptrdiff_t>(done), first + static_cast<std::ptrdiff_t>(end),
-                                          first + static_cast<std::ptrdiff_t>(n), cmp);
-            std::sort(first + static_cast<std::ptrdiff_t>(done), first + static_cast<std::ptrdiff_t>(end), cmp);
-            for (std::size_t i = done; i < end; ++i) {
-                const float p = prob_[static_cast<std::size_t>(order_[i])];
-                cum += p;
-                if (at_least ? cum >= top_p : cum > top_p) return p;
+        const auto reached = [this](double c) { return top_p_reached(c); };
+        const auto p = [this](token t) { return prob_[static_cast<std::size_t>(t)]; };
+        token* const b = order_.data();
+
+        if (reached(0.0)) {  // top_p = 0: the single best candidate decides
+            return p(*std::min_element(b, b + n, [this](token x, token y) { return better(x, y); }));
+        }
+        double cum = 0.0;  // mass of every candidate ranked above [lo, hi); never reached
+        std::size_t lo = 0;
+        std::size_t hi = n;
+        // Median-of-three keeps the expected cost linear; the round limit bounds the
+        // adversarial worst case by handing the rest to a sort (as introselect does).
+        int rounds_left = 64;
+        while (hi - lo > 32 && rounds_left-- > 0) {
+            const std::size_t mid = lo + (hi - lo) / 2;
+            if (better(b[mid], b[lo])) std::swap(b[mid], b[lo]);
+            if (better(b[hi - 1], b[mid])) std::swap(b[hi - 1], b[mid]);
+            if (better(b[mid], b[lo])) std::swap(b[mid], b[lo]);
+            std::swap(b[mid], b[hi - 1]);  // median to the end, as the pivot
+            const token pivot = b[hi - 1];
+            std::size_t split = lo;
+            double above = 0.0;
+            for (std::size_t i = lo; i + 1 < hi; ++i) {
+                if (better(b[i], pivot)) {
+                    above += p(b[i]);
+                    std::swap(b[i], b[split++]);
+                }
             }
-            done = end;
-            block *= 2;
+            std::swap(b[split], b[hi - 1]);
+            if (reached(cum + above)) {
+                hi = split;  // nonempty: cum alone never reaches
+            } else {
+                cum += above;
+                if (reached(cum + p(pivot))) return p(pivot);
+                cum += p(pivot);
+                lo = split + 1;
+            }
+        }
+        std::sort(b + lo, b + hi, [this](token x, token y) { return better(x, y); });
+        for (std::size_t i = lo; i < hi; ++i) {
+            cum += p(b[i]);
+            if (reached(cum)) return p(b[i]);
         }
         return 0.0f;
     }
 
-    // From logit_: softmax into prob_, truncation (top-p, then top-k), temperature as
-    // p^(1/T) on what is left, into weight_ (zero for dropped ids). Returns the weights' sum.
+    // From logit_: softmax into prob_, truncation (top-p, top-k), temperature as p^(1/T)
+    // on what is left, into weight_ (zero for dropped ids). Returns the weights' sum.
     double build_weights() {
         // Softmax in fp32 like the reference, with the sum in double.
         float max_logit = -std::numeric_limits<float>::infinity();
@@ -377,55 +410,69 @@ private:
             prob_[i] = std::exp(logit_[i] - max_logit);
             sum += prob_[i];
         }
+        const double inv_sum = 1.0 / sum;  // one division, not V (torch does the same)
         float p_max = 0.0f;
         for (std::size_t i = 0; i < vocab_; ++i) {
-            prob_[i] = static_cast<float>(prob_[i] / sum);
+            prob_[i] = static_cast<float>(prob_[i] * inv_sum);
             p_max = std::max(p_max, prob_[i]);
         }
 
-        const std::size_t k = static_cast<std::size_t>(settings_.top_k);
+        const auto k = static_cast<std::size_t>(settings_.top_k);
         const bool truncate_p = settings_.top_p < 1.0;  // top_p = 1 must never turn greedy
         const bool truncate_k = k > 0 && k < vocab_;
 
-        std::fill(weight_.begin(), weight_.end(), 0.0);
-        const double inv_t = 1.0 / settings_.temperature;
-        // Scaling by p_max before the power keeps the best token at weight 1, so a small
-        // temperature cannot underflow every weight to 0; renormalising undoes the scale.
-        const auto weight_of = [&](float p) {
-            return settings_.temperature == 1.0 ? static_cast<double>(p)
-                                                : std::pow(static_cast<double>(p) / p_max, inv_t);
-        };
-
-        if (!truncate_p && !truncate_k) {
-            double total = 0.0;
-            for (std::size_t i = 0; i < vocab_; ++i) {
-                if (prob_[i] > 0.0f) total += (weight_[i] = weight_of(prob_[i]));
+        float cutoff = 0.0f;  // keep p >= cutoff ...
+        token kth = -1;       // ... and, with top-k, ranks up to this token's
+        if (truncate_p || truncate_k) {
+            // Candidates: nonzero probability (banned and underflowed ids drop out).
+            std::size_t n = 0;
+            if (truncate_p && !truncate_k) {
+                // Tokens below eps hold at most V·eps = (1 - top_p)/2 of the mass, so the
+                // running sum normally crosses top_p before reaching them: leave them out
+                // of the search (a model's distribution usually has a long tail of them).
+                // The sum of what is left is checked, so rounding can never cut wrongly.
+                const double eps = (1.0 - settings_.top_p) / (2.0 * static_cast<double>(vocab_));
+                double mass = 0.0;
+                for (std::size_t i = 0; i < vocab_; ++i) {
+                    if (prob_[i] > 0.0f && prob_[i] >= eps) {
+                        order_[n++] = static_cast<token>(i);
+                        mass += prob_[i];
+                    }
+                }
+                if (!top_p_reached(mass)) n = 0;
             }
-            return total;
+            if (n == 0) {
+                for (std::size_t i = 0; i < vocab_; ++i)
+                    if (prob_[i] > 0.0f) order_[n++] = static_cast<token>(i);
+            }
+            // top-k first narrows the candidates to exactly the k best (ties -> lower
+            // ids). The reference applies top-p first, but the kept set {p >= cutoff} ∩
+            // top-k is the same: the running sum over the k best reaches top_p at the same
+            // token, or not at all, and then all k survive either way.
+            if (truncate_k && k < n) {
+                std::nth_element(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(k - 1),
+                                 order_.begin() + static_cast<std::ptrdiff_t>(n),
+                                 [this](token a, token b) { return better(a, b); });
+                kth = order_[k - 1];
+                n = k;
+            }
+            if (truncate_p) cutoff = top_p_cutoff(n);
         }
 
-        // Candidates: tokens with nonzero probability (banned and underflowed ones drop out).
-        std::size_t n = 0;
-        for (std::size_t i = 0; i < vocab_; ++i)
-            if (prob_[i] > 0.0f) order_[n++] = static_cast<token>(i);
-
-        // top-k first narrows the candidates to exactly the k best (ties -> lower ids).
-        // The reference applies top-p first, but the kept set {p >= cutoff} ∩ top-k is the
-        // same: the cumulative sum over the k best reaches top_p at the same index, or not
-        // at all, in which case every one of the k survives either way.
-        std::size_t limit = n;
-        if (truncate_k && k < n) {
-            std::nth_element(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(k),
-                             order_.begin() + static_cast<std::ptrdiff_t>(n),
-                             [this](token a, token b) { return better(a, b); });
-            limit = k;
-        }
-        const float cutoff = truncate_p ? top_p_cutoff(limit) : 0.0f;
-
+        const double inv_t = 1.0 / settings_.temperature;
+        const bool unit_t = settings_.temperature == 1.0;
         double total = 0.0;
-        for (std::size_t j = 0; j < limit; ++j) {
-            const auto i = static_cast<std::size_t>(order_[j]);
-            if (prob_[i] >= cutoff) total += (weight_[i] = weight_of(prob_[i]));
+        for (std::size_t i = 0; i < vocab_; ++i) {
+            const float p = prob_[i];
+            double w = 0.0;
+            if (p > 0.0f && p >= cutoff && (kth < 0 || !better(kth, static_cast<token>(i)))) {
+                // Scaling by p_max before the power keeps the best token at weight 1, so a
+                // small temperature cannot underflow every weight to 0; renormalising
+                // undoes the scale.
+                w = unit_t ? static_cast<double>(p) : std::pow(static_cast<double>(p) / p_max, inv_t);
+            }
+            weight_[i] = w;
+            total += w;
         }
         return total;
     }
