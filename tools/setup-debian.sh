@@ -1,0 +1,10 @@
+#!/bin/sh
+# Installs what building, testing and benchmarking rwkv needs on Debian 12 (as root, or via sudo).
+set -eu
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    ca-certificates cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev >/dev/null
+echo "setup-debian: build dependencies installed"
