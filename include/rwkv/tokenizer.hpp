@@ -5,7 +5,7 @@
 // Data structure (why it is fast): a double-array trie whose units are 8 bytes
 // {child base, id << 9 | label}. Every internal node has its own base, so a slot belongs to the
 // node being walked iff its stored label equals the input byte: one dependent 8-byte load per
-// input byte, no per-node heap objects, about 1.3 MB for the World vocabulary. The first two
+// input byte, no per-node heap objects, 1.2 MB for the World vocabulary. The first two
 // bytes of every token are resolved by a 65536-entry table (512 KiB), which is the whole walk
 // for most tokens of short-token scripts. The walk has no bounds check while at least
 // (longest token + 1) bytes remain, which is the bulk of any input.
@@ -422,27 +422,23 @@ private:
         guard_ = std::max<std::size_t>(longest + 1, 3);
 
         // Intermediate trie: node 0 = root; children as singly linked sibling lists, with
-        // direct tables for depth 0 and 1 where fan-out is large.
-        std::vector<std::uint32_t> first_child, next_sibling, node_id;
-        std::vector<std::uint8_t> label;
-        const std::size_t cap = total_len + 1;
-        first_child.reserve(cap);
-        next_sibling.reserve(cap);
-        node_id.reserve(cap);
-        label.reserve(cap);
+        // direct tables for depth 0 and 1 where fan-out is large. One 16-byte record per
+        // node so a list step touches one cache line.
+        struct TNode {
+            std::uint32_t first_child = 0, next_sibling = 0, id = 0;
+            std::uint16_t n_children = 0;
+            std::uint8_t label = 0;
+        };
+        std::vector<TNode> t;
+        t.reserve(total_len / 3 + 1024);  // ~116k nodes for World; total_len + 1 is a bound
+        t.emplace_back();
         auto new_node = [&](std::uint32_t parent, std::uint8_t c) {
-            const auto n = static_cast<std::uint32_t>(first_child.size());
-            first_child.push_back(0);
-            next_sibling.push_back(first_child[parent]);
-            first_child[parent] = n;
-            node_id.push_back(0);
-            label.push_back(c);
+            const auto n = static_cast<std::uint32_t>(t.size());
+            t.push_back(TNode{0, t[parent].first_child, 0, 0, c});
+            t[parent].first_child = n;  // index again: push_back may have reallocated
+            ++t[parent].n_children;
             return n;
         };
-        first_child.push_back(0);
-        next_sibling.push_back(0);
-        node_id.push_back(0);
-        label.push_back(0);
         std::vector<std::uint32_t> depth0(256, 0), depth1(65536, 0);
         for (std::size_t id = 1; id < entries_.size(); ++id) {
             const Entry& en = entries_[id];
@@ -460,8 +456,8 @@ private:
                     slot = &depth1[(std::size_t{k[0]} << 8) | c];
                     child = *slot;
                 } else {
-                    for (child = first_child[node]; child && label[child] != c;)
-                        child = next_sibling[child];
+                    for (child = t[node].first_child; child && t[child].label != c;)
+                        child = t[child].next_sibling;
                 }
                 if (!child) {
                     child = new_node(node, c);
@@ -470,45 +466,42 @@ private:
                 node = child;
             }
             // Equal byte strings: keep the higher id ("longest, then highest id", spec 6.2).
-            node_id[node] = static_cast<std::uint32_t>(id);
+            t[node].id = static_cast<std::uint32_t>(id);
         }
-        const std::size_t n_nodes = first_child.size();
+        const std::size_t n_nodes = t.size();
 
         // Place internal nodes, most children first (they need the emptiest space), then
         // the single-child chains, which fill the holes left behind.
-        std::vector<std::uint16_t> n_children(n_nodes, 0);
         std::vector<std::uint32_t> order;
-        order.reserve(n_nodes);
         {
-            std::vector<std::uint32_t> count_of(258, 0);
-            for (std::size_t n = 0; n < n_nodes; ++n) {
-                std::uint16_t k = 0;
-                for (std::uint32_t ch = first_child[n]; ch; ch = next_sibling[ch]) ++k;
-                n_children[n] = k;
-                ++count_of[k];
-            }
-            // Counting sort by descending child count, internal nodes only.
-            std::vector<std::uint32_t> start(258, 0);
+            std::vector<std::uint32_t> count_of(258, 0), start(258, 0);
+            for (const TNode& nd : t) ++count_of[nd.n_children];
             std::uint32_t acc = 0;
-            for (int k = 256; k >= 1; --k) {
+            for (int k = 256; k >= 1; --k) {  // counting sort, descending, internal only
                 start[static_cast<std::size_t>(k)] = acc;
                 acc += count_of[static_cast<std::size_t>(k)];
             }
             order.resize(acc);
             for (std::size_t n = 0; n < n_nodes; ++n)
-                if (n_children[n]) order[start[n_children[n]]++] = static_cast<std::uint32_t>(n);
+                if (t[n].n_children) order[start[t[n].n_children]++] = static_cast<std::uint32_t>(n);
         }
 
         std::vector<std::uint32_t> base(n_nodes, 0), slot_of(n_nodes, 0);
-        std::vector<std::uint8_t> used;          // slot taken
-        std::vector<std::uint32_t> next_free;    // union-find: smallest free slot >= i
-        std::vector<std::uint8_t> base_used;     // bases must be unique (label check)
+        std::vector<std::uint8_t> used;       // slot taken
+        std::vector<std::uint8_t> base_used;  // bases must be unique (label check)
+        std::vector<std::uint8_t> failures;   // times a slot failed as a first-child slot
+        // Union-find over candidate first-child slots: smallest candidate >= i. A slot stops
+        // being a candidate when taken, or after failing kRetire times: fragmented regions
+        // would otherwise be rescanned by every node (this made loading 5x slower).
+        std::vector<std::uint32_t> next_free;
+        constexpr std::uint8_t kRetire = 4;
         auto grow = [&](std::size_t size) {
             std::size_t old = used.size();
             if (size <= old) return;
             size = std::max(size, old * 3 / 2 + 512);
             used.resize(size, 0);
             base_used.resize(size, 0);
+            failures.resize(size, 0);
             next_free.resize(size);
             for (std::size_t i = old; i < size; ++i) next_free[i] = static_cast<std::uint32_t>(i);
         };
@@ -526,35 +519,26 @@ private:
         };
         grow(1 << 17);
         std::uint32_t labels[256];
-        std::uint32_t scan_from = 0;
-        std::uint16_t prev_k = 0;
         for (std::uint32_t node : order) {
-            const std::uint16_t k = n_children[node];
-            if (k != prev_k) {  // a new size class gets a fresh look at the early holes
-                scan_from = 0;
-                prev_k = k;
-            }
             std::uint32_t m = 0;
-            for (std::uint32_t ch = first_child[node]; ch; ch = next_sibling[ch])
-                labels[m++] = label[ch];
+            for (std::uint32_t ch = t[node].first_child; ch; ch = t[ch].next_sibling)
+                labels[m++] = t[ch].label;
             std::sort(labels, labels + m);
-            std::uint32_t e = find_free(std::max(scan_from, labels[0]));
-            int tries = 0;
+            std::uint32_t e = find_free(labels[0]);
             for (;;) {
                 const std::uint32_t b = e - labels[0];
                 grow(std::size_t{b} + 257);
                 bool ok = !base_used[b];
                 for (std::uint32_t i = 1; ok && i < m; ++i) ok = !used[b + labels[i]];
                 if (ok) break;
-                // Dense prefix: stop rescanning it for this size class (darts-style).
-                if (++tries == 32) scan_from = e;
+                if (++failures[e] == kRetire) next_free[e] = e + 1;
                 e = find_free(e + 1);
             }
             const std::uint32_t b = e - labels[0];
             base_used[b] = 1;
             base[node] = b;
-            for (std::uint32_t ch = first_child[node]; ch; ch = next_sibling[ch]) {
-                const std::uint32_t s = b + label[ch];
+            for (std::uint32_t ch = t[node].first_child; ch; ch = t[ch].next_sibling) {
+                const std::uint32_t s = b + t[ch].label;
                 used[s] = 1;
                 next_free[s] = s + 1;
                 slot_of[ch] = s;
@@ -571,19 +555,19 @@ private:
         units_.assign(top + 256, Unit{0, kEmpty});
         units_.shrink_to_fit();
         for (std::size_t n = 1; n < n_nodes; ++n)
-            units_[slot_of[n]] = Unit{n_children[n] ? base[n] : dead,
-                                      (node_id[n] << 9) | label[n]};
-        root_base_ = n_children[0] ? base[0] : dead;
+            units_[slot_of[n]] = Unit{t[n].n_children ? base[n] : dead,
+                                      (t[n].id << 9) | t[n].label};
+        root_base_ = t[0].n_children ? base[0] : dead;
 
         pairs_.assign(65536, Pair{dead, 0});
         for (std::size_t b0 = 0; b0 < 256; ++b0) {
             const std::uint32_t n1 = depth0[b0];
-            const std::uint32_t id1 = n1 ? node_id[n1] : 0;
+            const std::uint32_t id1 = n1 ? t[n1].id : 0;
             for (std::size_t b1 = 0; b1 < 256; ++b1) {
                 const std::uint32_t n2 = n1 ? depth1[(b0 << 8) | b1] : 0;
                 Pair& p = pairs_[(b0 << 8) | b1];
-                p.base = n2 && n_children[n2] ? base[n2] : dead;
-                p.meta = n2 && node_id[n2] ? (node_id[n2] << 8) | 2 : (id1 << 8) | 1;
+                p.base = n2 && t[n2].n_children ? base[n2] : dead;
+                p.meta = n2 && t[n2].id ? (t[n2].id << 8) | 2 : (id1 << 8) | 1;
             }
         }
     }
@@ -617,7 +601,8 @@ public:
     }
     std::string_view token_bytes(token id) const {
         check(id);
-        return std::string_view(&table()[static_cast<std::size_t>(id)], 1);
+        // The mask is a no-op after check(); it lets the compiler see the index is in range.
+        return std::string_view(&table()[static_cast<std::size_t>(id) & 0xFF], 1);
     }
     bool contains(token id) const noexcept { return id >= 0 && id < 256; }
     std::size_t vocab_size() const noexcept { return 256; }
