@@ -1,0 +1,101 @@
+#pragma once
+// Read-only memory mapping of a whole file (POSIX). Weights are used in place, so a 15 GB
+// checkpoint costs page cache, not heap.
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "rwkv/error.hpp"
+
+namespace rwkv::io {
+
+class mapped_file {
+  public:
+    explicit mapped_file(std::filesystem::path path) : path_(std::move(path)) {
+        int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) fail("cannot open", errno);
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) {
+            int e = errno;
+            ::close(fd);
+            fail("cannot stat", e);
+        }
+        if (S_ISDIR(st.st_mode)) {
+            ::close(fd);
+            fail("cannot map", EISDIR);
+        }
+        if (!S_ISREG(st.st_mode)) {
+            ::close(fd);
+            throw rwkv::error(path_.string() + ": cannot map: not a regular file");
+        }
+        if (static_cast<std::uintmax_t>(st.st_size) > std::numeric_limits<std::size_t>::max()) {
+            ::close(fd);
+            fail("cannot map", EFBIG);
+        }
+        size_ = static_cast<std::size_t>(st.st_size);
+        // mmap rejects length 0; an empty file is simply an empty span.
+        if (size_ != 0) {
+            void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p == MAP_FAILED) {
+                int e = errno;
+                ::close(fd);
+                fail("cannot map", e);
+            }
+            data_ = static_cast<const std::byte*>(p);
+        }
+        ::close(fd);  // the mapping stays valid without the descriptor
+    }
+
+    mapped_file(const mapped_file&) = delete;
+    mapped_file& operator=(const mapped_file&) = delete;
+
+    mapped_file(mapped_file&& other) noexcept
+        : path_(std::move(other.path_)),
+          data_(std::exchange(other.data_, nullptr)),
+          size_(std::exchange(other.size_, 0)) {}
+
+    mapped_file& operator=(mapped_file&& other) noexcept {
+        if (this != &other) {
+            unmap();
+            path_ = std::move(other.path_);
+            data_ = std::exchange(other.data_, nullptr);
+            size_ = std::exchange(other.size_, 0);
+        }
+        return *this;
+    }
+
+    ~mapped_file() { unmap(); }
+
+    std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+    std::size_t size() const noexcept { return size_; }
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+  private:
+    [[noreturn]] void fail(const char* what, int err) const {
+        throw rwkv::error(path_.string() + ": " + what + ": " + std::strerror(err));
+    }
+
+    void unmap() noexcept {
+        if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+        data_ = nullptr;
+        size_ = 0;
+    }
+
+    std::filesystem::path path_;
+    const std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+}  // namespace rwkv::io

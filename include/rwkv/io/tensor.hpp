@@ -1,0 +1,109 @@
+#pragma once
+// The format-neutral result of every checkpoint reader: named, typed, shaped byte spans that
+// point straight into a memory-mapped file (zero copies; see DESIGN.md "maps over foreign memory").
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rwkv/error.hpp"
+
+namespace rwkv::io {
+
+// Element types a checkpoint can store. Only f32/f16/bf16 matter for weights; the others exist
+// so that a reader can describe (and a loader can refuse by name) whatever a file holds.
+enum class dtype : std::uint8_t { f32, f16, bf16, f64, i64, i32, i16, i8, u8, boolean };
+
+inline std::size_t dtype_size(dtype t) {
+    switch (t) {
+        case dtype::f64:
+        case dtype::i64:
+            return 8;
+        case dtype::f32:
+        case dtype::i32:
+            return 4;
+        case dtype::f16:
+        case dtype::bf16:
+        case dtype::i16:
+            return 2;
+        case dtype::i8:
+        case dtype::u8:
+        case dtype::boolean:
+            return 1;
+    }
+    return 0;  // unreachable for valid enumerators; keeps -Wreturn-type quiet
+}
+
+inline std::string_view dtype_name(dtype t) {
+    switch (t) {
+        case dtype::f32:
+            return "f32";
+        case dtype::f16:
+            return "f16";
+        case dtype::bf16:
+            return "bf16";
+        case dtype::f64:
+            return "f64";
+        case dtype::i64:
+            return "i64";
+        case dtype::i32:
+            return "i32";
+        case dtype::i16:
+            return "i16";
+        case dtype::i8:
+            return "i8";
+        case dtype::u8:
+            return "u8";
+        case dtype::boolean:
+            return "bool";
+    }
+    return "?";
+}
+
+struct tensor_view {
+    std::string name;
+    dtype type = dtype::f32;
+    std::vector<std::int64_t> shape;  // empty = scalar
+    // Contiguous C-order little-endian bytes, exactly numel() * dtype_size(type), inside one of
+    // the owning tensor_file's mappings. Alignment is whatever the file gives (PyTorch pads to
+    // 64 bytes, others may not): read through memcpy or check alignment before casting.
+    std::span<const std::byte> data;
+
+    std::int64_t numel() const {
+        std::int64_t n = 1;
+        for (std::int64_t d : shape) n *= d;  // readers validated the product against the file
+        return n;
+    }
+};
+
+class mapped_file;
+
+struct tensor_file {
+    std::filesystem::path path;
+    // Keep-alive for the `data` spans: copies of a tensor_file share the mappings.
+    std::vector<std::shared_ptr<const mapped_file>> mappings;
+    // Keep-alive for tensors built in memory (Model<T>::random) rather than read from a file.
+    std::vector<std::shared_ptr<const void>> buffers;
+    std::vector<tensor_view> tensors;  // in file order
+    // Top-level keys whose value is not a tensor (e.g. ChatRWKV's `_strategy`, `_version`),
+    // kept so that a model loader can refuse such files by name.
+    std::vector<std::string> other_keys;
+
+    const tensor_view* find(std::string_view name) const {
+        for (const tensor_view& t : tensors)
+            if (t.name == name) return &t;
+        return nullptr;
+    }
+
+    const tensor_view& at(std::string_view name) const {
+        if (const tensor_view* t = find(name)) return *t;
+        throw rwkv::error(path.string() + ": missing tensor '" + std::string(name) + "'");
+    }
+};
+
+}  // namespace rwkv::io

@@ -1,0 +1,409 @@
+// rwkv::io::pickle: the torch.save pickle subset, the allowlist of globals, and refusal of
+// hostile or broken streams.
+
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rwkv/io/pickle.hpp"
+
+namespace pk = rwkv::io::pickle;
+using namespace std::string_literals;
+using rwkv::io::dtype;
+
+namespace {
+
+// --- Hand assembly of pickle byte streams.
+struct bytes {
+    std::string b;
+    bytes& op(unsigned c) { return b.push_back(static_cast<char>(c)), *this; }
+    bytes& raw(const std::string& s) { return b += s, *this; }
+    bytes& le(std::uint64_t v, int n) {
+        for (int i = 0; i < n; ++i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+        return *this;
+    }
+    bytes& proto(unsigned v = 2) { return op(0x80).op(v); }
+    bytes& global(const std::string& m, const std::string& n) {
+        return op('c').raw(m + "\n" + n + "\n");
+    }
+    bytes& str(const std::string& s) { return op('X').le(s.size(), 4).raw(s); }
+    bytes& short_str(const std::string& s) { return op(0x8c).le(s.size(), 1).raw(s); }
+    bytes& str8(const std::string& s) { return op(0x8d).le(s.size(), 8).raw(s); }
+    bytes& i1(unsigned v) { return op('K').le(v, 1); }
+    bytes& i2(unsigned v) { return op('M').le(v, 2); }
+    bytes& i4(std::int32_t v) { return op('J').le(static_cast<std::uint32_t>(v), 4); }
+    bytes& long1(const std::string& le_bytes) {
+        return op(0x8a).le(le_bytes.size(), 1).raw(le_bytes);
+    }
+    bytes& put(unsigned k) { return op('q').le(k, 1); }
+    bytes& get(unsigned k) { return op('h').le(k, 1); }
+    bytes& mark() { return op('('); }
+    bytes& tuple() { return op('t'); }
+    bytes& empty_tuple() { return op(')'); }
+    bytes& empty_dict() { return op('}'); }
+    bytes& setitems() { return op('u'); }
+    bytes& reduce() { return op('R'); }
+    bytes& stop() { return op('.'); }
+    bytes& ordered_dict() { return global("collections", "OrderedDict").empty_tuple().reduce(); }
+    // One tensor value: _rebuild_tensor_v2(persid(storage), offset, shape, stride, False, {}).
+    bytes& tensor(const std::string& storage_class, const std::string& key, unsigned numel,
+                  unsigned offset, const std::vector<unsigned>& shape,
+                  const std::vector<unsigned>& stride) {
+        global("torch._utils", "_rebuild_tensor_v2").mark();
+        mark()
+            .str("storage")
+            .global("torch", storage_class)
+            .str(key)
+            .str("cpu")
+            .i4(static_cast<std::int32_t>(numel));
+        tuple().op('Q').i4(static_cast<std::int32_t>(offset));
+        mark();
+        for (unsigned d : shape) i4(static_cast<std::int32_t>(d));
+        tuple().mark();
+        for (unsigned s : stride) i4(static_cast<std::int32_t>(s));
+        tuple().op(0x89).ordered_dict().tuple().reduce();
+        return *this;
+    }
+};
+
+pk::document load(const std::string& s, const pk::limits& lim = {}) {
+    return pk::load({reinterpret_cast<const std::byte*>(s.data()), s.size()}, "f.pth: a/data.pkl",
+                    lim);
+}
+
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const rwkv::error& e) {
+        return e.what();
+    }
+    FAIL("expected rwkv::error");
+    return {};
+}
+
+std::string load_error(const std::string& s, const pk::limits& lim = {}) {
+    return error_of([&] { load(s, lim); });
+}
+
+// The stream of spec 8.1's emulated one-tensor state dict (OrderedDict + _metadata BUILD).
+std::string spec_trace() {
+    bytes p;
+    p.proto(2).ordered_dict().put(0).mark().str("emb.weight").put(1);
+    p.global("torch._utils", "_rebuild_tensor_v2").put(2).mark();
+    p.mark().str("storage").global("torch", "BFloat16Storage").put(3).str("0").str("cpu");
+    p.i4(134217728).tuple().op('Q').i1(0).i4(65536).i2(2048).op(0x86).i2(2048).i1(1).op(0x86);
+    p.op(0x89).ordered_dict().tuple().reduce().setitems();
+    // state = {'_metadata': OrderedDict({'': {'version': 1}})}
+    p.empty_dict().str("_metadata").ordered_dict().str("").empty_dict().str("version").i1(1);
+    p.op('s').op('s').op('s').op('b').stop();
+    return p.b;
+}
+
+}  // namespace
+
+TEST_CASE("pickle: scalars", "[pickle]") {
+    bytes p;
+    p.proto(2).mark();
+    p.i1(255).i2(65535).i4(-5).i4(2147483647);
+    p.long1("").long1("\xff").long1(std::string("\x00\x80", 2)).long1("\x01\x02\x03\x04\x05");
+    p.long1(std::string("\x00\x00\x00\x00\x00\x00\x00\x80", 8));
+    p.op('N').op(0x88).op(0x89);
+    p.op('G').raw(std::string("\x3f\xf8\x00\x00\x00\x00\x00\x00", 8));  // 1.5, big-endian
+    p.op('G').raw(std::string("\xc0\x09\x21\xfb\x54\x44\x2d\x18", 8));  // -pi
+    p.str("héllo").short_str("ab").str8("").tuple().stop();
+    const pk::document d = load(p.b);
+    const auto& t = d.items(d.root);
+    REQUIRE(t.size() == 17);
+    const std::int64_t ints[] = {255, 65535,  -5,           2147483647, 0,
+                                 -1,  -32768, 0x0504030201, INT64_MIN};
+    for (int i = 0; i < 9; ++i) {
+        CHECK(t[i].type == pk::kind::integer);
+        CHECK(t[i].i == ints[i]);
+    }
+    CHECK(t[9].type == pk::kind::none);
+    CHECK((t[10].type == pk::kind::boolean && t[10].i == 1));
+    CHECK((t[11].type == pk::kind::boolean && t[11].i == 0));
+    CHECK((t[12].type == pk::kind::real && t[12].f == 1.5));
+    CHECK((t[13].type == pk::kind::real && t[13].f == -3.141592653589793));
+    CHECK(d.str(t[14]) == "héllo");
+    CHECK(d.str(t[15]) == "ab");
+    CHECK(d.str(t[16]).empty());
+}
+
+TEST_CASE("pickle: containers and the memo", "[pickle]") {
+    SECTION("lists, dicts, tuples") {
+        bytes p;
+        p.proto(2).op(']').i1(1).op('a').mark().i1(2).i1(3).op('e').put(0);
+        p.empty_dict().str("k").i1(7).op('s').mark().str("a").op('N').str("b").get(0);
+        p.setitems().i1(8).i1(9).op(0x85).op(0x86).op(0x87).stop();  // (list, dict, (8, (9,)))
+        const pk::document d = load(p.b);
+        const auto& top = d.items(d.root);
+        REQUIRE(top.size() == 3);
+        const auto& list = d.items(top[0]);
+        REQUIRE(list.size() == 3);
+        CHECK(list[2].i == 3);
+        const auto& dict = d.dict(top[1]);
+        CHECK_FALSE(dict.ordered);
+        REQUIRE(dict.items.size() == 3);
+        CHECK(d.str(dict.items[0].first) == "k");
+        CHECK(dict.items[0].second.i == 7);
+        CHECK(d.str(dict.items[2].first) == "b");
+        CHECK(d.items(dict.items[2].second).size() == 3);  // the memoised list
+        CHECK(d.items(top[2]).size() == 2);
+        CHECK(d.items(d.items(top[2])[1]).size() == 1);
+    }
+    SECTION("memo entries refer to the same object") {
+        bytes p;
+        p.proto(2).empty_dict().op('r').le(70000, 4).op('0' + 0).stop();  // POP is unsupported
+        CHECK_THAT(load_error(p.b), Catch::Contains("unknown pickle opcode 0x30"));
+        bytes q;
+        q.proto(2).empty_dict().op('r').le(70000, 4).op('j').le(70000, 4).str("x").i1(1).op('s');
+        q.op(0x86).stop();  // (d, d) after d['x'] = 1 through the second reference
+        const pk::document d = load(q.b);
+        const auto& pair = d.items(d.root);
+        CHECK(d.dict(pair[0]).items.size() == 1);
+        CHECK(d.dict(pair[1]).items.size() == 1);
+    }
+    SECTION("a list that contains itself is harmless") {
+        bytes p;
+        p.proto(2).op(']').put(0).get(0).op('a').stop();
+        const pk::document d = load(p.b);
+        CHECK(d.items(d.root).size() == 1);
+        CHECK(d.items(d.root)[0].i == d.root.i);
+    }
+    SECTION("deep nesting neither recurses nor overflows") {
+        bytes p;
+        p.proto(2);
+        const int depth = 200000;
+        for (int i = 0; i < depth; ++i) p.op(']');
+        for (int i = 1; i < depth; ++i) p.op('a');
+        p.stop();
+        const pk::document d = load(p.b);
+        CHECK(d.sequences.size() == depth);
+    }
+}
+
+TEST_CASE("pickle: the spec's state-dict trace", "[pickle]") {
+    const pk::document d = load(spec_trace());
+    const pk::dict_ref& root = d.dict(d.root);
+    CHECK(root.ordered);
+    REQUIRE(root.items.size() == 1);
+    CHECK(d.str(root.items[0].first) == "emb.weight");
+    const pk::tensor_ref& t = d.tensor(root.items[0].second);
+    CHECK(t.shape == std::vector<std::int64_t>{65536, 2048});
+    CHECK(t.stride == std::vector<std::int64_t>{2048, 1});
+    CHECK(t.storage_offset == 0);
+    CHECK_FALSE(t.requires_grad);
+    const pk::storage_ref& s = d.storages[t.storage];
+    CHECK(s.type == dtype::bf16);
+    CHECK(s.key == "0");
+    CHECK(s.location == "cpu");
+    CHECK(s.numel == 134217728);
+}
+
+TEST_CASE("pickle: protocol 4 opcodes", "[pickle]") {
+    bytes p;
+    p.proto(4).op(0x95).le(100, 8);                                         // FRAME
+    p.short_str("collections").op(0x94).short_str("OrderedDict").op(0x94);  // memo 0, 1
+    p.op(0x93).op(0x94).empty_tuple().reduce().op(0x94);                    // memo 2 class, 3 dict
+    p.mark().short_str("w").op(0x94);                                       // memo 4
+    p.short_str("torch._utils").short_str("_rebuild_tensor_v2").op(0x93).op(0x94);
+    p.mark();  // seven arguments, the last one (metadata) ignored
+    p.mark().short_str("storage").short_str("torch").short_str("HalfStorage").op(0x93);
+    p.short_str("3").short_str("cuda:0").i1(6).tuple().op('Q');
+    p.i1(2).i1(4).op(0x85).i1(1).op(0x85).op(0x88).get(2).empty_tuple().reduce().op(']');
+    p.tuple().reduce().setitems().stop();
+    const pk::document d = load(p.b);
+    const auto& root = d.dict(d.root);
+    REQUIRE(root.items.size() == 1);
+    const pk::tensor_ref& t = d.tensor(root.items[0].second);
+    CHECK(t.storage_offset == 2);
+    CHECK(t.shape == std::vector<std::int64_t>{4});
+    CHECK(t.requires_grad);
+    CHECK(d.storages[t.storage].type == dtype::f16);
+    CHECK(d.storages[t.storage].location == "cuda:0");
+}
+
+TEST_CASE("pickle: parameters and _rebuild_from_type_v2 unwrap to the tensor", "[pickle]") {
+    bytes p;
+    p.proto(2).empty_dict().mark().str("a");
+    p.global("torch._utils", "_rebuild_parameter").mark();
+    p.tensor("FloatStorage", "0", 4, 0, {4}, {1}).op(0x88).ordered_dict().tuple().reduce();
+    p.str("b").global("torch._tensor", "_rebuild_from_type_v2").mark();
+    p.global("torch._utils", "_rebuild_tensor_v2").global("torch.nn.parameter", "Parameter");
+    p.mark().mark().str("storage").global("torch", "DoubleStorage").str("1").str("cpu").i1(2);
+    p.tuple().op('Q').i1(0).i1(2).op(0x85).i1(1).op(0x85).op(0x89).ordered_dict().tuple();
+    p.empty_dict().tuple().reduce().setitems().stop();
+    const pk::document d = load(p.b);
+    const auto& items = d.dict(d.root).items;
+    REQUIRE(items.size() == 2);
+    CHECK(d.storages[d.tensor(items[0].second).storage].type == dtype::f32);
+    CHECK(d.storages[d.tensor(items[1].second).storage].type == dtype::f64);
+    CHECK(d.tensor(items[1].second).shape == std::vector<std::int64_t>{2});
+}
+
+TEST_CASE("pickle: every storage class of the spec table", "[pickle]") {
+    const std::pair<const char*, dtype> table[] = {
+        {"FloatStorage", dtype::f32},     {"HalfStorage", dtype::f16},
+        {"BFloat16Storage", dtype::bf16}, {"DoubleStorage", dtype::f64},
+        {"LongStorage", dtype::i64},      {"IntStorage", dtype::i32},
+        {"ShortStorage", dtype::i16},     {"CharStorage", dtype::i8},
+        {"ByteStorage", dtype::u8},       {"BoolStorage", dtype::boolean},
+    };
+    for (const auto& [name, type] : table) {
+        bytes p;
+        p.proto(2).tensor(name, "k", 1, 0, {}, {}).stop();
+        const pk::document d = load(p.b);
+        CHECK(d.storages[d.tensor(d.root).storage].type == type);
+        CHECK(d.tensor(d.root).shape.empty());
+    }
+}
+
+TEST_CASE("pickle: refuses globals outside the allowlist", "[pickle]") {
+    SECTION("GLOBAL os system") {
+        bytes p;
+        p.proto(2).global("os", "system").str("echo pwned").op(0x85).reduce().stop();
+        const std::string msg = load_error(p.b);
+        CHECK(msg.rfind("f.pth: a/data.pkl: ", 0) == 0);
+        CHECK_THAT(msg, Catch::Contains("unsupported object in checkpoint: os.system"));
+    }
+    SECTION("STACK_GLOBAL builtins eval") {
+        bytes p;
+        p.proto(4).short_str("builtins").short_str("eval").op(0x93).stop();
+        CHECK_THAT(load_error(p.b),
+                   Catch::Contains("unsupported object in checkpoint: builtins.eval"));
+    }
+    SECTION("other torch functions") {
+        bytes p;
+        p.proto(2).global("torch", "load").stop();
+        CHECK_THAT(load_error(p.b),
+                   Catch::Contains("unsupported object in checkpoint: torch.load"));
+        bytes q;
+        q.proto(2).global("torch", "ComplexFloatStorage").stop();
+        CHECK_THAT(load_error(q.b), Catch::Contains("torch.ComplexFloatStorage"));
+    }
+    SECTION("calling a storage class") {
+        bytes p;
+        p.proto(2).global("torch", "FloatStorage").empty_tuple().reduce().stop();
+        CHECK_THAT(load_error(p.b),
+                   Catch::Contains("unsupported object in checkpoint: torch.FloatStorage"));
+    }
+    SECTION("_rebuild_from_type_v2 cannot wrap itself") {
+        bytes p;
+        p.proto(2).global("torch._utils", "_rebuild_from_type_v2").put(0).mark().get(0);
+        p.global("torch", "Tensor").empty_tuple().op('N').tuple().reduce().stop();
+        CHECK_THAT(load_error(p.b), Catch::Contains("unsupported function"));
+    }
+}
+
+TEST_CASE("pickle: malformed streams throw rwkv::error naming opcode and offset", "[pickle]") {
+    SECTION("unknown opcode") {
+        bytes p;
+        p.proto(2).op('N').op(0xfe).stop();
+        const std::string msg = load_error(p.b);
+        CHECK(msg.rfind("f.pth: a/data.pkl: ", 0) == 0);
+        CHECK_THAT(msg, Catch::Contains("unknown pickle opcode 0xfe"));
+        CHECK_THAT(msg, Catch::Contains("offset 3"));
+    }
+    SECTION("stack underflow") {
+        CHECK_THAT(load_error("\x80\x02."s), Catch::Contains("underflow"));
+        CHECK_THAT(load_error("\x80\x02NR"s), Catch::Contains("underflow"));
+        CHECK_THAT(load_error("\x80\x02N(."s), Catch::Contains("underflow"));  // mark hides N
+        CHECK_THAT(load_error("\x80\x02q\x00"s), Catch::Contains("underflow"));
+    }
+    SECTION("memo miss") {
+        CHECK_THAT(load_error("\x80\x02h\x05."s), Catch::Contains("memo key 5"));
+        CHECK_THAT(load_error("\x80\x02j\x00\x00\x01\x00."s), Catch::Contains("memo key 65536"));
+    }
+    SECTION("missing mark") {
+        CHECK_THAT(load_error("\x80\x02Nt."s), Catch::Contains("MARK"));
+    }
+    SECTION("no STOP") {
+        CHECK_THAT(load_error("\x80\x02N"s), Catch::Contains("no STOP"));
+    }
+    SECTION("empty input") {
+        CHECK_THAT(load_error(""), Catch::Contains("no STOP"));
+    }
+    SECTION("protocol too new") {
+        CHECK_THAT(load_error("\x80\x06N."s), Catch::Contains("protocol 6"));
+    }
+    SECTION("huge lengths are checked before allocating") {
+        CHECK_THAT(load_error("\x80\x02X\xff\xff\xff\xff"
+                              "abc."s),
+                   Catch::Contains("truncated"));
+        bytes p;
+        p.proto(4).op(0x8d).le(~std::uint64_t{0}, 8).raw("abc");
+        CHECK_THAT(load_error(p.b), Catch::Contains("truncated"));
+    }
+    SECTION("LONG1 wider than 64 bits") {
+        bytes p;
+        p.proto(2).long1(std::string(9, '\1')).stop();
+        CHECK_THAT(load_error(p.b), Catch::Contains("too large"));
+    }
+    SECTION("container misuse") {
+        CHECK_THAT(load_error("\x80\x02NNa."s), Catch::Contains("non-list"));
+        CHECK_THAT(load_error("\x80\x02NNNs."s), Catch::Contains("non-dict"));
+        CHECK_THAT(load_error("\x80\x02}(Nu."s), Catch::Contains("odd"));
+        CHECK_THAT(load_error("\x80\x02NNb."s), Catch::Contains("BUILD"));
+    }
+    SECTION("bad persistent ids and tensor arguments") {
+        bytes p;
+        p.proto(2).mark().str("storage").str("FloatStorage").str("0").str("cpu").i1(1);
+        p.tuple().op('Q').stop();
+        CHECK_THAT(load_error(p.b), Catch::Contains("storage class"));
+        CHECK_THAT(load_error("\x80\x02NQ."s), Catch::Contains("persistent id"));
+        bytes q;
+        q.proto(2).global("torch._utils", "_rebuild_tensor_v2").mark().op('N').i1(0).empty_tuple();
+        q.empty_tuple().op(0x89).op('N').tuple().reduce().stop();
+        CHECK_THAT(load_error(q.b), Catch::Contains("not a storage"));
+    }
+    SECTION("limits") {
+        bytes p;
+        p.proto(2).mark();
+        for (int i = 0; i < 200; ++i) p.op('N');
+        p.tuple().stop();
+        pk::limits lim;
+        lim.max_values = 100;
+        CHECK_THAT(load_error(p.b, lim), Catch::Contains("more than 100 values"));
+        lim = {};
+        lim.max_input_bytes = 16;
+        CHECK_THAT(load_error(p.b, lim), Catch::Contains("limit"));
+        CHECK_NOTHROW(load(p.b));
+    }
+}
+
+TEST_CASE("pickle: every truncation and random corruption throws rwkv::error or loads",
+          "[pickle]") {
+    const std::string good = spec_trace();
+    REQUIRE_NOTHROW(load(good));
+    for (std::size_t n = 0; n < good.size(); ++n) {
+        INFO("truncated to " << n);
+        CHECK_THROWS_AS(load(good.substr(0, n)), rwkv::error);
+    }
+    std::mt19937 rng(42);
+    for (int iter = 0; iter < 20000; ++iter) {
+        std::string s = good;
+        const int flips = 1 + static_cast<int>(rng() % 4);
+        for (int f = 0; f < flips; ++f) s[rng() % s.size()] = static_cast<char>(rng() & 0xFF);
+        try {
+            load(s);
+        } catch (const rwkv::error&) {
+        }
+    }
+    for (int iter = 0; iter < 5000; ++iter) {  // pure noise, biased to opcode bytes
+        std::string s(rng() % 64, '\0');
+        const std::string alphabet =
+            "\x80\x02}q(Xhjrtu)sQRb.KN]ae\x85\x86\x87\x8a\x8c\x93\x94\x95"s;
+        for (char& c : s) c = alphabet[rng() % alphabet.size()];
+        try {
+            load(s);
+        } catch (const rwkv::error&) {
+        }
+    }
+    SUCCEED("no crash, no sanitizer report");
+}
