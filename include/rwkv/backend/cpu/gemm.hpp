@@ -1,0 +1,379 @@
+#pragma once
+// Prefill GEMM for the CPU backend: Y[t][o] = Σ_c W[o][c]·X[t][c] for n rows of activations,
+// W stored [rows][cols] as float, bfloat16 or half; X, Y and accumulation in fp32.
+//
+// Why not Eigen alone: the library is header-only and built with the user's flags, which by
+// default means SSE2, where Eigen's GEMM reaches a fraction of what AVX-512 FMA units can do.
+// So, as for the mat-vec, the kernels carry their own target attributes and the path is picked
+// at run time (Isa, shared with matvec.hpp). Eigen remains the generic path.
+//
+// Formulation: both operands have the contraction index (c) contiguous, so one must be
+// transposed. We transpose X (n×K, small, reused by every row of W) into panels Xᵀ[k][t] and
+// leave W in its storage order: the micro-kernel keeps MR rows of W × (NV vectors of t) of
+// Yᵀ in registers, and per k broadcasts MR weights and loads NV vectors of Xᵀ. 16-bit weights
+// are widened (not transposed) into a small fp32 panel per cache block, which is cheap next to
+// the n/16 FMAs each weight feeds. Blocking: the Xᵀ block of kc columns × 64 t stays in L1 while
+// a band of mc rows of W streams past it; the Yᵀ band lives in scratch and is transposed into Y
+// once per band, after the whole K.
+//
+// Determinism: every output is one FMA chain over c in order (the accumulators start from the
+// partial sums of the previous k block), whatever the row split, so results do not depend on the
+// thread count, only on the path.
+//
+// Opt-in: GemmPrecision::bf16_activations (bfloat16 weights, AVX512_BF16 CPUs) rounds X to bf16
+// and uses vdpbf16ps, twice the multiply rate; it changes the numerics, so it is never the default.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "../../matrix.hpp"
+#include "../../scalar.hpp"
+#include "matvec.hpp"
+#include "threads.hpp"
+
+#if RWKV_MATVEC_X86
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+namespace rwkv::cpu_kernels {
+
+enum class GemmPrecision {
+    fp32,              // exact products, fp32 accumulation (the default)
+    bf16_activations,  // bfloat16 weights only: X rounded to bf16, products summed in fp32
+};
+
+namespace gemm_detail {
+
+// Cache blocking (floats): kc columns of Xᵀ for 64 t = 32 KiB, L1-resident; mc rows of W per
+// band (a multiple of the 6-row micro-kernel); t in chunks of up to 64 (4 zmm / 2 ymm × 8).
+inline constexpr int kc = 128;
+inline constexpr int mc = 96;
+inline constexpr int max_chunk = 64;
+inline constexpr std::size_t align_floats = 16;  // 64 bytes
+
+inline std::size_t round_up(std::size_t v, std::size_t m) { return (v + m - 1) / m * m; }
+
+inline float* align64(float* p) {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    return reinterpret_cast<float*>((a + 63u) & ~std::uintptr_t{63});
+}
+
+// Rows per band of the Eigen path: small enough to stay in L2 once widened.
+inline int eigen_band(int cols) {
+    return std::clamp(static_cast<int>(262144 / std::max(cols, 1)) / 16 * 16, 16, 256);
+}
+
+// Scratch of the blocked paths: Xᵀ [K][round16(n)], the widened W panel [mc][kc], the Yᵀ band
+// [mc][round16(n)], each 64-byte aligned.
+inline std::size_t blocked_scratch(int n, int cols) {
+    const std::size_t np = round_up(static_cast<std::size_t>(n), 16), k = static_cast<std::size_t>(cols);
+    return k * np + static_cast<std::size_t>(mc) * kc + static_cast<std::size_t>(mc) * np + 3 * align_floats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic path: bands of W widened to fp32 and Eigen's GEMM (whatever the build's flags give).
+
+template <class T>
+void gemm_rows_eigen(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end, float* tile) {
+    using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using ConstMap = Eigen::Map<const RowMajor>;
+    using MutMap = Eigen::Map<RowMajor, 0, Eigen::OuterStride<>>;
+    const int band = eigen_band(W.cols);
+    const ConstMap x(X, n, W.cols);
+    for (int o0 = row_begin; o0 < row_end; o0 += band) {
+        const int rows = std::min(band, row_end - o0);
+        MutMap y(Y + o0, n, rows, Eigen::OuterStride<>(W.rows));
+        if constexpr (std::is_same_v<T, float>) {
+            y.noalias() = x * ConstMap(W.row(o0), rows, W.cols).transpose();
+        } else {
+            const std::size_t count = static_cast<std::size_t>(rows) * static_cast<std::size_t>(W.cols);
+            matvec_detail::widen_block(W.row(o0), tile, count);
+            y.noalias() = x * ConstMap(tile, rows, W.cols).transpose();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocked driver shared by the SIMD paths. Arch provides:
+//   lanes, nv_max, mr                       vector width (floats), vectors of t, rows of W per kernel
+//   kernel(mr, nv)                          -> Kernel function pointer
+//   widen(const T* src, float* dst, count)  16-bit weights to fp32
+// A Kernel computes c[r][t] (+)= Σ_{k<kb} a[r·lda + k]·b[k·ldb + t] for r < mr, t < 16·nv... lanes·nv.
+using Kernel = void (*)(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb, float* c,
+                        std::size_t ldc, bool load_c);
+
+// Xᵀ panels: chunk j holds t in [64j, 64j + w), stored [K][round_up(w, lanes)] at offset K·64j, zero
+// padded, so a kernel reads whole vectors.
+inline void pack_xt(const float* X, int n, int K, int lanes, int chunk, float* xt) {
+    const auto k_ = static_cast<std::size_t>(K);
+    for (int t0 = 0; t0 < n; t0 += chunk) {
+        const int w = std::min(chunk, n - t0);
+        const auto wp = round_up(static_cast<std::size_t>(w), static_cast<std::size_t>(lanes));
+        float* dst = xt + k_ * static_cast<std::size_t>(t0);
+        // Blocks of 16 columns: 16 contiguous reads per row of X, writes within a few lines.
+        for (std::size_t k0 = 0; k0 < k_; k0 += 16) {
+            const std::size_t kn = std::min<std::size_t>(16, k_ - k0);
+            for (int j = 0; j < w; ++j) {
+                const float* src = X + static_cast<std::size_t>(t0 + j) * k_ + k0;
+                for (std::size_t k = 0; k < kn; ++k) dst[(k0 + k) * wp + static_cast<std::size_t>(j)] = src[k];
+            }
+            for (std::size_t k = 0; k < kn; ++k)
+                for (std::size_t j = static_cast<std::size_t>(w); j < wp; ++j) dst[(k0 + k) * wp + j] = 0.0f;
+        }
+    }
+}
+
+template <class Arch, class T>
+void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end,
+                       float* scratch) {
+    constexpr int lanes = Arch::lanes, chunk = Arch::lanes * Arch::nv_max, MR = Arch::mr;
+    static_assert(max_chunk % chunk == 0 && mc % MR == 0);
+    const int K = W.cols;
+    const auto k_ = static_cast<std::size_t>(K), ldy = static_cast<std::size_t>(W.rows);
+    const std::size_t np = round_up(static_cast<std::size_t>(n), 16);
+    float* xt = align64(scratch);
+    float* wpanel = align64(xt + k_ * np);
+    float* cband = align64(wpanel + static_cast<std::size_t>(mc) * kc);
+    pack_xt(X, n, K, lanes, chunk, xt);
+
+    for (int o0 = row_begin; o0 < row_end; o0 += mc) {
+        const int m = std::min(mc, row_end - o0);
+        for (int k0 = 0; k0 < K; k0 += kc) {
+            const int kb = std::min(kc, K - k0);
+            const float* a;
+            std::size_t lda;
+            if constexpr (std::is_same_v<T, float>) {
+                a = W.row(o0) + k0;
+                lda = k_;
+            } else {
+                for (int r = 0; r < m; ++r)
+                    Arch::widen(W.row(o0 + r) + k0, wpanel + static_cast<std::size_t>(r) * kc,
+                                static_cast<std::size_t>(kb));
+                a = wpanel;
+                lda = kc;
+            }
+            for (int t0 = 0; t0 < n; t0 += chunk) {
+                const int w = std::min(chunk, n - t0);
+                const int nv = (w + lanes - 1) / lanes;
+                const auto ldb = static_cast<std::size_t>(nv * lanes);
+                const float* b = xt + k_ * static_cast<std::size_t>(t0) + static_cast<std::size_t>(k0) * ldb;
+                for (int r0 = 0; r0 < m; r0 += MR) {
+                    const int mr = std::min(MR, m - r0);
+                    Arch::kernel(mr, nv)(a + static_cast<std::size_t>(r0) * lda, lda, b, ldb, kb,
+                                         cband + static_cast<std::size_t>(r0) * np + static_cast<std::size_t>(t0), np,
+                                         k0 != 0);
+                }
+            }
+        }
+        // Yᵀ band -> Y, once per band after the whole K.
+        for (int t = 0; t < n; ++t) {
+            float* y = Y + static_cast<std::size_t>(t) * ldy + static_cast<std::size_t>(o0);
+            for (int r = 0; r < m; ++r) y[r] = cband[static_cast<std::size_t>(r) * np + static_cast<std::size_t>(t)];
+        }
+    }
+}
+
+#if RWKV_MATVEC_X86
+// ---------------------------------------------------------------------------------------------
+// AVX-512: 6 rows × 4 zmm of t = 24 accumulators, + 4 loaded vectors of Xᵀ; the broadcasts
+// come from memory as FMA operands. Per k: 24 FMAs (12 cycles on two FMA ports) against 10 loads.
+
+#define RWKV_GEMM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+template <int MR, int NV>
+RWKV_GEMM_AVX512 void kernel_avx512(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb,
+                                    float* c, std::size_t ldc, bool load_c) {
+    __m512 acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = load_c ? _mm512_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v) : _mm512_setzero_ps();
+    const float* ar[MR];
+    for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
+    for (int k = 0; k < kb; ++k) {
+        __m512 bv[NV];
+        for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+        for (int r = 0; r < MR; ++r) {
+            const __m512 av = _mm512_set1_ps(ar[r][k]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+        }
+        b += ldb;
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v, acc[r][v]);
+}
+
+struct Avx512 {
+    static constexpr int lanes = 16, nv_max = 4, mr = 6;
+
+    template <int MR>
+    static Kernel pick_nv(int nv) {
+        switch (nv) {
+            case 1: return kernel_avx512<MR, 1>;
+            case 2: return kernel_avx512<MR, 2>;
+            case 3: return kernel_avx512<MR, 3>;
+            default: return kernel_avx512<MR, 4>;
+        }
+    }
+    static Kernel kernel(int mr_, int nv) {
+        switch (mr_) {
+            case 1: return pick_nv<1>(nv);
+            case 2: return pick_nv<2>(nv);
+            case 3: return pick_nv<3>(nv);
+            case 4: return pick_nv<4>(nv);
+            case 5: return pick_nv<5>(nv);
+            default: return pick_nv<6>(nv);
+        }
+    }
+    template <class T>
+    RWKV_GEMM_AVX512 static void widen(const T* src, float* dst, std::size_t count) {
+        std::size_t i = 0;
+        for (; i + 16 <= count; i += 16) _mm512_storeu_ps(dst + i, matvec_detail::load16(src + i));
+        if (i < count) {
+            const auto m = static_cast<__mmask16>((1u << (count - i)) - 1u);
+            _mm512_mask_storeu_ps(dst + i, m, matvec_detail::load16(src + i, m));
+        }
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// AVX2 + FMA: 6 rows × 2 ymm of t = 12 accumulators + 2 loaded + 1 broadcast of the 16 registers.
+
+#define RWKV_GEMM_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+template <int MR, int NV>
+RWKV_GEMM_AVX2 void kernel_avx2(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb, float* c,
+                                std::size_t ldc, bool load_c) {
+    __m256 acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = load_c ? _mm256_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 8 * v) : _mm256_setzero_ps();
+    const float* ar[MR];
+    for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
+    for (int k = 0; k < kb; ++k) {
+        __m256 bv[NV];
+        for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(b + 8 * v);
+        for (int r = 0; r < MR; ++r) {
+            const __m256 av = _mm256_broadcast_ss(ar[r] + k);
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+        }
+        b += ldb;
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) _mm256_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 8 * v, acc[r][v]);
+}
+
+struct Avx2 {
+    static constexpr int lanes = 8, nv_max = 2, mr = 6;
+
+    template <int MR>
+    static Kernel pick_nv(int nv) {
+        return nv == 1 ? kernel_avx2<MR, 1> : kernel_avx2<MR, 2>;
+    }
+    static Kernel kernel(int mr_, int nv) {
+        switch (mr_) {
+            case 1: return pick_nv<1>(nv);
+            case 2: return pick_nv<2>(nv);
+            case 3: return pick_nv<3>(nv);
+            case 4: return pick_nv<4>(nv);
+            case 5: return pick_nv<5>(nv);
+            default: return pick_nv<6>(nv);
+        }
+    }
+    template <class T>
+    RWKV_GEMM_AVX2 static void widen(const T* src, float* dst, std::size_t count) {
+        std::size_t i = 0;
+        for (; i + 8 <= count; i += 8) _mm256_storeu_ps(dst + i, matvec_detail::load8(src + i));
+        if (i < count) matvec_detail::widen_block(src + i, dst + i, count - i);
+    }
+};
+
+#endif  // RWKV_MATVEC_X86
+
+}  // namespace gemm_detail
+
+// Floats of scratch one thread needs for gemm_rows with n activation rows of `cols` columns,
+// on any path.
+inline std::size_t gemm_scratch_floats(int n, int cols) {
+    const std::size_t eigen = static_cast<std::size_t>(gemm_detail::eigen_band(cols)) * static_cast<std::size_t>(cols);
+    return std::max(eigen, gemm_detail::blocked_scratch(n, cols));
+}
+
+// Y[t][o] = Σ_c W[o][c]·X[t][c] for t < n and o in [row_begin, row_end); X is [n][W.cols], Y is
+// [n][W.rows] (only the given columns are written). `scratch` holds gemm_scratch_floats(n, W.cols)
+// floats, private to the caller. A path the CPU lacks is replaced by the best one below it.
+template <class T>
+void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end, float* scratch,
+               Isa isa) {
+    static_assert(is_weight_scalar_v<T>, "GEMM weights must be float, bfloat16 or half");
+    if (n <= 0 || row_begin >= row_end) return;
+    if (W.cols == 0) {
+        for (int t = 0; t < n; ++t)
+            std::fill(Y + static_cast<std::size_t>(t) * static_cast<std::size_t>(W.rows) + row_begin,
+                      Y + static_cast<std::size_t>(t) * static_cast<std::size_t>(W.rows) + row_end, 0.0f);
+        return;
+    }
+#if RWKV_MATVEC_X86
+    if (isa == Isa::avx512 && !isa_supported(Isa::avx512)) isa = Isa::avx2;
+    if (isa == Isa::avx2 && !isa_supported(Isa::avx2)) isa = Isa::generic;
+    if (isa == Isa::avx512)
+        return gemm_detail::gemm_rows_blocked<gemm_detail::Avx512>(W, X, n, Y, row_begin, row_end, scratch);
+    if (isa == Isa::avx2)
+        return gemm_detail::gemm_rows_blocked<gemm_detail::Avx2>(W, X, n, Y, row_begin, row_end, scratch);
+#else
+    (void)isa;
+#endif
+    gemm_detail::gemm_rows_eigen(W, X, n, Y, row_begin, row_end, scratch);
+}
+
+template <class T>
+void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end, float* scratch) {
+    gemm_rows(W, X, n, Y, row_begin, row_end, scratch, active_isa());
+}
+
+// Rows of W go to threads in units of this many (a multiple of every micro-kernel's rows and a
+// whole 64-byte line of each Y row).
+inline constexpr int gemm_row_unit = 48;
+
+// Y[n][W.rows] = X[n][W.cols] · Wᵀ, rows split across the pool's threads (pool may be null; when
+// another thread holds it, the caller does all the work). per_thread_scratch grows (only) to
+// the pool's size and gemm_scratch_floats each, so steady-state calls allocate nothing.
+template <class T>
+void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
+          std::vector<std::vector<float>>& per_thread_scratch, Isa isa) {
+    if (n <= 0 || W.rows == 0) return;
+    const int threads = pool ? pool->size() : 1;
+    const std::size_t need = gemm_scratch_floats(n, W.cols);
+    if (per_thread_scratch.size() < static_cast<std::size_t>(threads))
+        per_thread_scratch.resize(static_cast<std::size_t>(threads));
+    for (int i = 0; i < threads; ++i) {
+        auto& s = per_thread_scratch[static_cast<std::size_t>(i)];
+        if (s.size() < need) s.resize(need);
+    }
+    auto work = [&](int t, int nt) {
+        const int units = (W.rows + gemm_row_unit - 1) / gemm_row_unit;
+        const int u0 = units * t / nt, u1 = units * (t + 1) / nt;
+        const int rb = u0 * gemm_row_unit, re = std::min(W.rows, u1 * gemm_row_unit);
+        if (rb < re) gemm_rows(W, X, n, Y, rb, re, per_thread_scratch[static_cast<std::size_t>(t)].data(), isa);
+    };
+    // Tiny products are not worth waking the workers for.
+    const bool tiny = static_cast<std::size_t>(n) * W.size() < (std::size_t{1} << 16);
+    if (tiny || pool == nullptr || pool->size() == 1 || !pool->try_run(work)) work(0, 1);
+}
+
+template <class T>
+void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
+          std::vector<std::vector<float>>& per_thread_scratch) {
+    gemm(W, X, n, Y, pool, per_thread_scratch, active_isa());
+}
+
+}  // namespace rwkv::cpu_kernels
+
+#undef RWKV_GEMM_AVX512
+#undef RWKV_GEMM_AVX2
