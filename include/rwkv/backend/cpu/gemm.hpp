@@ -51,11 +51,13 @@ enum class GemmPrecision {
 
 namespace gemm_detail {
 
-// Cache blocking (floats): kc columns of Xᵀ for 64 t = 32 KiB, L1-resident; mc rows of W per
-// band (a multiple of the 6-row micro-kernel); t in chunks of up to 64 (4 zmm / 2 ymm × 8).
+// Cache blocking (floats): kc columns of Xᵀ for 64 t = 32 KiB, L1-resident; ks columns = 512 KiB,
+// L2-resident; mc rows of W per band (a multiple of the 6-row micro-kernel); t in chunks of up to
+// 64 (4 zmm / 2 ymm × 8).
 inline constexpr int kc = 128;
 inline constexpr int mc = 96;
 inline constexpr int max_chunk = 64;
+inline constexpr int ks = 2048;
 inline constexpr std::size_t align_floats = 16;  // 64 bytes
 
 inline std::size_t round_up(std::size_t v, std::size_t m) { return (v + m - 1) / m * m; }
@@ -106,8 +108,10 @@ void gemm_rows_eigen(const Matrix<T>& W, const float* X, int n, float* Y, int ro
 //   kernel(mr, nv)                          -> Kernel function pointer
 //   widen(const T* src, float* dst, count)  16-bit weights to fp32
 // A Kernel computes c[r][t] (+)= Σ_{k<kb} a[r·lda + k]·b[k·ldb + t] for r < mr, t < 16·nv... lanes·nv.
+// pf[0..npf) are cache lines to prefetch into L2 while computing, one every 2 k (the driver's
+// weights for a later block).
 using Kernel = void (*)(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb, float* c,
-                        std::size_t ldc, bool load_c);
+                        std::size_t ldc, bool load_c, const char* const* pf, int npf);
 
 // Xᵀ panels: chunk j holds t in [64j, 64j + w), stored [K][round_up(w, lanes)] at offset K·64j, zero
 // padded, so a kernel reads whole vectors.
@@ -134,7 +138,7 @@ template <class Arch, class T>
 void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end,
                        float* scratch) {
     constexpr int lanes = Arch::lanes, chunk = Arch::lanes * Arch::nv_max, MR = Arch::mr;
-    static_assert(max_chunk % chunk == 0 && mc % MR == 0);
+    static_assert(max_chunk % chunk == 0 && mc % MR == 0 && ks % kc == 0);
     const int K = W.cols;
     const auto k_ = static_cast<std::size_t>(K), ldy = static_cast<std::size_t>(W.rows);
     const std::size_t np = round_up(static_cast<std::size_t>(n), 16);
@@ -143,39 +147,67 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
     float* cband = align64(wpanel + static_cast<std::size_t>(mc) * kc);
     pack_xt(X, n, K, lanes, chunk, xt);
 
-    for (int o0 = row_begin; o0 < row_end; o0 += mc) {
-        const int m = std::min(mc, row_end - o0);
-        for (int k0 = 0; k0 < K; k0 += kc) {
-            const int kb = std::min(kc, K - k0);
-            const float* a;
-            std::size_t lda;
-            if constexpr (std::is_same_v<T, float>) {
-                a = W.row(o0) + k0;
-                lda = k_;
-            } else {
-                for (int r = 0; r < m; ++r)
-                    Arch::widen(W.row(o0 + r) + k0, wpanel + static_cast<std::size_t>(r) * kc,
-                                static_cast<std::size_t>(kb));
-                a = wpanel;
-                lda = kc;
-            }
-            for (int t0 = 0; t0 < n; t0 += chunk) {
-                const int w = std::min(chunk, n - t0);
-                const int nv = (w + lanes - 1) / lanes;
-                const auto ldb = static_cast<std::size_t>(nv * lanes);
-                const float* b = xt + k_ * static_cast<std::size_t>(t0) + static_cast<std::size_t>(k0) * ldb;
-                for (int r0 = 0; r0 < m; r0 += MR) {
-                    const int mr = std::min(MR, m - r0);
-                    Arch::kernel(mr, nv)(a + static_cast<std::size_t>(r0) * lda, lda, b, ldb, kb,
-                                         cband + static_cast<std::size_t>(r0) * np + static_cast<std::size_t>(t0), np,
-                                         k0 != 0);
-                }
+    // Blocks in order: super-blocks of ks columns (their Xᵀ stays in L2), bands of mc rows, blocks
+    // of kc columns (their Xᵀ stays in L1). next() steps through them, so the loop can prefetch
+    // the weights of the block after the current one.
+    struct Block {
+        int s0, o0, k0;
+    };
+    auto next = [&](Block b) {
+        const int s1 = std::min(K, b.s0 + ks);
+        if (b.k0 + kc < s1) return Block{b.s0, b.o0, b.k0 + kc};
+        if (b.o0 + mc < row_end) return Block{b.s0, b.o0 + mc, b.s0};
+        return Block{s1, row_begin, s1};
+    };
+    constexpr int max_pf = kc / 2;
+    const char* pf_lines[max_pf];
+    for (Block blk{0, row_begin, 0}; blk.s0 < K; blk = next(blk)) {
+        const int o0 = blk.o0, k0 = blk.k0, m = std::min(mc, row_end - o0);
+        const int kb = std::min(kc, K - k0);
+        const bool band_start = k0 == blk.s0, band_end = k0 + kc >= std::min(K, blk.s0 + ks);
+        if (band_start && k0 != 0) {
+            // Resume this band's sums from Y, so each output stays one FMA chain over all of K.
+            for (int t = 0; t < n; ++t) {
+                const float* y = Y + static_cast<std::size_t>(t) * ldy + static_cast<std::size_t>(o0);
+                for (int r = 0; r < m; ++r) cband[static_cast<std::size_t>(r) * np + static_cast<std::size_t>(t)] = y[r];
             }
         }
-        // Yᵀ band -> Y, once per band after the whole K.
-        for (int t = 0; t < n; ++t) {
-            float* y = Y + static_cast<std::size_t>(t) * ldy + static_cast<std::size_t>(o0);
-            for (int r = 0; r < m; ++r) y[r] = cband[static_cast<std::size_t>(r) * np + static_cast<std::size_t>(t)];
+        // The weight block after this one, prefetched into L2 a few rows per kernel call, spread
+        // over its k loop: its rows lie far apart (one stream per row), more streams than the
+        // hardware prefetchers follow, so without this the widening waits on memory latency; and
+        // issued in one burst they fill the line-fill buffers and stall.
+        const Block pf = next(next(blk));
+        const int pf_m = pf.s0 < K ? std::min(mc, row_end - pf.o0) : 0, pf_kb = std::min(kc, K - pf.k0);
+        // Copy even fp32 weights: rows of W are a multiple of 4 KiB apart for the usual widths, so
+        // reading 6 of them in place makes the L1 sets they share (with the Xᵀ block) thrash.
+        for (int r = 0; r < m; ++r)
+            Arch::widen(W.row(o0 + r) + k0, wpanel + static_cast<std::size_t>(r) * kc, static_cast<std::size_t>(kb));
+        for (int t0 = 0; t0 < n; t0 += chunk) {
+            const int w = std::min(chunk, n - t0);
+            const int nv = (w + lanes - 1) / lanes;
+            const auto ldb = static_cast<std::size_t>(nv * lanes);
+            const float* b = xt + k_ * static_cast<std::size_t>(t0) + static_cast<std::size_t>(k0) * ldb;
+            for (int r0 = 0; r0 < m; r0 += MR) {
+                const int mr = std::min(MR, m - r0);
+                int npf = 0;
+                if (t0 == 0) {
+                    const std::size_t bytes = static_cast<std::size_t>(pf_kb) * sizeof(T);
+                    for (int r = r0; r < std::min(r0 + MR, pf_m); ++r) {
+                        const char* row = reinterpret_cast<const char*>(W.row(pf.o0 + r) + pf.k0);
+                        for (std::size_t i = 0; i < bytes && npf < max_pf; i += 64) pf_lines[npf++] = row + i;
+                    }
+                }
+                Arch::kernel(mr, nv)(wpanel + static_cast<std::size_t>(r0) * kc, kc, b, ldb, kb,
+                                     cband + static_cast<std::size_t>(r0) * np + static_cast<std::size_t>(t0), np,
+                                     k0 != 0, pf_lines, std::min(npf, (kb + 1) / 2));
+            }
+        }
+        if (band_end) {
+            // Yᵀ band -> Y (final once the last super-block is done).
+            for (int t = 0; t < n; ++t) {
+                float* y = Y + static_cast<std::size_t>(t) * ldy + static_cast<std::size_t>(o0);
+                for (int r = 0; r < m; ++r) y[r] = cband[static_cast<std::size_t>(r) * np + static_cast<std::size_t>(t)];
+            }
         }
     }
 }
@@ -189,7 +221,7 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
 
 template <int MR, int NV>
 RWKV_GEMM_AVX512 void kernel_avx512(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb,
-                                    float* c, std::size_t ldc, bool load_c) {
+                                    float* c, std::size_t ldc, bool load_c, const char* const* pf, int npf) {
     __m512 acc[MR][NV];
     for (int r = 0; r < MR; ++r)
         for (int v = 0; v < NV; ++v)
@@ -197,6 +229,7 @@ RWKV_GEMM_AVX512 void kernel_avx512(const float* a, std::size_t lda, const float
     const float* ar[MR];
     for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
     for (int k = 0; k < kb; ++k) {
+        if ((k & 1) == 0 && (k >> 1) < npf) _mm_prefetch(pf[k >> 1], _MM_HINT_T1);
         __m512 bv[NV];
         for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
         for (int r = 0; r < MR; ++r) {
@@ -249,7 +282,7 @@ struct Avx512 {
 
 template <int MR, int NV>
 RWKV_GEMM_AVX2 void kernel_avx2(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb, float* c,
-                                std::size_t ldc, bool load_c) {
+                                std::size_t ldc, bool load_c, const char* const* pf, int npf) {
     __m256 acc[MR][NV];
     for (int r = 0; r < MR; ++r)
         for (int v = 0; v < NV; ++v)
@@ -257,6 +290,7 @@ RWKV_GEMM_AVX2 void kernel_avx2(const float* a, std::size_t lda, const float* b,
     const float* ar[MR];
     for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
     for (int k = 0; k < kb; ++k) {
+        if ((k & 1) == 0 && (k >> 1) < npf) _mm_prefetch(pf[k >> 1], _MM_HINT_T1);
         __m256 bv[NV];
         for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(b + 8 * v);
         for (int r = 0; r < MR; ++r) {
