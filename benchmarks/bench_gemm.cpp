@@ -1,6 +1,7 @@
 // Prefill GEMM throughput (GFLOP/s = 2·n·rows·cols per call) for a chunk of n = 64 activation rows
 // at the Finch 1.6B projection shapes, fp32/bf16/fp16 weights, 1 and 2 threads:
-//   Gemm/...         gemm() on the active path (RWKV_ISA=avx2|generic to compare paths)
+//   Gemm/...         gemm() on the active path (RWKV_ISA=avx2|generic to compare paths);
+//                    <bfloat16, bf16_activations>: the opt-in vdpbf16ps mode
 //   EigenBands/...   the previous approach (bands of widened weights through Eigen's GEMM)
 //   EigenSgemm/...   plain Eigen fp32 GEMM on one thread with this build's flags
 // The weights (a few to 28 MiB) stay mostly in L3, as one projection does during prefill.
@@ -56,7 +57,7 @@ void report(benchmark::State& state, int rows, int cols) {
     state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-template <class T>
+template <class T, GemmPrecision P = GemmPrecision::fp32>
 void BM_Gemm(benchmark::State& state) {
     const int rows = static_cast<int>(state.range(0)), cols = static_cast<int>(state.range(1));
     const int threads = static_cast<int>(state.range(2));
@@ -64,12 +65,13 @@ void BM_Gemm(benchmark::State& state) {
     ThreadPool pool(threads);
     std::vector<std::vector<float>> scratch;
     for (auto _ : state) {
-        gemm(d.W, d.x.data(), n_tokens, d.y.data(), &pool, scratch);
+        gemm(d.W, d.x.data(), n_tokens, d.y.data(), &pool, scratch, P);
         benchmark::DoNotOptimize(d.y.data());
         benchmark::ClobberMemory();
     }
     report(state, rows, cols);
-    state.SetLabel(isa_name(active_isa()));
+    const bool bf16 = P == GemmPrecision::bf16_activations && gemm_bf16_supported<T>();
+    state.SetLabel(bf16 ? "avx512_bf16" : isa_name(active_isa()));
 }
 
 // The band approach gemm() replaces (matmul.hpp before it): widen a band, Eigen GEMM on it.
@@ -123,6 +125,7 @@ void shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Gemm<float>)->Apply(shapes);
 BENCHMARK(BM_Gemm<bfloat16>)->Apply(shapes);
 BENCHMARK(BM_Gemm<half>)->Apply(shapes);
+BENCHMARK(BM_Gemm<bfloat16, GemmPrecision::bf16_activations>)->Apply(shapes);
 BENCHMARK(BM_EigenBands<float>)->Apply(shapes);
 BENCHMARK(BM_EigenBands<bfloat16>)->Apply(shapes);
 BENCHMARK(BM_EigenBands<half>)->Apply(shapes);

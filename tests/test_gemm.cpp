@@ -204,3 +204,70 @@ TEST_CASE("the generic path is accurate with several threads too", "[gemm]") {
         REQUIRE(worst_error(y, ref, mag) <= 1e-5);
     }
 }
+
+TEST_CASE("opt-in bf16 activations: within bf16 rounding of X, exact for bf16-rounded X", "[gemm]") {
+    if (!gemm_bf16_supported<bfloat16>()) {
+        WARN("no AVX512_BF16 on this CPU: bf16_activations computes in fp32, checked below");
+    }
+    std::mt19937 rng(21);
+    std::vector<double> ref, mag, ref_rounded, mag_rounded;
+    for (int cols : {1, 7, 64, 100, 1000, 2049}) {
+        for (int rows : {1, 15, 100, 257}) {
+            for (int n : {1, 7, 64, 65}) {
+                TestMatrix<bfloat16> W(rows, cols, rng);
+                Activations X(n, cols, rng);
+                Activations Xr = X;  // X rounded to bf16, as the kernel sees it
+                Xr.p = Xr.storage.data() + 1;
+                for (auto& v : Xr.storage) v = bfloat16::from_float(v).to_float();
+                reference(W.m, X.p, n, ref, mag);
+                reference(W.m, Xr.p, n, ref_rounded, mag_rounded);
+                std::vector<float> scratch(gemm_scratch_floats(n, cols) + 1);
+                std::vector<float> y(static_cast<std::size_t>(n) * rows, NAN);
+                gemm_rows(W.m, X.p, n, y.data(), 0, rows, scratch.data() + 1, GemmPrecision::bf16_activations);
+                INFO("n " << n << ", " << rows << "x" << cols);
+                // bf16 keeps 8 significant bits: |x - bf16(x)| <= 2^-8 |x|, so each product moves
+                // by at most 2^-8 of its size.
+                REQUIRE(worst_error(y, ref, mag) <= 0x1p-8 + 1e-5);
+                if (gemm_bf16_supported<bfloat16>()) {
+                    REQUIRE(worst_error(y, ref_rounded, mag_rounded) <= 1e-5);
+                    std::vector<float> pieces(y.size(), NAN);
+                    for (int b = 0; b < rows;) {
+                        const int e = std::min(rows, b + 1 + (b * 7 + 3) % 50);
+                        gemm_rows(W.m, X.p, n, pieces.data(), b, e, scratch.data(), GemmPrecision::bf16_activations);
+                        b = e;
+                    }
+                    REQUIRE(pieces == y);
+                } else {
+                    REQUIRE(worst_error(y, ref, mag) <= 1e-5);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("bf16 activations: thread-count independent; other dtypes and paths stay fp32", "[gemm]") {
+    std::mt19937 rng(22);
+    TestMatrix<bfloat16> W(1000, 257, rng);
+    Activations X(64, 257, rng);
+    std::vector<std::vector<float>> scratch;
+    std::vector<float> ref(64 * 1000);
+    gemm(W.m, X.p, 64, ref.data(), nullptr, scratch, GemmPrecision::bf16_activations);
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<float> y(ref.size(), NAN);
+        gemm(W.m, X.p, 64, y.data(), &pool, scratch, GemmPrecision::bf16_activations);
+        REQUIRE(y == ref);
+    }
+    // Not honoured (half weights; the avx2 path): the fp32 result.
+    TestMatrix<half> H(100, 257, rng);
+    std::vector<float> a(64 * 100), b(64 * 100);
+    gemm(H.m, X.p, 64, a.data(), nullptr, scratch);
+    gemm(H.m, X.p, 64, b.data(), nullptr, scratch, GemmPrecision::bf16_activations);
+    REQUIRE(a == b);
+    if (isa_supported(Isa::avx2)) {
+        std::vector<float> c(64 * 1000), d(64 * 1000);
+        gemm(W.m, X.p, 64, c.data(), nullptr, scratch, Isa::avx2);
+        gemm(W.m, X.p, 64, d.data(), nullptr, scratch, Isa::avx2, GemmPrecision::bf16_activations);
+        REQUIRE(c == d);
+    }
+}

@@ -55,6 +55,7 @@ namespace gemm_detail {
 // L2-resident; mc rows of W per band (a multiple of the 6-row micro-kernel); t in chunks of up to
 // 64 (4 zmm / 2 ymm × 8).
 inline constexpr int kc = 128;
+inline constexpr int panel_floats = 128;  // per row of the widened weight panel
 inline constexpr int mc = 96;
 inline constexpr int max_chunk = 64;
 inline constexpr int ks = 2048;
@@ -76,7 +77,7 @@ inline int eigen_band(int cols) {
 // [mc][round16(n)], each 64-byte aligned.
 inline std::size_t blocked_scratch(int n, int cols) {
     const std::size_t np = round_up(static_cast<std::size_t>(n), 16), k = static_cast<std::size_t>(cols);
-    return k * np + static_cast<std::size_t>(mc) * kc + static_cast<std::size_t>(mc) * np + 3 * align_floats;
+    return k * np + static_cast<std::size_t>(mc) * panel_floats + static_cast<std::size_t>(mc) * np + 3 * align_floats;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,14 +169,17 @@ template <class Arch, class T>
 void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end,
                        float* scratch) {
     constexpr int lanes = Arch::lanes, chunk = Arch::lanes * Arch::nv_max, MR = Arch::mr;
-    static_assert(max_chunk % chunk == 0 && mc % MR == 0 && ks % kc == 0);
+    // kc columns per block; a panel float holds kstep of them (bf16 pairs for vdpbf16ps).
+    constexpr int kc = Arch::kc, kstep = Arch::kstep, lda = kc / kstep;
+    static_assert(max_chunk % chunk == 0 && mc % MR == 0 && ks % kc == 0 && lda <= panel_floats);
     const int K = W.cols;
     const auto k_ = static_cast<std::size_t>(K), ldy = static_cast<std::size_t>(W.rows);
     const std::size_t np = round_up(static_cast<std::size_t>(n), 16);
     float* xt = align64(scratch);
     float* wpanel = align64(xt + k_ * np);
-    float* cband = align64(wpanel + static_cast<std::size_t>(mc) * kc);
+    float* cband = align64(wpanel + static_cast<std::size_t>(mc) * panel_floats);
     pack_xt(X, n, K, lanes, chunk, xt, true);
+    Arch::finish_xt(xt, n, K, chunk);
 
     // Blocks in order: super-blocks of ks columns (their Xᵀ stays in L2), bands of mc rows, blocks
     // of kc columns (their Xᵀ stays in L1). next() steps through them, so the loop can prefetch
@@ -189,7 +193,7 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
         if (b.o0 + mc < row_end) return Block{b.s0, b.o0 + mc, b.s0};
         return Block{s1, row_begin, s1};
     };
-    constexpr int max_pf = kc / 2;
+    constexpr int max_pf = 128;
     const char* pf_lines[max_pf];
     for (Block blk{0, row_begin, 0}; blk.s0 < K; blk = next(blk)) {
         const int o0 = blk.o0, k0 = blk.k0, m = std::min(mc, row_end - o0);
@@ -211,12 +215,12 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
         // Copy even fp32 weights: rows of W are a multiple of 4 KiB apart for the usual widths, so
         // reading 6 of them in place makes the L1 sets they share (with the Xᵀ block) thrash.
         for (int r = 0; r < m; ++r)
-            Arch::widen(W.row(o0 + r) + k0, wpanel + static_cast<std::size_t>(r) * kc, static_cast<std::size_t>(kb));
+            Arch::widen(W.row(o0 + r) + k0, wpanel + static_cast<std::size_t>(r) * lda, static_cast<std::size_t>(kb));
         for (int t0 = 0; t0 < n; t0 += chunk) {
             const int w = std::min(chunk, n - t0);
             const int nv = (w + lanes - 1) / lanes;
             const auto ldb = static_cast<std::size_t>(nv * lanes);
-            const float* b = xt + k_ * static_cast<std::size_t>(t0) + static_cast<std::size_t>(k0) * ldb;
+            const float* b = xt + k_ * static_cast<std::size_t>(t0) + static_cast<std::size_t>(k0 / kstep) * ldb;
             for (int r0 = 0; r0 < m; r0 += MR) {
                 const int mr = std::min(MR, m - r0);
                 int npf = 0;
@@ -227,9 +231,9 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
                         for (std::size_t i = 0; i < bytes && npf < max_pf; i += 64) pf_lines[npf++] = row + i;
                     }
                 }
-                Arch::kernel(mr, nv)(wpanel + static_cast<std::size_t>(r0) * kc, kc, b, ldb, kb,
+                Arch::kernel(mr, nv)(wpanel + static_cast<std::size_t>(r0) * lda, lda, b, ldb, kb,
                                      cband + static_cast<std::size_t>(r0) * np + static_cast<std::size_t>(t0), np,
-                                     k0 != 0, pf_lines, std::min(npf, (kb + 1) / 2));
+                                     k0 != 0, pf_lines, std::min(npf, (kb + 2 * kstep - 1) / (2 * kstep)));
             }
         }
         if (band_end) {
@@ -273,7 +277,8 @@ RWKV_GEMM_AVX512 void kernel_avx512(const float* a, std::size_t lda, const float
 }
 
 struct Avx512 {
-    static constexpr int lanes = 16, nv_max = 4, mr = 6;
+    static constexpr int lanes = 16, nv_max = 4, mr = 6, kc = gemm_detail::kc, kstep = 1;
+    static void finish_xt(float*, int, int, int) {}
 
     template <int MR>
     static Kernel pick_nv(int nv) {
@@ -334,7 +339,8 @@ RWKV_GEMM_AVX2 void kernel_avx2(const float* a, std::size_t lda, const float* b,
 }
 
 struct Avx2 {
-    static constexpr int lanes = 8, nv_max = 2, mr = 6;
+    static constexpr int lanes = 8, nv_max = 2, mr = 6, kc = gemm_detail::kc, kstep = 1;
+    static void finish_xt(float*, int, int, int) {}
 
     template <int MR>
     static Kernel pick_nv(int nv) {
@@ -358,6 +364,97 @@ struct Avx2 {
     }
 };
 
+// ---------------------------------------------------------------------------------------------
+// AVX512_BF16 (opt-in, bfloat16 weights): vdpbf16ps multiplies pairs of bf16 and adds both
+// products to an fp32 lane, so a panel float holds two consecutive columns: the weights as they
+// are stored (a dword broadcast per row), X rounded to bf16 with the same pairs interleaved per t.
+
+#define RWKV_GEMM_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
+
+inline bool bf16_dot_supported() {
+    static const bool ok = [] {
+        if (!isa_supported(Isa::avx512)) return false;
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+        return (a & (1u << 5)) != 0;  // CPUID.(7,1):EAX.AVX512_BF16
+    }();
+    return ok;
+}
+
+template <int MR, int NV>
+RWKV_GEMM_BF16 void kernel_bf16(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb, float* c,
+                                std::size_t ldc, bool load_c, const char* const* pf, int npf) {
+    __m512 acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = load_c ? _mm512_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v) : _mm512_setzero_ps();
+    const float* ar[MR];
+    for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
+    const int pairs = (kb + 1) / 2;
+    for (int k = 0; k < pairs; ++k) {
+        if ((k & 1) == 0 && (k >> 1) < npf) _mm_prefetch(pf[k >> 1], _MM_HINT_T1);
+        __m512bh bv[NV];
+        for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_load_ps(b + 16 * v);
+        for (int r = 0; r < MR; ++r) {
+            const __m512bh av = (__m512bh)_mm512_set1_ps(ar[r][k]);  // the pair's bits, broadcast
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
+        }
+        b += ldb;
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v, acc[r][v]);
+}
+
+struct Bf16Dot {
+    static constexpr int lanes = 16, nv_max = 4, mr = 6, kc = 2 * gemm_detail::kc, kstep = 2;
+
+    template <int MR>
+    static Kernel pick_nv(int nv) {
+        switch (nv) {
+            case 1: return kernel_bf16<MR, 1>;
+            case 2: return kernel_bf16<MR, 2>;
+            case 3: return kernel_bf16<MR, 3>;
+            default: return kernel_bf16<MR, 4>;
+        }
+    }
+    static Kernel kernel(int mr_, int nv) {
+        switch (mr_) {
+            case 1: return pick_nv<1>(nv);
+            case 2: return pick_nv<2>(nv);
+            case 3: return pick_nv<3>(nv);
+            case 4: return pick_nv<4>(nv);
+            case 5: return pick_nv<5>(nv);
+            default: return pick_nv<6>(nv);
+        }
+    }
+    // Weights: copied as they are, a zero after an odd count (its X partner is zero too, but
+    // whatever lies past the row could be a NaN pattern).
+    static void widen(const bfloat16* src, float* dst, std::size_t count) {
+        std::memcpy(static_cast<void*>(dst), src, count * sizeof(bfloat16));
+        if (count % 2) std::memset(reinterpret_cast<char*>(dst) + count * sizeof(bfloat16), 0, sizeof(bfloat16));
+    }
+    // Xᵀ (fp32, [K][wp] per chunk) -> [ceil(K/2)][wp] dwords of (bf16 x[2p], bf16 x[2p+1]), in
+    // place: pair p is written over row p, which pair p/2 has already read.
+    RWKV_GEMM_BF16 static void finish_xt(float* xt, int n, int K, int chunk) {
+        const auto k_ = static_cast<std::size_t>(K);
+        for (int t0 = 0; t0 < n; t0 += chunk) {
+            const auto wp = round_up(static_cast<std::size_t>(std::min(chunk, n - t0)), 16);
+            float* base = xt + k_ * static_cast<std::size_t>(t0);
+            for (std::size_t p = 0; 2 * p < k_; ++p) {
+                for (std::size_t j = 0; j < wp; j += 16) {
+                    const __m512 even = _mm512_load_ps(base + 2 * p * wp + j);
+                    const __m512 odd = 2 * p + 1 < k_ ? _mm512_load_ps(base + (2 * p + 1) * wp + j) : _mm512_setzero_ps();
+                    // Round to nearest even (vcvtneps2bf16), then (odd << 16) | even per dword.
+                    const __m512i lo = _mm512_maskz_cvtepu16_epi32(matvec_detail::all16, (__m256i)_mm512_cvtneps_pbh(even));
+                    const __m512i hi = _mm512_maskz_cvtepu16_epi32(matvec_detail::all16, (__m256i)_mm512_cvtneps_pbh(odd));
+                    _mm512_store_si512(base + p * wp + j, _mm512_or_si512(lo, _mm512_maskz_slli_epi32(matvec_detail::all16, hi, 16)));
+                }
+            }
+        }
+    }
+};
+
+#undef RWKV_GEMM_BF16
 #endif  // RWKV_MATVEC_X86
 
 }  // namespace gemm_detail
@@ -369,12 +466,24 @@ inline std::size_t gemm_scratch_floats(int n, int cols) {
     return std::max(eigen, gemm_detail::blocked_scratch(n, cols));
 }
 
+// Whether gemm_rows/gemm honour GemmPrecision::bf16_activations for weights of type T on this CPU
+// (bfloat16 weights and AVX512_BF16); elsewhere that request computes in fp32.
+template <class T>
+bool gemm_bf16_supported() {
+#if RWKV_MATVEC_X86
+    return std::is_same_v<T, bfloat16> && gemm_detail::bf16_dot_supported();
+#else
+    return false;
+#endif
+}
+
 // Y[t][o] = Σ_c W[o][c]·X[t][c] for t < n and o in [row_begin, row_end); X is [n][W.cols], Y is
 // [n][W.rows] (only the given columns are written). `scratch` holds gemm_scratch_floats(n, W.cols)
-// floats, private to the caller. A path the CPU lacks is replaced by the best one below it.
+// floats, private to the caller. A path the CPU lacks is replaced by the best one below it;
+// bf16_activations applies on the avx512 path when gemm_bf16_supported<T>().
 template <class T>
 void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end, float* scratch,
-               Isa isa) {
+               Isa isa, GemmPrecision precision = GemmPrecision::fp32) {
     static_assert(is_weight_scalar_v<T>, "GEMM weights must be float, bfloat16 or half");
     if (n <= 0 || row_begin >= row_end) return;
     if (W.cols == 0) {
@@ -386,6 +495,10 @@ void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begi
 #if RWKV_MATVEC_X86
     if (isa == Isa::avx512 && !isa_supported(Isa::avx512)) isa = Isa::avx2;
     if (isa == Isa::avx2 && !isa_supported(Isa::avx2)) isa = Isa::generic;
+    if constexpr (std::is_same_v<T, bfloat16>) {
+        if (isa == Isa::avx512 && precision == GemmPrecision::bf16_activations && gemm_detail::bf16_dot_supported())
+            return gemm_detail::gemm_rows_blocked<gemm_detail::Bf16Dot>(W, X, n, Y, row_begin, row_end, scratch);
+    }
     if (isa == Isa::avx512)
         return gemm_detail::gemm_rows_blocked<gemm_detail::Avx512>(W, X, n, Y, row_begin, row_end, scratch);
     if (isa == Isa::avx2)
@@ -393,12 +506,14 @@ void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begi
 #else
     (void)isa;
 #endif
+    (void)precision;
     gemm_detail::gemm_rows_eigen(W, X, n, Y, row_begin, row_end, scratch);
 }
 
 template <class T>
-void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end, float* scratch) {
-    gemm_rows(W, X, n, Y, row_begin, row_end, scratch, active_isa());
+void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end, float* scratch,
+               GemmPrecision precision = GemmPrecision::fp32) {
+    gemm_rows(W, X, n, Y, row_begin, row_end, scratch, active_isa(), precision);
 }
 
 // Rows of W go to threads in units of this many (a multiple of every micro-kernel's rows and a
@@ -410,7 +525,8 @@ inline constexpr int gemm_row_unit = 48;
 // the pool's size and gemm_scratch_floats each, so steady-state calls allocate nothing.
 template <class T>
 void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
-          std::vector<std::vector<float>>& per_thread_scratch, Isa isa) {
+          std::vector<std::vector<float>>& per_thread_scratch, Isa isa,
+          GemmPrecision precision = GemmPrecision::fp32) {
     if (n <= 0 || W.rows == 0) return;
     const int threads = pool ? pool->size() : 1;
     const std::size_t need = gemm_scratch_floats(n, W.cols);
@@ -424,7 +540,8 @@ void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
         const int units = (W.rows + gemm_row_unit - 1) / gemm_row_unit;
         const int u0 = units * t / nt, u1 = units * (t + 1) / nt;
         const int rb = u0 * gemm_row_unit, re = std::min(W.rows, u1 * gemm_row_unit);
-        if (rb < re) gemm_rows(W, X, n, Y, rb, re, per_thread_scratch[static_cast<std::size_t>(t)].data(), isa);
+        if (rb < re)
+            gemm_rows(W, X, n, Y, rb, re, per_thread_scratch[static_cast<std::size_t>(t)].data(), isa, precision);
     };
     // Tiny products are not worth waking the workers for.
     const bool tiny = static_cast<std::size_t>(n) * W.size() < (std::size_t{1} << 16);
@@ -433,8 +550,8 @@ void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
 
 template <class T>
 void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
-          std::vector<std::vector<float>>& per_thread_scratch) {
-    gemm(W, X, n, Y, pool, per_thread_scratch, active_isa());
+          std::vector<std::vector<float>>& per_thread_scratch, GemmPrecision precision = GemmPrecision::fp32) {
+    gemm(W, X, n, Y, pool, per_thread_scratch, active_isa(), precision);
 }
 
 }  // namespace rwkv::cpu_kernels
