@@ -1,0 +1,214 @@
+// Mat-vec kernels: every dtype and every path this CPU supports against a double-precision
+// reference on odd shapes and unaligned pointers; row ranges; results independent of the thread
+// count and of the row split; fused dispatch of several products.
+
+#include <rwkv/backend/cpu/matvec.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+using namespace rwkv;
+using namespace rwkv::cpu_kernels;
+
+namespace {
+
+const Isa all_isas[] = {Isa::generic, Isa::avx2, Isa::avx512};
+
+// A matrix whose data starts one element past an aligned allocation, so no row is aligned.
+template <class T>
+struct TestMatrix {
+    std::vector<T> storage;
+    Matrix<T> m;
+    TestMatrix(int rows, int cols, std::mt19937& rng) : storage(static_cast<std::size_t>(rows) * cols + 1) {
+        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+        for (auto& v : storage) v = from_float<T>(d(rng));
+        m.data = storage.data() + 1;
+        m.rows = rows;
+        m.cols = cols;
+    }
+};
+
+// Unaligned too: the vector starts at element 1 of its storage.
+struct TestVector {
+    std::vector<float> storage;
+    float* p;
+    TestVector(int n, std::mt19937& rng) : storage(static_cast<std::size_t>(n) + 1) {
+        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+        for (auto& v : storage) v = d(rng);
+        p = storage.data() + 1;
+    }
+};
+
+template <class T>
+void check_against_reference(const Matrix<T>& W, const float* x, const float* y) {
+    for (int o = 0; o < W.rows; ++o) {
+        double ref = 0.0, mag = 0.0;
+        for (int c = 0; c < W.cols; ++c) {
+            const double p = static_cast<double>(to_float(W.row(o)[c])) * static_cast<double>(x[c]);
+            ref += p;
+            mag += std::fabs(p);
+        }
+        INFO("row " << o << " of " << W.rows << "x" << W.cols);
+        REQUIRE(std::fabs(static_cast<double>(y[o]) - ref) <= 1e-5 * mag + 1e-30);
+    }
+}
+
+template <class T>
+void check_dtype() {
+    std::mt19937 rng(42);
+    for (Isa isa : all_isas) {
+        if (!isa_supported(isa)) {
+            WARN("path " << isa_name(isa) << " not supported by this CPU: not tested");
+            continue;
+        }
+        for (int cols : {1, 7, 31, 65, 1000, 2049}) {
+            for (int rows : {1, 3, 17, 100}) {
+                INFO(scalar_name<T>() << " on " << isa_name(isa) << ", " << rows << "x" << cols);
+                TestMatrix<T> W(rows, cols, rng);
+                TestVector x(cols, rng);
+                std::vector<float> y(static_cast<std::size_t>(rows), NAN);
+                matvec_rows(W.m, x.p, y.data(), 0, rows, isa);
+                check_against_reference(W.m, x.p, y.data());
+
+                // Any split of the rows gives bit-identical rows (the grouping only shares loads).
+                std::vector<float> pieces(static_cast<std::size_t>(rows), NAN);
+                for (int b = 0; b < rows;) {
+                    const int e = std::min(rows, b + 1 + (b * 7 + 3) % 11);
+                    matvec_rows(W.m, x.p, pieces.data(), b, e, isa);
+                    b = e;
+                }
+                REQUIRE(pieces == y);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the exact branch-free half conversion matches half::to_float on all 65536 values", "[matvec]") {
+    for (std::uint32_t b = 0; b < 65536; ++b) {
+        const auto h = half::from_bits(static_cast<std::uint16_t>(b));
+        const float want = h.to_float(), got = matvec_detail::half_bits_to_float(h.bits);
+        INFO("bits " << b);
+        REQUIRE(std::bit_cast<std::uint32_t>(got) == std::bit_cast<std::uint32_t>(want));
+    }
+}
+
+TEST_CASE("the active path is one the CPU supports", "[matvec]") {
+    CHECK(isa_supported(Isa::generic));
+    CHECK(isa_supported(detect_isa()));
+    CHECK(active_isa() <= detect_isa());
+    CHECK(isa_supported(active_isa()));
+    WARN("mat-vec path: " << isa_name(active_isa()) << " (best supported: " << isa_name(detect_isa()) << ")");
+}
+
+TEST_CASE("float32 mat-vec matches a double reference on every path", "[matvec]") { check_dtype<float>(); }
+TEST_CASE("bfloat16 mat-vec matches a double reference on every path", "[matvec]") { check_dtype<bfloat16>(); }
+TEST_CASE("float16 mat-vec matches a double reference on every path", "[matvec]") { check_dtype<half>(); }
+
+TEST_CASE("matvec_rows writes only its row range", "[matvec]") {
+    std::mt19937 rng(7);
+    TestMatrix<bfloat16> W(40, 33, rng);
+    TestVector x(33, rng);
+    for (Isa isa : all_isas) {
+        std::vector<float> y(40, -7.0f);
+        matvec_rows(W.m, x.p, y.data(), 5, 29, isa);
+        for (int o = 0; o < 40; ++o)
+            if (o < 5 || o >= 29) REQUIRE(y[static_cast<std::size_t>(o)] == -7.0f);
+        matvec_rows(W.m, x.p, y.data(), 3, 3, isa);  // empty range: nothing written
+        REQUIRE(y[3] == -7.0f);
+    }
+}
+
+TEST_CASE("the default-path overload equals the explicit active path", "[matvec]") {
+    std::mt19937 rng(9);
+    TestMatrix<half> W(21, 130, rng);
+    TestVector x(130, rng);
+    std::vector<float> a(21), b(21);
+    matvec_rows(W.m, x.p, a.data(), 0, 21);
+    matvec_rows(W.m, x.p, b.data(), 0, 21, active_isa());
+    CHECK(a == b);
+}
+
+namespace {
+template <class T>
+void check_threads_identical() {
+    std::mt19937 rng(11);
+    // Big enough to be split across threads (above matvec_parallel_min_bytes), with a row
+    // count that is not a multiple of the 16-row unit.
+    for (auto [rows, cols] : {std::pair{1000, 257}, std::pair{37, 2049}, std::pair{3, 7}}) {
+        TestMatrix<T> W(rows, cols, rng);
+        TestVector x(cols, rng);
+        std::vector<float> ref(static_cast<std::size_t>(rows));
+        matvec_rows(W.m, x.p, ref.data(), 0, rows);
+        std::vector<float> y(static_cast<std::size_t>(rows), NAN);
+        matvec(W.m, x.p, y.data(), nullptr);
+        REQUIRE(y == ref);
+        for (int n : {1, 2, 3}) {
+            ThreadPool pool(n);
+            std::fill(y.begin(), y.end(), NAN);
+            matvec(W.m, x.p, y.data(), &pool);
+            INFO(scalar_name<T>() << " " << rows << "x" << cols << " with " << n << " threads");
+            REQUIRE(y == ref);
+        }
+    }
+}
+}  // namespace
+
+TEST_CASE("1, 2 and 3 threads give bit-identical results", "[matvec]") {
+    check_threads_identical<float>();
+    check_threads_identical<bfloat16>();
+    check_threads_identical<half>();
+}
+
+TEST_CASE("matvec_many computes several products in one dispatch", "[matvec]") {
+    std::mt19937 rng(13);
+    // Mixed shapes, as in r/k/v/g (square) plus an empty and a zero-width product.
+    TestMatrix<bfloat16> A(512, 512, rng), B(512, 512, rng), C(300, 1000, rng), D(0, 64, rng), E(5, 0, rng);
+    TestVector xa(512, rng), xb(512, rng), xc(1000, rng), xd(64, rng), xe(1, rng);
+    std::vector<float> ra(512), rb(512), rc(300);
+    matvec_rows(A.m, xa.p, ra.data(), 0, 512);
+    matvec_rows(B.m, xb.p, rb.data(), 0, 512);
+    matvec_rows(C.m, xc.p, rc.data(), 0, 300);
+    for (int n : {1, 2, 3}) {
+        ThreadPool pool(n);
+        for (ThreadPool* p : {&pool, static_cast<ThreadPool*>(nullptr)}) {
+            std::vector<float> ya(512, NAN), yb(512, NAN), yc(300, NAN), yd(1, -1.0f), ye(5, NAN);
+            const MatvecJob<bfloat16> jobs[] = {{&A.m, xa.p, ya.data()},
+                                                {&B.m, xb.p, yb.data()},
+                                                {&D.m, xd.p, yd.data()},
+                                                {&C.m, xc.p, yc.data()},
+                                                {&E.m, xe.p, ye.data()}};
+            matvec_many(std::span<const MatvecJob<bfloat16>>(jobs), p);
+            INFO(n << " threads, pool " << (p ? "yes" : "no"));
+            REQUIRE(ya == ra);
+            REQUIRE(yb == rb);
+            REQUIRE(yc == rc);
+            REQUIRE(yd[0] == -1.0f);  // zero rows: untouched
+            REQUIRE(ye == std::vector<float>(5, 0.0f));  // zero columns: empty sums
+        }
+        std::vector<float> ya(512, NAN), yb(512, NAN);
+        matvec_many<bfloat16>({{&A.m, xa.p, ya.data()}, {&B.m, xb.p, yb.data()}}, &pool);
+        REQUIRE(ya == ra);
+        REQUIRE(yb == rb);
+    }
+}
+
+TEST_CASE("a busy pool makes matvec run on the caller instead of waiting", "[matvec]") {
+    std::mt19937 rng(17);
+    TestMatrix<float> W(256, 256, rng);
+    TestVector x(256, rng);
+    std::vector<float> ref(256), y(256, NAN);
+    matvec_rows(W.m, x.p, ref.data(), 0, 256);
+    ThreadPool pool(2);
+    // Called from inside a run, the pool is busy: try_run fails and the caller does it all.
+    pool.run([&](int i, int) {
+        if (i == 0) matvec(W.m, x.p, y.data(), &pool);
+    });
+    CHECK(y == ref);
+}
