@@ -3,7 +3,11 @@
 
 #include <rwkv/model.hpp>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <thread>
 
 #include "model_fixtures.hpp"
 
@@ -284,4 +288,123 @@ TEST_CASE("truncated checkpoints throw rwkv::error at every cut", "[model][error
     std::filesystem::remove(tmp);
     CHECK_THAT(error_of([&] { rwkv::Model<float>::load("/nonexistent/model.pth"); }),
                Catch::Contains("/nonexistent/model.pth"));
+}
+
+TEST_CASE("the chunked WKV prefill matches the goldens too", "[model][golden]") {
+    RWKV_REQUIRE_FIXTURES();
+    for (const auto& k : cases()) {
+        if (k.name.find(".bf16") != std::string::npos || k.name.find(".fp16") != std::string::npos) continue;
+        auto model = rwkv::Model<float>::load(k.model);
+        model.set_chunked_wkv(true);
+        const auto toks = tokens(k);
+        const auto gold = fixtures::read_f32(k.logits);
+        const auto V = static_cast<std::size_t>(model.config().vocab_size);
+        auto st = model.new_state();
+        std::vector<float> all(toks.size() * V);
+        model.forward_all(toks, st, all);
+        const float d = max_abs_diff(all.data(), gold.data(), all.size());
+        float sd = 0.0f;
+        if (k.compare_state) {
+            const auto gs = fixtures::read_f32(k.state);
+            sd = max_rel_diff(st.data().data(), gs.data(), gs.size());
+        }
+        std::printf("%-36s chunked WKV: logits %.2e  state %.2e\n", k.name.c_str(), d, sd);
+        CHECK(d <= logit_tol);
+        CHECK(sd <= 1e-4f);
+    }
+}
+
+TEST_CASE("1, 2 and 3 threads give the same logits", "[model][threads]") {
+    RWKV_REQUIRE_FIXTURES();
+    const auto k = cases()[5];  // rand-x060-L3-D256-H64-V4099
+    const auto toks = tokens(k);
+    std::vector<std::vector<float>> step_out, span_out;
+    for (int threads : {1, 2, 3}) {
+        auto model = rwkv::Model<rwkv::bfloat16>::load(k.model);
+        model.set_threads(threads);
+        CHECK(model.threads() == threads);
+        auto s = model.new_state();
+        std::vector<float> got;
+        for (auto t : toks) {
+            auto lg = model.forward(t, s);
+            got.insert(got.end(), lg.begin(), lg.end());
+        }
+        step_out.push_back(got);
+        auto s2 = model.new_state();
+        auto lg = model.forward(std::span<const rwkv::token>(toks), s2);
+        span_out.emplace_back(lg.begin(), lg.end());
+    }
+    for (std::size_t i = 1; i < step_out.size(); ++i) {
+        CHECK(max_abs_diff(step_out[i].data(), step_out[0].data(), step_out[0].size()) <= 1e-5f);
+        CHECK(max_abs_diff(span_out[i].data(), span_out[0].data(), span_out[0].size()) <= 1e-5f);
+    }
+    auto m = rwkv::Model<float>::load(k.model);
+    CHECK_THROWS_WITH(m.set_threads(0), Catch::Contains("at least 1"));
+}
+
+TEST_CASE("concurrent forwards on one model with separate states", "[model][threads]") {
+    RWKV_REQUIRE_FIXTURES();
+    const auto k = cases()[1];  // tiny x060
+    const auto model = rwkv::Model<float>::load(k.model);
+    const auto toks = tokens(k);
+    const auto gold = fixtures::read_f32(k.logits);
+    const auto V = static_cast<std::size_t>(model.config().vocab_size);
+    std::vector<float> worst(4, 0.0f);
+    std::vector<std::thread> pool;
+    for (int i = 0; i < 4; ++i)
+        pool.emplace_back([&, i] {
+            auto s = model.new_state();
+            for (std::size_t t = 0; t < toks.size(); ++t) {
+                auto lg = model.forward(toks[t], s);
+                worst[static_cast<std::size_t>(i)] =
+                    std::max(worst[static_cast<std::size_t>(i)], max_abs_diff(lg.data(), gold.data() + t * V, V));
+            }
+        });
+    for (auto& t : pool) t.join();
+    for (float w : worst) CHECK(w <= logit_tol);
+}
+
+// ---- the decode loop allocates nothing -----------------------------------------------------
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+// noinline keeps GCC from inlining free() into callers and then warning that it does not
+// match the replaced operator new. The array and nothrow forms forward here.
+[[gnu::noinline]] void* operator new(std::size_t n) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+[[gnu::noinline]] void* operator new[](std::size_t n) { return ::operator new(n); }
+[[gnu::noinline]] void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    try {
+        return ::operator new(n);
+    } catch (...) {
+        return nullptr;
+    }
+}
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+TEST_CASE("decoding allocates nothing after the first token", "[model][alloc]") {
+    RWKV_REQUIRE_FIXTURES();
+    for (const char* name : {"tiny-rwkv-5v2-730K", "tiny-rwkv-6v0-1m"}) {
+        auto model = rwkv::Model<float>::load(fixtures::dir() / "tiny" / (std::string(name) + ".pth"));
+        auto s = model.new_state();
+        model.forward(rwkv::token{65}, s);
+        g_allocations = 0;
+        g_counting = true;
+        rwkv::token t = 66;
+        for (int i = 0; i < 50; ++i) {
+            auto lg = model.forward(t, s);
+            t = argmax(lg);
+        }
+        g_counting = false;
+        INFO(name);
+        CHECK(g_allocations.load() == 0);
+    }
 }

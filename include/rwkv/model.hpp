@@ -115,11 +115,13 @@ public:
                 att.maa_x = rd.floats(p + "att.time_maa_x", {1, 1, C});
                 const char* slots[5] = {"w", "k", "v", "r", "g"};
                 for (int s = 0; s < 5; ++s) att.maa[s] = rd.floats(p + "att.time_maa_" + slots[s], {1, 1, C});
-                att.maa_w1 = rd.floats(p + "att.time_maa_w1", {C, 5 * Dm});
-                att.maa_w2 = rd.floats(p + "att.time_maa_w2", {5, Dm, C});
+                att.maa_w1 = transposed(rd.floats(p + "att.time_maa_w1", {C, 5 * Dm}).data(), C, 5 * Dm);
+                const auto w2 = rd.floats(p + "att.time_maa_w2", {5, Dm, C});
+                for (int s = 0; s < 5; ++s)
+                    att.maa_w2[s] = transposed(w2.data() + static_cast<std::size_t>(s * Dm * C), Dm, C);
                 att.decay = rd.floats(p + "att.time_decay", {1, 1, A});
-                att.decay_w1 = rd.floats(p + "att.time_decay_w1", {C, Dw});
-                att.decay_w2 = rd.floats(p + "att.time_decay_w2", {Dw, A});
+                att.decay_w1 = transposed(rd.floats(p + "att.time_decay_w1", {C, Dw}).data(), C, Dw);
+                att.decay_w2 = transposed(rd.floats(p + "att.time_decay_w2", {Dw, A}).data(), Dw, A);
                 att.core = std::move(core);
                 b.att = std::move(att);
                 b.ffn.difference_form = true;
@@ -154,12 +156,28 @@ public:
     }
 
     const Config& config() const { return w_->config; }
+
+    // Threads used by forward() (the caller's thread included); default: hardware threads.
+    // A Model is a cheap handle: copies share the weights, and each copy may use its own
+    // thread setting. If two threads call forward() on the same handle at once, one of them
+    // runs single-threaded instead of waiting.
+    void set_threads(int n) {
+        if (n < 1) throw error("set_threads: need at least 1 thread, got " + std::to_string(n));
+        pool_ = std::make_shared<cpu_kernels::ThreadPool>(n);
+    }
+    int threads() const { return pool_->size(); }
+
+    // Prefill (spans of several tokens) runs the WKV either token by token with the fused SIMD
+    // step (default: fastest on x86 CPUs measured so far) or with the chunked parallel form of
+    // spec 5.4 (matrix products per chunk). Both match token-by-token results to fp32 rounding.
+    void set_chunked_wkv(bool on) { chunked_wkv_ = on; }
+    bool chunked_wkv() const { return chunked_wkv_; }
     const std::vector<Block>& blocks() const { return w_->blocks; }
 
     State new_state() const {
         State s(w_->config);
         if (!w_->time_state.empty()) apply_time_state(s);
-        s.workspace().reserve(w_->config, 1, false);
+        s.workspace().reserve(w_->config, 1);
         return s;
     }
 
@@ -197,7 +215,16 @@ private:
         std::vector<float> time_state;  // [L][H][N key][N value] or empty
     };
 
-    explicit Model(std::shared_ptr<const Weights> w) : w_(std::move(w)) {}
+    explicit Model(std::shared_ptr<const Weights> w)
+        : w_(std::move(w)), pool_(std::make_shared<cpu_kernels::ThreadPool>(cpu_kernels::ThreadPool::hardware_threads())) {}
+
+    // [rows][cols] stored as given → its transpose [cols][rows], fp32.
+    static Matrix<float> transposed(const float* m, std::int64_t rows, std::int64_t cols) {
+        std::vector<float> t(static_cast<std::size_t>(rows * cols));
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = 0; c < cols; ++c) t[static_cast<std::size_t>(c * rows + r)] = m[r * cols + c];
+        return Matrix<float>::owning(std::move(t), static_cast<int>(cols), static_cast<int>(rows));
+    }
 
     static LayerNorm layer_norm(detail::TensorReader& rd, const std::string& prefix, std::int64_t C) {
         LayerNorm ln;
@@ -237,7 +264,9 @@ private:
                             " is out of range for vocab_size " + std::to_string(c.vocab_size));
         const bool all = !all_logits.empty();
         auto& ws = s.workspace();
-        ws.reserve(c, static_cast<int>(std::min<std::size_t>(tokens.size(), chunk_tokens)), false);
+        ws.reserve(c, static_cast<int>(std::min<std::size_t>(tokens.size(), chunk_tokens)));
+        ws.pool = pool_.get();
+        ws.chunked_wkv = chunked_wkv_;
         for (std::size_t t0 = 0; t0 < tokens.size(); t0 += chunk_tokens) {
             const int n = static_cast<int>(std::min<std::size_t>(chunk_tokens, tokens.size() - t0));
             const bool last = t0 + static_cast<std::size_t>(n) == tokens.size();
@@ -267,16 +296,18 @@ private:
         }
         if (all_out) {
             w_->ln_out.rows(x, z, n);
-            cpu_kernels::matmul(w_->head, z, n, all_out, ws.tile);
+            cpu_kernels::matmul(w_->head, z, n, all_out, ws);
             if (last)
                 std::copy_n(all_out + static_cast<std::size_t>(n - 1) * c.vocab_size, c.vocab_size, ws.logits.data());
         } else if (last) {
             w_->ln_out(x + (n - 1) * C, z);
-            cpu_kernels::matmul(w_->head, z, 1, ws.logits.data(), ws.tile);
+            cpu_kernels::matmul(w_->head, z, 1, ws.logits.data(), ws);
         }
     }
 
     std::shared_ptr<const Weights> w_;
+    std::shared_ptr<cpu_kernels::ThreadPool> pool_;
+    bool chunked_wkv_ = false;
 };
 
 }  // namespace rwkv

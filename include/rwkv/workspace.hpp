@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "backend/cpu/threads.hpp"
 #include "config.hpp"
 
 namespace rwkv::detail {
@@ -20,13 +21,19 @@ struct Workspace {
     std::vector<float> mix[5];         // [rows][C] mixed inputs, slots w k v r g
     std::vector<float> lora;           // [rows][max(5 Dm, Dw)] LoRA hidden layer
     std::vector<float> r, k, v, g, w;  // [rows][A]
+    std::vector<float> log_w;          // [rows][A] λ = -exp(ω), only for the chunked WKV
     std::vector<float> y;              // [rows][A] WKV output
     std::vector<float> out;            // [rows][max(C, F)] projection outputs
     std::vector<float> ffn;            // [rows][F]
-    std::vector<float> tile;           // weights converted to fp32 for a GEMM tile
-    std::vector<float> logits;         // [V] (or [rows][V] when every row's logits are asked for)
+    std::vector<float> logits;         // [V]
+    std::vector<std::vector<float>> tiles;  // per thread: 16-bit weights widened for a GEMM band
+    std::vector<std::vector<float>> wkv_scratch;  // per thread: chunked WKV scratch
 
-    void reserve(const Config& c, int n_rows, bool all_logits) {
+    // Set by the model for the duration of one forward call.
+    cpu_kernels::ThreadPool* pool = nullptr;
+    bool chunked_wkv = false;
+
+    void reserve(const Config& c, int n_rows) {
         const auto C = static_cast<std::size_t>(c.n_embd), A = static_cast<std::size_t>(c.dim_att),
                    F = static_cast<std::size_t>(c.dim_ffn), V = static_cast<std::size_t>(c.vocab_size);
         const auto n = static_cast<std::size_t>(n_rows);
@@ -41,12 +48,12 @@ struct Workspace {
             grow(dx, n * C);
             for (auto& m : mix) grow(m, n * C);
             if (c.version == Version::x060) grow(lora, n * lora_w);
-            for (auto* b : {&r, &k, &v, &g, &w, &y}) grow(*b, n * A);
+            for (auto* b : {&r, &k, &v, &g, &w, &y, &log_w}) grow(*b, n * A);
             grow(out, n * std::max(C, F));
             grow(ffn, n * F);
             rows = n_rows;
         }
-        grow(logits, all_logits ? n * V : V);
+        grow(logits, V);
     }
 };
 

@@ -45,14 +45,18 @@ struct ChannelMix {
         }
         std::copy(z + (n - 1) * C, z + n * C, shift);
 
-        matmul(key, zk, n, ws.ffn.data(), ws.tile);
+        float* r = ws.mix[2].data();
+        if (n == 1) {  // both input products in one dispatch
+            matvec_many<T>({{&key, zk, ws.ffn.data()}, {&receptance, zr, r}}, ws.pool);
+        } else {
+            matmul(key, zk, n, ws.ffn.data(), ws);
+            matmul(receptance, zr, n, r, ws);
+        }
         for (std::size_t i = 0; i < n * F; ++i) {
             const float k = ws.ffn[i] > 0.0f ? ws.ffn[i] : 0.0f;
             ws.ffn[i] = k * k;
         }
-        float* r = ws.mix[2].data();
-        matmul(receptance, zr, n, r, ws.tile);
-        matmul(value, ws.ffn.data(), n, ws.out.data(), ws.tile);
+        matmul(value, ws.ffn.data(), n, ws.out.data(), ws);
         for (std::size_t i = 0; i < n * C; ++i) x[i] += ws.out[i] / (1.0f + std::exp(-r[i]));
     }
 };

@@ -36,7 +36,7 @@ struct TimeMix5 {
             }
         }
         std::copy(z + (n - 1) * C, z + n * C, shift);
-        core.run(c, n, ws, S, w.data(), 0, x);
+        core.run(c, n, ws, S, w.data(), log_w.data(), 0, x);
     }
 };
 

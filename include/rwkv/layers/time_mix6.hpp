@@ -13,20 +13,23 @@ namespace rwkv {
 
 template <class T, class Backend = cpu>
 struct TimeMix6 {
-    std::vector<float> maa_x;                // m_x [C]
-    std::vector<float> maa[5];               // m_w m_k m_v m_r m_g [C]
-    std::vector<float> maa_w1;               // [C][5 Dm]  (used as z·M)
-    std::vector<float> maa_w2;               // [5][Dm][C]
-    std::vector<float> decay;                // d [A]
-    std::vector<float> decay_w1;             // [C][Dw]
-    std::vector<float> decay_w2;             // [Dw][A]
+    std::vector<float> maa_x;   // m_x [C]
+    std::vector<float> maa[5];  // m_w m_k m_v m_r m_g [C]
+    // The LoRA matrices, stored in the checkpoint as [in][out] (used as z·M), are kept
+    // transposed to [out][in] in fp32, so that they run through the same threaded mat-vec /
+    // GEMM as every other projection.
+    Matrix<float> maa_w1;     // [5 Dm][C]   (time_maa_w1ᵀ)
+    Matrix<float> maa_w2[5];  // [C][Dm] per slot (time_maa_w2[s]ᵀ)
+    std::vector<float> decay;  // d [A]
+    Matrix<float> decay_w1;   // [Dw][C]    (time_decay_w1ᵀ)
+    Matrix<float> decay_w2;   // [A][Dw]    (time_decay_w2ᵀ)
     TimeMixCore<T, Backend> core;
 
     void forward(const Config& c, const float* z, int n, float* shift, float* S,
                  detail::Workspace& ws, float* x) const {
         using namespace cpu_kernels;
         const auto C = static_cast<std::size_t>(c.n_embd), A = static_cast<std::size_t>(c.dim_att);
-        const int Dm = c.dim_lora_mix, Dw = c.dim_lora_decay;
+        const std::size_t Dm = static_cast<std::size_t>(c.dim_lora_mix), Dw = static_cast<std::size_t>(c.dim_lora_decay);
         float* zx = ws.out.data();  // free until core.run() writes the output projection
         for (int t = 0; t < n; ++t) {
             const float* zt = z + t * C;
@@ -40,12 +43,23 @@ struct TimeMix6 {
         std::copy(z + (n - 1) * C, z + n * C, shift);
 
         // q = tanh(zx·W1); e_s = q_s·W2[s]; z_s = z + δ⊙(m_s + e_s)
-        matmul_in_out(maa_w1.data(), c.n_embd, 5 * Dm, zx, n, ws.lora.data());
-        for (std::size_t i = 0; i < static_cast<std::size_t>(n) * 5 * Dm; ++i) ws.lora[i] = std::tanh(ws.lora[i]);
+        matmul(maa_w1, zx, n, ws.lora.data(), ws);
+        const std::size_t q_width = 5 * Dm;
+        for (std::size_t i = 0; i < n * q_width; ++i) ws.lora[i] = std::tanh(ws.lora[i]);
+        if (n == 1) {
+            matvec_many<float>({{&maa_w2[0], ws.lora.data(), ws.mix[0].data()},
+                                {&maa_w2[1], ws.lora.data() + Dm, ws.mix[1].data()},
+                                {&maa_w2[2], ws.lora.data() + 2 * Dm, ws.mix[2].data()},
+                                {&maa_w2[3], ws.lora.data() + 3 * Dm, ws.mix[3].data()},
+                                {&maa_w2[4], ws.lora.data() + 4 * Dm, ws.mix[4].data()}},
+                               ws.pool);
+        } else {
+            for (int s = 0; s < 5; ++s)
+                MutMap(ws.mix[s].data(), n, c.n_embd).noalias() =
+                    ConstMap(ws.lora.data(), n, static_cast<Eigen::Index>(q_width)).middleCols(static_cast<Eigen::Index>(s * Dm), static_cast<Eigen::Index>(Dm)) *
+                    ConstMap(maa_w2[s].data, c.n_embd, c.dim_lora_mix).transpose();
+        }
         for (int s = 0; s < 5; ++s) {
-            MutMap(ws.mix[s].data(), n, c.n_embd).noalias() =
-                ConstMap(ws.lora.data(), n, 5 * Dm).middleCols(s * Dm, Dm) *
-                ConstMap(maa_w2.data() + static_cast<std::size_t>(s) * Dm * C, Dm, c.n_embd);
             float* m = ws.mix[s].data();
             for (int t = 0; t < n; ++t)
                 for (std::size_t i = 0; i < C; ++i) {
@@ -54,16 +68,18 @@ struct TimeMix6 {
                 }
         }
 
-        // ω = d + tanh(zw·Wd1)·Wd2;  w = exp(-exp(ω)) in fp32
-        matmul_in_out(decay_w1.data(), c.n_embd, Dw, ws.mix[0].data(), n, ws.lora.data());
-        for (std::size_t i = 0; i < static_cast<std::size_t>(n) * Dw; ++i) ws.lora[i] = std::tanh(ws.lora[i]);
-        matmul_in_out(decay_w2.data(), Dw, c.dim_att, ws.lora.data(), n, ws.w.data());
+        // ω = d + tanh(zw·Wd1)·Wd2;  w = exp(-exp(ω)) in fp32 (and λ = -exp(ω) for the chunked WKV)
+        matmul(decay_w1, ws.mix[0].data(), n, ws.lora.data(), ws);
+        for (std::size_t i = 0; i < n * Dw; ++i) ws.lora[i] = std::tanh(ws.lora[i]);
+        matmul(decay_w2, ws.lora.data(), n, ws.w.data(), ws);
         for (int t = 0; t < n; ++t)
             for (std::size_t i = 0; i < A; ++i) {
-                float& w = ws.w[t * A + i];
-                w = std::exp(-std::exp(decay[i] + w));
+                const std::size_t o = t * A + i;
+                const float lambda = -std::exp(decay[i] + ws.w[o]);
+                ws.log_w[o] = lambda;
+                ws.w[o] = std::exp(lambda);
             }
-        core.run(c, n, ws, S, ws.w.data(), A, x);
+        core.run(c, n, ws, S, ws.w.data(), ws.log_w.data(), A, x);
     }
 };
 

@@ -1,0 +1,99 @@
+// rwkv-roofline: measures this machine's read bandwidth and fp32 GEMM rate, then decode and
+// 512-token prefill speed at released shapes in the same run, and prints each end-to-end figure
+// as a fraction of its limit (issue 5):
+//   decode floor   = bandwidth / bytes of weights read per token
+//   prefill ceiling = (one core's Eigen sgemm rate × threads) / flops per token
+//
+//   build/benchmarks/rwkv-roofline [--threads N] [--shapes all|1b6|0b4] [--types bf16,fp16,fp32]
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shapes.hpp"
+
+namespace machine_limits {
+double read_bandwidth(int threads, std::size_t bytes, int streams);
+double sgemm_one_core();
+}  // namespace machine_limits
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+double secs(clk::time_point a) { return std::chrono::duration<double>(clk::now() - a).count(); }
+
+template <class T>
+void run_shape(const bench::Shape& shape, const char* type, int threads, double bw, double gemm) {
+    auto t0 = clk::now();
+    auto model = rwkv::Model<T>::random(bench::config_of(shape), 1, rwkv::Init::fast);
+    model.set_threads(threads);
+    const double build_s = secs(t0);
+    const auto& c = model.config();
+
+    auto s = model.new_state();
+    rwkv::token t = 1;
+    for (int i = 0; i < 3; ++i) model.forward(t, s);  // warm up pages and caches
+    double decode = 0.0;
+    for (int rep = 0; rep < 3; ++rep) {
+        const int n = 16;
+        auto d0 = clk::now();
+        for (int i = 0; i < n; ++i) {
+            auto lg = model.forward(t, s);
+            t = static_cast<rwkv::token>((t * 31 + 7 + static_cast<int>(lg[0] > 0)) % c.vocab_size);
+        }
+        decode = std::max(decode, n / secs(d0));
+    }
+    std::vector<rwkv::token> prompt(512);
+    for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<rwkv::token>((i * 977 + 3) % c.vocab_size);
+    double prefill = 0.0;
+    for (int rep = 0; rep < 2; ++rep) {
+        auto p = model.new_state();
+        auto p0 = clk::now();
+        model.forward(std::span<const rwkv::token>(prompt), p);
+        prefill = std::max(prefill, 512.0 / secs(p0));
+    }
+    const double floor = bw / bench::weight_bytes_per_token<T>(c);
+    const double ceiling = gemm * threads / bench::flops_per_prefill_token(c);
+    std::printf("%-11s %-5s %7.2f tok/s  floor %7.2f  = %5.1f %%   | prefill512 %8.1f tok/s  ceiling %8.1f  = %5.1f %%"
+                "   (built in %.0f s)\n",
+                shape.name, type, decode, floor, 100.0 * decode / floor, prefill, ceiling, 100.0 * prefill / ceiling,
+                build_s);
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int threads = 2;
+    std::string shapes = "all", types = "bf16";
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--threads" && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
+        else if (a == "--shapes" && i + 1 < argc) shapes = argv[++i];
+        else if (a == "--types" && i + 1 < argc) types = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: rwkv-roofline [--threads N] [--shapes all|1b6|0b4] [--types bf16,fp16,fp32]\n");
+            return 2;
+        }
+    }
+    const double bw1 = machine_limits::read_bandwidth(threads, std::size_t{1} << 30, 1);
+    const double bw = machine_limits::read_bandwidth(threads, std::size_t{1} << 30, 8);
+    const double gemm = machine_limits::sgemm_one_core();
+    std::printf("machine: read bandwidth %.1f GB/s (%d threads, 8 streams each; %.1f GB/s with 1 stream each); "
+                "Eigen sgemm -march=native %.1f GFLOP/s on one core\n",
+                bw / 1e9, threads, bw1 / 1e9, gemm / 1e9);
+    std::printf("decode floor = bandwidth / weight bytes per token; prefill ceiling = sgemm x %d threads / flops per token\n",
+                threads);
+    for (const auto* s : {&bench::eagle_0b4, &bench::finch_0b4, &bench::finch_1b6}) {
+        const std::string name = s->name;
+        if (shapes != "all" && name.find(shapes == "1b6" ? "1.6B" : "0.4B") == std::string::npos) continue;
+        if (types.find("bf16") != std::string::npos) run_shape<rwkv::bfloat16>(*s, "bf16", threads, bw, gemm);
+        if (types.find("fp16") != std::string::npos) run_shape<rwkv::half>(*s, "fp16", threads, bw, gemm);
+        if (types.find("fp32") != std::string::npos) run_shape<float>(*s, "fp32", threads, bw, gemm);
+    }
+    return 0;
+}
