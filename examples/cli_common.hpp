@@ -93,6 +93,8 @@ public:
     virtual rwkv::State new_state() const = 0;
     virtual std::span<const float> forward(std::span<const rwkv::token>, rwkv::State&) const = 0;
     virtual const char* weight_type() const = 0;
+    virtual void set_threads(int n) = 0;
+    virtual int threads() const = 0;
 };
 
 template <class T>
@@ -105,6 +107,8 @@ public:
         return m_.forward(t, s);
     }
     const char* weight_type() const override { return rwkv::scalar_name<T>(); }
+    void set_threads(int n) override { m_.set_threads(n); }
+    int threads() const override { return m_.threads(); }
 
 private:
     rwkv::Model<T> m_;
