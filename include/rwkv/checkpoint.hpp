@@ -109,7 +109,8 @@ public:
             m.data = reinterpret_cast<const T*>(t.data.data());
             m.rows = static_cast<int>(rows);
             m.cols = static_cast<int>(cols);
-            m.owner = f_.mappings.empty() ? nullptr : f_.mappings.front();
+            if (t.owner) m.owner = t.owner;
+            else if (!f_.mappings.empty()) m.owner = f_.mappings.front();
             m.mapped = true;
             return m;
         }

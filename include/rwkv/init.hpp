@@ -64,7 +64,7 @@ public:
         t.type = dtype_of<T>();
         t.shape = std::move(shape);
         t.data = std::as_bytes(std::span<const T>(*buf));
-        file_.buffers.push_back(buf);
+        t.owner = buf;
         file_.tensors.push_back(std::move(t));
     }
 

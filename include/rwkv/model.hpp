@@ -151,6 +151,10 @@ public:
             if (progress) progress(l + 1, c.n_layer);
         }
         rd.check_all_used();
+        // Keep the file mappings (zero-copy weights point into them); drop the tensor list and
+        // with it every in-memory buffer no weight uses in place (converted copies exist).
+        file.tensors.clear();
+        file.tensors.shrink_to_fit();
         w->file = std::move(file);
         return Model(std::move(w));
     }

@@ -73,6 +73,9 @@ struct tensor_view {
     // the owning tensor_file's mappings. Alignment is whatever the file gives (PyTorch pads to
     // 64 bytes, others may not): read through memcpy or check alignment before casting.
     std::span<const std::byte> data;
+    // For tensors built in memory (Model<T>::random): the buffer behind `data`, so that a
+    // weight used in place can keep just its own buffer alive. Empty for file-backed tensors.
+    std::shared_ptr<const void> owner;
 
     std::int64_t numel() const {
         std::int64_t n = 1;
@@ -87,8 +90,6 @@ struct tensor_file {
     std::filesystem::path path;
     // Keep-alive for the `data` spans: copies of a tensor_file share the mappings.
     std::vector<std::shared_ptr<const mapped_file>> mappings;
-    // Keep-alive for tensors built in memory (Model<T>::random) rather than read from a file.
-    std::vector<std::shared_ptr<const void>> buffers;
     std::vector<tensor_view> tensors;  // in file order
     // Top-level keys whose value is not a tensor (e.g. ChatRWKV's `_strategy`, `_version`),
     // kept so that a model loader can refuse such files by name.
