@@ -26,6 +26,28 @@ namespace {
 using clk = std::chrono::steady_clock;
 double secs(clk::time_point a) { return std::chrono::duration<double>(clk::now() - a).count(); }
 
+// Resident memory now (not the peak: Init::fast builds each tensor through a temporary fp32
+// copy, which a checkpoint load does not).
+double resident_mib() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f) {
+        if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(f);
+    }
+    return static_cast<double>(resident) * 4096.0 / 1048576.0;
+}
+
+// All parameters in T (what the checkpoint holds), ignoring the small fp32 vectors.
+template <class T>
+double model_weight_bytes(const rwkv::Config& c) {
+    const double C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size;
+    double per_layer = 5 * A * C + 2 * C * F + C * C;
+    if (c.version == rwkv::Version::x060)
+        per_layer += C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C + C * c.dim_lora_decay + c.dim_lora_decay * A;
+    return (c.n_layer * per_layer + 2 * V * C) * sizeof(T);
+}
+
 template <class T>
 void run_shape(const bench::Shape& shape, const char* type, int threads, double bw, double gemm) {
     auto t0 = clk::now();
@@ -57,11 +79,14 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, double 
         prefill = std::max(prefill, 512.0 / secs(p0));
     }
     const double floor = bw / bench::weight_bytes_per_token<T>(c);
+    const double weights_mib = model_weight_bytes<T>(c) / 1048576.0;
+    const double rss_mib = resident_mib();
     const double ceiling = gemm * threads / bench::flops_per_prefill_token(c);
     std::printf("%-11s %-5s %7.2f tok/s  floor %7.2f  = %5.1f %%   | prefill512 %8.1f tok/s  ceiling %8.1f  = %5.1f %%"
-                "   (built in %.0f s)\n",
+                "   | RSS %.0f MiB = weights %.0f MiB + %.1f %%\n",
                 shape.name, type, decode, floor, 100.0 * decode / floor, prefill, ceiling, 100.0 * prefill / ceiling,
-                build_s);
+                rss_mib, weights_mib, 100.0 * (rss_mib - weights_mib) / weights_mib);
+    (void)build_s;
     std::fflush(stdout);
 }
 

@@ -35,9 +35,8 @@ double weight_bytes_per_token(const rwkv::Config& c) {
     const double C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size;
     double per_layer = 5 * A * C + 2 * C * F + C * C;  // r k v g o, ffn key/value, ffn receptance
     double lora = c.version == rwkv::Version::x060
-                      ? 4.0 * (C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C + C * c.dim_lora_decay +
-                               c.dim_lora_decay * A) / sizeof(T)
-                      : 0.0;  // fp32 LoRAs, expressed in units of T
+                      ? C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C + C * c.dim_lora_decay + c.dim_lora_decay * A
+                      : 0.0;
     return (c.n_layer * (per_layer + lora) + V * C + C) * sizeof(T);
 }
 

@@ -115,13 +115,13 @@ public:
                 att.maa_x = rd.floats(p + "att.time_maa_x", {1, 1, C});
                 const char* slots[5] = {"w", "k", "v", "r", "g"};
                 for (int s = 0; s < 5; ++s) att.maa[s] = rd.floats(p + "att.time_maa_" + slots[s], {1, 1, C});
-                att.maa_w1 = transposed(rd.floats(p + "att.time_maa_w1", {C, 5 * Dm}).data(), C, 5 * Dm);
+                att.maa_w1 = transposed<T>(rd.floats(p + "att.time_maa_w1", {C, 5 * Dm}).data(), C, 5 * Dm);
                 const auto w2 = rd.floats(p + "att.time_maa_w2", {5, Dm, C});
                 for (int s = 0; s < 5; ++s)
-                    att.maa_w2[s] = transposed(w2.data() + static_cast<std::size_t>(s * Dm * C), Dm, C);
+                    att.maa_w2[s] = transposed<T>(w2.data() + static_cast<std::size_t>(s * Dm * C), Dm, C);
                 att.decay = rd.floats(p + "att.time_decay", {1, 1, A});
-                att.decay_w1 = transposed(rd.floats(p + "att.time_decay_w1", {C, Dw}).data(), C, Dw);
-                att.decay_w2 = transposed(rd.floats(p + "att.time_decay_w2", {Dw, A}).data(), Dw, A);
+                att.decay_w1 = transposed<T>(rd.floats(p + "att.time_decay_w1", {C, Dw}).data(), C, Dw);
+                att.decay_w2 = transposed<T>(rd.floats(p + "att.time_decay_w2", {Dw, A}).data(), Dw, A);
                 att.core = std::move(core);
                 b.att = std::move(att);
                 b.ffn.difference_form = true;
@@ -222,12 +222,14 @@ private:
     explicit Model(std::shared_ptr<const Weights> w)
         : w_(std::move(w)), pool_(std::make_shared<cpu_kernels::ThreadPool>(cpu_kernels::ThreadPool::hardware_threads())) {}
 
-    // [rows][cols] stored as given → its transpose [cols][rows], fp32.
-    static Matrix<float> transposed(const float* m, std::int64_t rows, std::int64_t cols) {
-        std::vector<float> t(static_cast<std::size_t>(rows * cols));
+    // [rows][cols] stored as given → its transpose [cols][rows], in U.
+    template <class U>
+    static Matrix<U> transposed(const float* m, std::int64_t rows, std::int64_t cols) {
+        std::vector<U> t(static_cast<std::size_t>(rows * cols));
         for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t c = 0; c < cols; ++c) t[static_cast<std::size_t>(c * rows + r)] = m[r * cols + c];
-        return Matrix<float>::owning(std::move(t), static_cast<int>(cols), static_cast<int>(rows));
+            for (std::int64_t c = 0; c < cols; ++c)
+                t[static_cast<std::size_t>(c * rows + r)] = from_float<U>(m[r * cols + c]);
+        return Matrix<U>::owning(std::move(t), static_cast<int>(cols), static_cast<int>(rows));
     }
 
     static LayerNorm layer_norm(detail::TensorReader& rd, const std::string& prefix, std::int64_t C) {

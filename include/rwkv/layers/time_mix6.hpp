@@ -16,13 +16,14 @@ struct TimeMix6 {
     std::vector<float> maa_x;   // m_x [C]
     std::vector<float> maa[5];  // m_w m_k m_v m_r m_g [C]
     // The LoRA matrices, stored in the checkpoint as [in][out] (used as z·M), are kept
-    // transposed to [out][in] in fp32, so that they run through the same threaded mat-vec /
-    // GEMM as every other projection.
-    Matrix<float> maa_w1;     // [5 Dm][C]   (time_maa_w1ᵀ)
-    Matrix<float> maa_w2[5];  // [C][Dm] per slot (time_maa_w2[s]ᵀ)
+    // transposed to [out][in] and in T like every other weight, so that they run through the
+    // same threaded mat-vec / GEMM (widening a bf16 file's values is exact, as the reference's
+    // fp32 upcast is).
+    Matrix<T> maa_w1;     // [5 Dm][C]   (time_maa_w1ᵀ)
+    Matrix<T> maa_w2[5];  // [C][Dm] per slot (time_maa_w2[s]ᵀ)
     std::vector<float> decay;  // d [A]
-    Matrix<float> decay_w1;   // [Dw][C]    (time_decay_w1ᵀ)
-    Matrix<float> decay_w2;   // [A][Dw]    (time_decay_w2ᵀ)
+    Matrix<T> decay_w1;   // [Dw][C]    (time_decay_w1ᵀ)
+    Matrix<T> decay_w2;   // [A][Dw]    (time_decay_w2ᵀ)
     TimeMixCore<T, Backend> core;
 
     void forward(const Config& c, const float* z, int n, float* shift, float* S,
@@ -47,17 +48,21 @@ struct TimeMix6 {
         const std::size_t q_width = 5 * Dm;
         for (std::size_t i = 0; i < n * q_width; ++i) ws.lora[i] = std::tanh(ws.lora[i]);
         if (n == 1) {
-            matvec_many<float>({{&maa_w2[0], ws.lora.data(), ws.mix[0].data()},
-                                {&maa_w2[1], ws.lora.data() + Dm, ws.mix[1].data()},
-                                {&maa_w2[2], ws.lora.data() + 2 * Dm, ws.mix[2].data()},
-                                {&maa_w2[3], ws.lora.data() + 3 * Dm, ws.mix[3].data()},
-                                {&maa_w2[4], ws.lora.data() + 4 * Dm, ws.mix[4].data()}},
-                               ws.pool);
+            matvec_many<T>({{&maa_w2[0], ws.lora.data(), ws.mix[0].data()},
+                            {&maa_w2[1], ws.lora.data() + Dm, ws.mix[1].data()},
+                            {&maa_w2[2], ws.lora.data() + 2 * Dm, ws.mix[2].data()},
+                            {&maa_w2[3], ws.lora.data() + 3 * Dm, ws.mix[3].data()},
+                            {&maa_w2[4], ws.lora.data() + 4 * Dm, ws.mix[4].data()}},
+                           ws.pool);
         } else {
-            for (int s = 0; s < 5; ++s)
-                MutMap(ws.mix[s].data(), n, c.n_embd).noalias() =
-                    ConstMap(ws.lora.data(), n, static_cast<Eigen::Index>(q_width)).middleCols(static_cast<Eigen::Index>(s * Dm), static_cast<Eigen::Index>(Dm)) *
-                    ConstMap(maa_w2[s].data, c.n_embd, c.dim_lora_mix).transpose();
+            // Each slot's q_s is a column slice of q: gather it into rows for the GEMM (ws.y is
+            // free until the WKV writes it).
+            float* qs = ws.y.data();
+            for (int s = 0; s < 5; ++s) {
+                for (int t = 0; t < n; ++t)
+                    std::copy_n(ws.lora.data() + t * q_width + s * Dm, Dm, qs + t * Dm);
+                matmul(maa_w2[s], qs, n, ws.mix[s].data(), ws);
+            }
         }
         for (int s = 0; s < 5; ++s) {
             float* m = ws.mix[s].data();
