@@ -49,13 +49,7 @@ Options parse(int argc, char** argv) {
         if (f == "--model") o.model = a.value();
         else if (f == "--vocab") o.vocab = a.value();
         else if (f == "-n" || f == "--max-tokens") o.max_tokens = cli::parse_int(f, a.value(), 1, 1'000'000);
-        else if (f == "--temperature") o.sampling.temperature = cli::parse_double(f, a.value(), 0, 100);
-        else if (f == "--top-p") o.sampling.top_p = cli::parse_double(f, a.value(), 0, 1);
-        else if (f == "--top-k") o.sampling.top_k = static_cast<int>(cli::parse_int(f, a.value(), 0, 1 << 30));
-        else if (f == "--presence-penalty") o.sampling.presence_penalty = cli::parse_double(f, a.value(), -100, 100);
-        else if (f == "--frequency-penalty") o.sampling.frequency_penalty = cli::parse_double(f, a.value(), -100, 100);
-        else if (f == "--penalty-decay") o.sampling.penalty_decay = cli::parse_double(f, a.value(), 0, 1);
-        else if (f == "--seed") o.sampling.seed = static_cast<std::uint64_t>(cli::parse_int(f, a.value(), 0, INT64_MAX)), o.have_seed = true;
+        else if (cli::parse_sampling_flag(a, o.sampling, o.have_seed)) continue;
         else if (f == "--state-in") o.state_in = a.value();
         else if (f == "-h" || f == "--help") {
             std::fputs(usage, stdout);

@@ -1,14 +1,17 @@
 #pragma once
-// Shared by the command-line examples: argument parsing that reports one clear line, loading a
-// model in its file's weight type, picking the tokenizer, and resource reporting.
+// Shared by the command-line examples: argument parsing that reports one clear line (including
+// the sampling flags), loading a model in its file's weight type, picking the tokenizer, and
+// resource reporting.
 
 #include <rwkv/model.hpp>
+#include <rwkv/sampler.hpp>
 #include <rwkv/tokenizer.hpp>
 
 #include <sys/resource.h>
 
 #include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -70,6 +73,22 @@ private:
     std::string flag_;
     std::optional<std::string> inline_;
 };
+
+// The sampling flags both programs take (--temperature, --top-p, --top-k, --presence-penalty,
+// --frequency-penalty, --penalty-decay, --seed), parsed in one place so their ranges agree.
+// Returns false, consuming nothing, for any other flag; sets have_seed when --seed was given.
+inline bool parse_sampling_flag(Args& a, rwkv::SamplerSettings& s, bool& have_seed) {
+    const std::string& f = a.flag();
+    if (f == "--temperature") s.temperature = parse_double(f, a.value(), 0, 100);
+    else if (f == "--top-p") s.top_p = parse_double(f, a.value(), 0, 1);
+    else if (f == "--top-k") s.top_k = static_cast<int>(parse_int(f, a.value(), 0, 1 << 30));
+    else if (f == "--presence-penalty") s.presence_penalty = parse_double(f, a.value(), -100, 100);
+    else if (f == "--frequency-penalty") s.frequency_penalty = parse_double(f, a.value(), -100, 100);
+    else if (f == "--penalty-decay") s.penalty_decay = parse_double(f, a.value(), 0, 1);
+    else if (f == "--seed") s.seed = static_cast<std::uint64_t>(parse_int(f, a.value(), 0, INT64_MAX)), have_seed = true;
+    else return false;
+    return true;
+}
 
 inline std::string read_file(const std::string& path, const char* what) {
     std::FILE* f = std::fopen(path.c_str(), "rb");

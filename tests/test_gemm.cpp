@@ -10,58 +10,17 @@
 #include <random>
 #include <vector>
 
+#include "reference.hpp"
+
 using namespace rwkv;
 using namespace rwkv::cpu_kernels;
+using test_support::Activations;
+using test_support::reference;
+using test_support::TestMatrix;
 
 namespace {
 
 const Isa all_isas[] = {Isa::generic, Isa::avx2, Isa::avx512};
-
-// Data starting one element past the allocation's start, so nothing is 64-byte aligned.
-template <class T>
-struct TestMatrix {
-    std::vector<T> storage;
-    Matrix<T> m;
-    TestMatrix(int rows, int cols, std::mt19937& rng) : storage(static_cast<std::size_t>(rows) * cols + 1) {
-        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-        for (auto& v : storage) v = from_float<T>(d(rng));
-        m.data = storage.data() + 1;
-        m.rows = rows;
-        m.cols = cols;
-    }
-};
-
-struct Activations {
-    std::vector<float> storage;
-    float* p;
-    Activations(int n, int cols, std::mt19937& rng) : storage(static_cast<std::size_t>(n) * cols + 1) {
-        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-        for (auto& v : storage) v = d(rng);
-        p = storage.data() + 1;
-    }
-};
-
-// ref[t][o] and the magnitude Σ|w·x| that bounds the rounding error of an fp32 sum.
-template <class T>
-void reference(const Matrix<T>& W, const float* X, int n, std::vector<double>& ref, std::vector<double>& mag) {
-    ref.assign(static_cast<std::size_t>(n) * W.rows, 0.0);
-    mag.assign(ref.size(), 0.0);
-    std::vector<double> w(static_cast<std::size_t>(W.cols));
-    for (int o = 0; o < W.rows; ++o) {
-        for (int c = 0; c < W.cols; ++c) w[static_cast<std::size_t>(c)] = to_float(W.row(o)[c]);
-        for (int t = 0; t < n; ++t) {
-            double s = 0.0, a = 0.0;
-            const float* x = X + static_cast<std::size_t>(t) * W.cols;
-            for (int c = 0; c < W.cols; ++c) {
-                const double p = w[static_cast<std::size_t>(c)] * static_cast<double>(x[c]);
-                s += p;
-                a += std::fabs(p);
-            }
-            ref[static_cast<std::size_t>(t) * W.rows + o] = s;
-            mag[static_cast<std::size_t>(t) * W.rows + o] = a;
-        }
-    }
-}
 
 // Returns the worst |y - ref| / Σ|w·x|.
 double worst_error(const std::vector<float>& y, const std::vector<double>& ref, const std::vector<double>& mag) {

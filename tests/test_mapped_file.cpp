@@ -6,54 +6,19 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <random>
 #include <string>
 #include <type_traits>
 
+#include "byte_string.hpp"
+#include "errors.hpp"
 #include "rwkv/io/mapped_file.hpp"
+#include "temp_files.hpp"
 
 namespace fs = std::filesystem;
 using rwkv::io::mapped_file;
-
-namespace {
-
-// A fresh directory per test case, removed afterwards.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::random_device rd;
-        path = fs::temp_directory_path() /
-               ("rwkv-mapped-file-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const std::string& content) const {
-        fs::path p = path / name;
-        std::ofstream(p, std::ios::binary) << content;
-        return p;
-    }
-};
-
-std::string as_string(std::span<const std::byte> b) {
-    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
-
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const rwkv::error& e) {
-        return e.what();
-    }
-    FAIL("expected rwkv::error");
-    return {};
-}
-
-}  // namespace
+using test_support::error_of;
+using test_support::str_of;
+using test_support::temp_dir;
 
 static_assert(!std::is_copy_constructible_v<mapped_file>);
 static_assert(!std::is_copy_assignable_v<mapped_file>);
@@ -61,7 +26,7 @@ static_assert(std::is_nothrow_move_constructible_v<mapped_file>);
 static_assert(std::is_nothrow_move_assignable_v<mapped_file>);
 
 TEST_CASE("mapped_file maps a file's bytes read-only", "[mapped_file]") {
-    temp_dir tmp;
+    temp_dir tmp("rwkv-mapped-file-test");
     std::string content = "hello, mapped world";
     content.push_back('\0');
     content += "\xff\x01 tail";
@@ -70,42 +35,42 @@ TEST_CASE("mapped_file maps a file's bytes read-only", "[mapped_file]") {
     CHECK(f.path() == p);
     CHECK(f.size() == content.size());
     CHECK(f.bytes().size() == content.size());
-    CHECK(as_string(f.bytes()) == content);
+    CHECK(str_of(f.bytes()) == content);
 }
 
 TEST_CASE("mapped_file of an empty file is an empty span", "[mapped_file]") {
-    temp_dir tmp;
+    temp_dir tmp("rwkv-mapped-file-test");
     mapped_file f(tmp.write("empty", ""));
     CHECK(f.size() == 0);
     CHECK(f.bytes().empty());
 }
 
 TEST_CASE("mapped_file keeps the bytes after the file is removed", "[mapped_file]") {
-    temp_dir tmp;
+    temp_dir tmp("rwkv-mapped-file-test");
     const fs::path p = tmp.write("gone", "still here");
     mapped_file f(p);
     fs::remove(p);
-    CHECK(as_string(f.bytes()) == "still here");
+    CHECK(str_of(f.bytes()) == "still here");
 }
 
 TEST_CASE("mapped_file is movable", "[mapped_file]") {
-    temp_dir tmp;
+    temp_dir tmp("rwkv-mapped-file-test");
     const fs::path a = tmp.write("a", "AAAA");
     const fs::path b = tmp.write("b", "BB");
     mapped_file f(a);
     mapped_file g(std::move(f));
     CHECK(f.bytes().empty());  // NOLINT(bugprone-use-after-move): documented moved-from state
-    CHECK(as_string(g.bytes()) == "AAAA");
+    CHECK(str_of(g.bytes()) == "AAAA");
     CHECK(g.path() == a);
 
     mapped_file h(b);
     h = std::move(g);  // unmaps b, takes a
-    CHECK(as_string(h.bytes()) == "AAAA");
+    CHECK(str_of(h.bytes()) == "AAAA");
     CHECK(g.bytes().empty());  // NOLINT(bugprone-use-after-move)
 }
 
 TEST_CASE("mapped_file errors name the path and the OS reason", "[mapped_file]") {
-    temp_dir tmp;
+    temp_dir tmp("rwkv-mapped-file-test");
 
     SECTION("missing file") {
         const fs::path p = tmp.path / "does-not-exist.pth";

@@ -12,49 +12,25 @@
 #include <random>
 #include <vector>
 
+#include "reference.hpp"
+
 using namespace rwkv;
 using namespace rwkv::cpu_kernels;
+using test_support::TestMatrix;
+using test_support::TestVector;
 
 namespace {
 
 const Isa all_isas[] = {Isa::generic, Isa::avx2, Isa::avx512};
 
-// A matrix whose data starts one element past an aligned allocation, so no row is aligned.
-template <class T>
-struct TestMatrix {
-    std::vector<T> storage;
-    Matrix<T> m;
-    TestMatrix(int rows, int cols, std::mt19937& rng) : storage(static_cast<std::size_t>(rows) * cols + 1) {
-        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-        for (auto& v : storage) v = from_float<T>(d(rng));
-        m.data = storage.data() + 1;
-        m.rows = rows;
-        m.cols = cols;
-    }
-};
-
-// Unaligned too: the vector starts at element 1 of its storage.
-struct TestVector {
-    std::vector<float> storage;
-    float* p;
-    TestVector(int n, std::mt19937& rng) : storage(static_cast<std::size_t>(n) + 1) {
-        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-        for (auto& v : storage) v = d(rng);
-        p = storage.data() + 1;
-    }
-};
-
 template <class T>
 void check_against_reference(const Matrix<T>& W, const float* x, const float* y) {
+    std::vector<double> ref, mag;
+    test_support::reference(W, x, 1, ref, mag);
     for (int o = 0; o < W.rows; ++o) {
-        double ref = 0.0, mag = 0.0;
-        for (int c = 0; c < W.cols; ++c) {
-            const double p = static_cast<double>(to_float(W.row(o)[c])) * static_cast<double>(x[c]);
-            ref += p;
-            mag += std::fabs(p);
-        }
+        const auto i = static_cast<std::size_t>(o);
         INFO("row " << o << " of " << W.rows << "x" << W.cols);
-        REQUIRE(std::fabs(static_cast<double>(y[o]) - ref) <= 1e-5 * mag + 1e-30);
+        REQUIRE(std::fabs(static_cast<double>(y[o]) - ref[i]) <= 1e-5 * mag[i] + 1e-30);
     }
 }
 

@@ -9,9 +9,13 @@
 #include <new>
 #include <thread>
 
+#include "errors.hpp"
 #include "model_fixtures.hpp"
+#include "temp_files.hpp"
 
 using namespace model_fixtures;
+using test_support::error_of;
+using test_support::temp_dir;
 
 namespace {
 
@@ -167,17 +171,6 @@ namespace {
 
 rwkv::io::tensor_file tiny6() { return rwkv::io::load_pth(fixtures::dir() / "tiny" / "tiny-rwkv-6v0-1m.pth"); }
 
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const rwkv::error& e) {
-        return e.what();
-    }
-    FAIL("expected rwkv::error");
-    return {};
-}
-
 void erase(rwkv::io::tensor_file& f, const std::string& name) {
     std::erase_if(f.tensors, [&](const auto& t) { return t.name == name; });
 }
@@ -275,7 +268,8 @@ TEST_CASE("truncated checkpoints throw rwkv::error at every cut", "[model][error
     RWKV_REQUIRE_FIXTURES();
     const auto src = fixtures::dir() / "tiny" / "tiny-rwkv-5v2-730K.pth";
     const auto bytes = fixtures::read_text(src);
-    const auto tmp = std::filesystem::temp_directory_path() / ("rwkv-test-trunc-" + std::to_string(::getpid()) + ".pth");
+    const temp_dir dir("rwkv-test-trunc");
+    const auto tmp = dir.path / "truncated.pth";
     for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{30}, std::size_t{200}, bytes.size() / 3,
                             bytes.size() / 2, bytes.size() - 100, bytes.size() - 22, bytes.size() - 1}) {
         {
@@ -285,7 +279,6 @@ TEST_CASE("truncated checkpoints throw rwkv::error at every cut", "[model][error
         INFO("cut at " << cut);
         CHECK_THAT(error_of([&] { rwkv::Model<float>::load(tmp); }), Catch::Contains(tmp.filename().string()));
     }
-    std::filesystem::remove(tmp);
     CHECK_THAT(error_of([&] { rwkv::Model<float>::load("/nonexistent/model.pth"); }),
                Catch::Contains("/nonexistent/model.pth"));
 }

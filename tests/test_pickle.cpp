@@ -9,81 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "errors.hpp"
+#include "pickle_builder.hpp"
 #include "rwkv/io/pickle.hpp"
 
 namespace pk = rwkv::io::pickle;
 using namespace std::string_literals;
 using rwkv::io::dtype;
+using test_support::error_of;
+using test_support::pickle_builder;
 
 namespace {
 
-// --- Hand assembly of pickle byte streams.
-struct bytes {
-    std::string b;
-    bytes& op(unsigned c) { return b.push_back(static_cast<char>(c)), *this; }
-    bytes& raw(const std::string& s) { return b += s, *this; }
-    bytes& le(std::uint64_t v, int n) {
-        for (int i = 0; i < n; ++i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-        return *this;
-    }
-    bytes& proto(unsigned v = 2) { return op(0x80).op(v); }
-    bytes& global(const std::string& m, const std::string& n) {
-        return op('c').raw(m + "\n" + n + "\n");
-    }
-    bytes& str(const std::string& s) { return op('X').le(s.size(), 4).raw(s); }
-    bytes& short_str(const std::string& s) { return op(0x8c).le(s.size(), 1).raw(s); }
-    bytes& str8(const std::string& s) { return op(0x8d).le(s.size(), 8).raw(s); }
-    bytes& i1(unsigned v) { return op('K').le(v, 1); }
-    bytes& i2(unsigned v) { return op('M').le(v, 2); }
-    bytes& i4(std::int32_t v) { return op('J').le(static_cast<std::uint32_t>(v), 4); }
-    bytes& long1(const std::string& le_bytes) {
-        return op(0x8a).le(le_bytes.size(), 1).raw(le_bytes);
-    }
-    bytes& put(unsigned k) { return op('q').le(k, 1); }
-    bytes& get(unsigned k) { return op('h').le(k, 1); }
-    bytes& mark() { return op('('); }
-    bytes& tuple() { return op('t'); }
-    bytes& empty_tuple() { return op(')'); }
-    bytes& empty_dict() { return op('}'); }
-    bytes& setitems() { return op('u'); }
-    bytes& reduce() { return op('R'); }
-    bytes& stop() { return op('.'); }
-    bytes& ordered_dict() { return global("collections", "OrderedDict").empty_tuple().reduce(); }
-    // One tensor value: _rebuild_tensor_v2(persid(storage), offset, shape, stride, False, {}).
-    bytes& tensor(const std::string& storage_class, const std::string& key, unsigned numel,
-                  unsigned offset, const std::vector<unsigned>& shape,
-                  const std::vector<unsigned>& stride) {
-        global("torch._utils", "_rebuild_tensor_v2").mark();
-        mark()
-            .str("storage")
-            .global("torch", storage_class)
-            .str(key)
-            .str("cpu")
-            .i4(static_cast<std::int32_t>(numel));
-        tuple().op('Q').i4(static_cast<std::int32_t>(offset));
-        mark();
-        for (unsigned d : shape) i4(static_cast<std::int32_t>(d));
-        tuple().mark();
-        for (unsigned s : stride) i4(static_cast<std::int32_t>(s));
-        tuple().op(0x89).ordered_dict().tuple().reduce();
-        return *this;
-    }
-};
-
 pk::document load(const std::string& s, const pk::limits& lim = {}) {
-    return pk::load({reinterpret_cast<const std::byte*>(s.data()), s.size()}, "f.pth: a/data.pkl",
-                    lim);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const rwkv::error& e) {
-        return e.what();
-    }
-    FAIL("expected rwkv::error");
-    return {};
+    return pk::load(test_support::span_of(s), "f.pth: a/data.pkl", lim);
 }
 
 std::string load_error(const std::string& s, const pk::limits& lim = {}) {
@@ -92,7 +31,7 @@ std::string load_error(const std::string& s, const pk::limits& lim = {}) {
 
 // The stream of spec 8.1's emulated one-tensor state dict (OrderedDict + _metadata BUILD).
 std::string spec_trace() {
-    bytes p;
+    pickle_builder p;
     p.proto(2).ordered_dict().put(0).mark().str("emb.weight").put(1);
     p.global("torch._utils", "_rebuild_tensor_v2").put(2).mark();
     p.mark().str("storage").global("torch", "BFloat16Storage").put(3).str("0").str("cpu");
@@ -107,7 +46,7 @@ std::string spec_trace() {
 }  // namespace
 
 TEST_CASE("pickle: scalars", "[pickle]") {
-    bytes p;
+    pickle_builder p;
     p.proto(2).mark();
     p.i1(255).i2(65535).i4(-5).i4(2147483647);
     p.long1("").long1("\xff").long1(std::string("\x00\x80", 2)).long1("\x01\x02\x03\x04\x05");
@@ -137,7 +76,7 @@ TEST_CASE("pickle: scalars", "[pickle]") {
 
 TEST_CASE("pickle: containers and the memo", "[pickle]") {
     SECTION("lists, dicts, tuples") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).op(']').i1(1).op('a').mark().i1(2).i1(3).op('e').put(0);
         p.empty_dict().str("k").i1(7).op('s').mark().str("a").op('N').str("b").get(0);
         p.setitems().i1(8).i1(9).op(0x85).op(0x86).op(0x87).stop();  // (list, dict, (8, (9,)))
@@ -158,10 +97,10 @@ TEST_CASE("pickle: containers and the memo", "[pickle]") {
         CHECK(d.items(d.items(top[2])[1]).size() == 1);
     }
     SECTION("memo entries refer to the same object") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).empty_dict().op('r').le(70000, 4).op('0' + 0).stop();  // POP is unsupported
         CHECK_THAT(load_error(p.b), Catch::Contains("unknown pickle opcode 0x30"));
-        bytes q;
+        pickle_builder q;
         q.proto(2).empty_dict().op('r').le(70000, 4).op('j').le(70000, 4).str("x").i1(1).op('s');
         q.op(0x86).stop();  // (d, d) after d['x'] = 1 through the second reference
         const pk::document d = load(q.b);
@@ -170,14 +109,14 @@ TEST_CASE("pickle: containers and the memo", "[pickle]") {
         CHECK(d.dict(pair[1]).items.size() == 1);
     }
     SECTION("a list that contains itself is harmless") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).op(']').put(0).get(0).op('a').stop();
         const pk::document d = load(p.b);
         CHECK(d.items(d.root).size() == 1);
         CHECK(d.items(d.root)[0].i == d.root.i);
     }
     SECTION("deep nesting neither recurses nor overflows") {
-        bytes p;
+        pickle_builder p;
         p.proto(2);
         const int depth = 200000;
         for (int i = 0; i < depth; ++i) p.op(']');
@@ -207,7 +146,7 @@ TEST_CASE("pickle: the spec's state-dict trace", "[pickle]") {
 }
 
 TEST_CASE("pickle: protocol 4 opcodes", "[pickle]") {
-    bytes p;
+    pickle_builder p;
     p.proto(4).op(0x95).le(100, 8);                                         // FRAME
     p.short_str("collections").op(0x94).short_str("OrderedDict").op(0x94);  // memo 0, 1
     p.op(0x93).op(0x94).empty_tuple().reduce().op(0x94);                    // memo 2 class, 3 dict
@@ -230,7 +169,7 @@ TEST_CASE("pickle: protocol 4 opcodes", "[pickle]") {
 }
 
 TEST_CASE("pickle: parameters and _rebuild_from_type_v2 unwrap to the tensor", "[pickle]") {
-    bytes p;
+    pickle_builder p;
     p.proto(2).empty_dict().mark().str("a");
     p.global("torch._utils", "_rebuild_parameter").mark();
     p.tensor("FloatStorage", "0", 4, 0, {4}, {1}).op(0x88).ordered_dict().tuple().reduce();
@@ -256,7 +195,7 @@ TEST_CASE("pickle: every storage class of the spec table", "[pickle]") {
         {"ByteStorage", dtype::u8},       {"BoolStorage", dtype::boolean},
     };
     for (const auto& [name, type] : table) {
-        bytes p;
+        pickle_builder p;
         p.proto(2).tensor(name, "k", 1, 0, {}, {}).stop();
         const pk::document d = load(p.b);
         CHECK(d.storages[d.tensor(d.root).storage].type == type);
@@ -266,35 +205,35 @@ TEST_CASE("pickle: every storage class of the spec table", "[pickle]") {
 
 TEST_CASE("pickle: refuses globals outside the allowlist", "[pickle]") {
     SECTION("GLOBAL os system") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).global("os", "system").str("echo pwned").op(0x85).reduce().stop();
         const std::string msg = load_error(p.b);
         CHECK(msg.rfind("f.pth: a/data.pkl: ", 0) == 0);
         CHECK_THAT(msg, Catch::Contains("unsupported object in checkpoint: os.system"));
     }
     SECTION("STACK_GLOBAL builtins eval") {
-        bytes p;
+        pickle_builder p;
         p.proto(4).short_str("builtins").short_str("eval").op(0x93).stop();
         CHECK_THAT(load_error(p.b),
                    Catch::Contains("unsupported object in checkpoint: builtins.eval"));
     }
     SECTION("other torch functions") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).global("torch", "load").stop();
         CHECK_THAT(load_error(p.b),
                    Catch::Contains("unsupported object in checkpoint: torch.load"));
-        bytes q;
+        pickle_builder q;
         q.proto(2).global("torch", "ComplexFloatStorage").stop();
         CHECK_THAT(load_error(q.b), Catch::Contains("torch.ComplexFloatStorage"));
     }
     SECTION("calling a storage class") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).global("torch", "FloatStorage").empty_tuple().reduce().stop();
         CHECK_THAT(load_error(p.b),
                    Catch::Contains("unsupported object in checkpoint: torch.FloatStorage"));
     }
     SECTION("_rebuild_from_type_v2 cannot wrap itself") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).global("torch._utils", "_rebuild_from_type_v2").put(0).mark().get(0);
         p.global("torch", "Tensor").empty_tuple().op('N').tuple().reduce().stop();
         CHECK_THAT(load_error(p.b), Catch::Contains("unsupported function"));
@@ -303,7 +242,7 @@ TEST_CASE("pickle: refuses globals outside the allowlist", "[pickle]") {
 
 TEST_CASE("pickle: malformed streams throw rwkv::error naming opcode and offset", "[pickle]") {
     SECTION("unknown opcode") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).op('N').op(0xfe).stop();
         const std::string msg = load_error(p.b);
         CHECK(msg.rfind("f.pth: a/data.pkl: ", 0) == 0);
@@ -336,12 +275,12 @@ TEST_CASE("pickle: malformed streams throw rwkv::error naming opcode and offset"
         CHECK_THAT(load_error("\x80\x02X\xff\xff\xff\xff"
                               "abc."s),
                    Catch::Contains("truncated"));
-        bytes p;
+        pickle_builder p;
         p.proto(4).op(0x8d).le(~std::uint64_t{0}, 8).raw("abc");
         CHECK_THAT(load_error(p.b), Catch::Contains("truncated"));
     }
     SECTION("LONG1 wider than 64 bits") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).long1(std::string(9, '\1')).stop();
         CHECK_THAT(load_error(p.b), Catch::Contains("too large"));
     }
@@ -352,18 +291,18 @@ TEST_CASE("pickle: malformed streams throw rwkv::error naming opcode and offset"
         CHECK_THAT(load_error("\x80\x02NNb."s), Catch::Contains("BUILD"));
     }
     SECTION("bad persistent ids and tensor arguments") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).mark().str("storage").str("FloatStorage").str("0").str("cpu").i1(1);
         p.tuple().op('Q').stop();
         CHECK_THAT(load_error(p.b), Catch::Contains("storage class"));
         CHECK_THAT(load_error("\x80\x02NQ."s), Catch::Contains("persistent id"));
-        bytes q;
+        pickle_builder q;
         q.proto(2).global("torch._utils", "_rebuild_tensor_v2").mark().op('N').i1(0).empty_tuple();
         q.empty_tuple().op(0x89).op('N').tuple().reduce().stop();
         CHECK_THAT(load_error(q.b), Catch::Contains("not a storage"));
     }
     SECTION("limits") {
-        bytes p;
+        pickle_builder p;
         p.proto(2).mark();
         for (int i = 0; i < 200; ++i) p.op('N');
         p.tuple().stop();

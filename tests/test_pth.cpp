@@ -1,8 +1,6 @@
 // rwkv::io::load_pth: every fixture checkpoint, synthetic checkpoints exercising the corners
 // of the format, and refusal of broken or hostile files with messages naming what was wrong.
 
-#include <unistd.h>
-
 #include <bit>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -15,9 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "errors.hpp"
 #include "fixtures.hpp"
+#include "pickle_builder.hpp"
 #include "rwkv/io/mapped_file.hpp"
 #include "rwkv/io/pth.hpp"
+#include "temp_files.hpp"
+#include "zip_writer.hpp"
 
 namespace fs = std::filesystem;
 using rwkv::io::dtype;
@@ -25,118 +27,21 @@ using rwkv::io::load_pth;
 using rwkv::io::tensor_file;
 using rwkv::io::tensor_view;
 using shape_t = std::vector<std::int64_t>;
+using test_support::error_of;
+using test_support::make_zip;
+using test_support::pickle_builder;
+using test_support::set_le;
+using test_support::temp_dir;
+using test_support::zip_in;
+using test_support::zip_out;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::random_device rd;
-        path = fs::temp_directory_path() /
-               ("rwkv-pth-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const std::string& content) const {
-        fs::path p = path / name;
-        std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-        return p;
-    }
-};
-
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const rwkv::error& e) {
-        return e.what();
-    }
-    FAIL("expected rwkv::error");
-    return {};
-}
 
 std::string load_error(const fs::path& p) {
     const std::string msg = error_of([&] { load_pth(p); });
     CHECK(msg.rfind(p.string() + ": ", 0) == 0);  // every message starts with the path
     return msg;
 }
-
-// --- Little-endian helpers and a stored-entry zip writer (PyTorch-style 64-byte alignment).
-void put(std::string& s, std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void set(std::string& s, std::size_t at, std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-}
-
-struct zip_out {
-    std::string bytes;
-    std::vector<std::size_t> local, central;
-};
-
-zip_out make_zip(const std::vector<std::pair<std::string, std::string>>& entries) {
-    zip_out z;
-    std::string& s = z.bytes;
-    for (const auto& [name, data] : entries) {
-        z.local.push_back(s.size());
-        const std::size_t pad = (64 - (s.size() + 30 + name.size() + 4) % 64) % 64 + 4;
-        put(s, 0x04034b50, 4), put(s, 20, 2), put(s, 0, 2), put(s, 0, 2), put(s, 0, 4);
-        put(s, 0, 4), put(s, data.size(), 4), put(s, data.size(), 4);
-        put(s, name.size(), 2), put(s, pad, 2);
-        s += name + "FB";
-        put(s, pad - 4, 2);
-        s.append(pad - 4, 'Z');
-        s += data;
-    }
-    const std::size_t cd = s.size();
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-        const auto& [name, data] = entries[i];
-        z.central.push_back(s.size());
-        put(s, 0x02014b50, 4), put(s, 20, 2), put(s, 20, 2), put(s, 0, 2), put(s, 0, 2);
-        put(s, 0, 4), put(s, 0, 4), put(s, data.size(), 4), put(s, data.size(), 4);
-        put(s, name.size(), 2), put(s, 0, 2), put(s, 0, 2), put(s, 0, 2), put(s, 0, 2);
-        put(s, 0, 4), put(s, z.local[i], 4);
-        s += name;
-    }
-    const std::size_t cd_size = s.size() - cd;
-    put(s, 0x06054b50, 4), put(s, 0, 2), put(s, 0, 2), put(s, entries.size(), 2);
-    put(s, entries.size(), 2), put(s, cd_size, 4), put(s, cd, 4), put(s, 0, 2);
-    return z;
-}
-
-// --- Pickle assembly (protocol 2, as torch.save writes it).
-struct pickler {
-    std::string b = std::string("\x80\x02", 2);
-    pickler& op(unsigned c) { return b.push_back(static_cast<char>(c)), *this; }
-    pickler& global(const std::string& m, const std::string& n) {
-        return op('c'), b += m + "\n" + n + "\n", *this;
-    }
-    pickler& str(const std::string& s) { return op('X'), put(b, s.size(), 4), b += s, *this; }
-    pickler& integer(std::int64_t v) {
-        return op('J'), put(b, static_cast<std::uint64_t>(v), 4), *this;
-    }
-    pickler& ints(const std::vector<std::int64_t>& v) {
-        op('(');
-        for (std::int64_t x : v) integer(x);
-        return op('t');
-    }
-    pickler& tensor(const std::string& storage_class, const std::string& key, std::int64_t numel,
-                    std::int64_t offset, const shape_t& shape, const shape_t& stride) {
-        global("torch._utils", "_rebuild_tensor_v2").op('(');
-        op('(').str("storage").global("torch", storage_class).str(key).str("cpu").integer(numel);
-        op('t').op('Q').integer(offset).ints(shape).ints(stride).op(0x89);
-        global("collections", "OrderedDict").op(')').op('R');
-        return op('t').op('R');
-    }
-};
 
 struct tensor_spec {
     std::string name, storage_class, key;
@@ -146,7 +51,8 @@ struct tensor_spec {
 
 std::string state_dict(const std::vector<tensor_spec>& ts, bool ordered = false,
                        bool with_other_keys = false) {
-    pickler p;
+    pickle_builder p;
+    p.proto(2);  // as torch.save writes it
     if (ordered)
         p.global("collections", "OrderedDict").op(')').op('R');
     else
@@ -154,7 +60,7 @@ std::string state_dict(const std::vector<tensor_spec>& ts, bool ordered = false,
     p.op('(');
     for (const tensor_spec& t : ts)
         p.str(t.name).tensor(t.storage_class, t.key, t.numel, t.offset, t.shape, t.stride);
-    if (with_other_keys) p.str("_strategy").str("cpu fp32").str("_version").integer(3);
+    if (with_other_keys) p.str("_strategy").str("cpu fp32").str("_version").i4(3);
     p.op('u');
     if (ordered) p.op('}').str("_metadata").op('}').op('s').op('b');  // state_dict's BUILD
     return p.op('.').b;
@@ -178,8 +84,7 @@ std::vector<tensor_spec> sample_tensors() {
     };
 }
 
-std::vector<std::pair<std::string, std::string>> sample_records(const std::string& prefix,
-                                                                const std::string& pkl) {
+std::vector<zip_in> sample_records(const std::string& prefix, const std::string& pkl) {
     return {
         {prefix + "/data.pkl", pkl},
         {prefix + "/byteorder", "little"},
@@ -350,7 +255,7 @@ TEST_CASE("load_pth: at() and find()", "[pth]") {
 }
 
 TEST_CASE("load_pth: copies of the result keep the mapping alive", "[pth]") {
-    temp_dir tmp;
+    temp_dir tmp("rwkv-pth-test");
     const fs::path p =
         tmp.write("m.pth", make_zip(sample_records("m", state_dict(sample_tensors()))).bytes);
     tensor_file copy;
@@ -363,7 +268,7 @@ TEST_CASE("load_pth: copies of the result keep the mapping alive", "[pth]") {
 }
 
 TEST_CASE("load_pth: synthetic checkpoints", "[pth]") {
-    temp_dir tmp;
+    temp_dir tmp("rwkv-pth-test");
     for (bool ordered : {false, true}) {
         INFO("OrderedDict " << ordered);
         // Folder name with a space and dots: the reader must not assume it.
@@ -390,10 +295,10 @@ TEST_CASE("load_pth: synthetic checkpoints", "[pth]") {
 }
 
 TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]") {
-    temp_dir tmp;
+    temp_dir tmp("rwkv-pth-test");
     const std::string pkl = state_dict(sample_tensors());
     auto records = sample_records("arch", pkl);
-    auto write_zip = [&](const std::vector<std::pair<std::string, std::string>>& r) {
+    auto write_zip = [&](const std::vector<zip_in>& r) {
         return tmp.write("bad.pth", make_zip(r).bytes);
     };
 
@@ -439,18 +344,18 @@ TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]"
     }
     SECTION("data offset past the end") {
         zip_out z = make_zip(records);
-        set(z.bytes, z.central[3] + 42, z.bytes.size() - 20, 4);
+        set_le(z.bytes, z.central[3] + 42, z.bytes.size() - 20, 4);
         const std::string msg = load_error(tmp.write("bad.pth", z.bytes));
         CHECK_THAT(msg, Catch::Contains("'arch/data/1'"));
         CHECK_THAT(msg, Catch::Contains("outside the file"));
-        set(z.bytes, z.central[3] + 42, z.local[3], 4);
-        set(z.bytes, z.central[3] + 20, 1000000, 4);
-        set(z.bytes, z.central[3] + 24, 1000000, 4);
+        set_le(z.bytes, z.central[3] + 42, z.local[3], 4);
+        set_le(z.bytes, z.central[3] + 20, 1000000, 4);
+        set_le(z.bytes, z.central[3] + 24, 1000000, 4);
         CHECK_THAT(load_error(tmp.write("bad.pth", z.bytes)), Catch::Contains("runs past the end"));
     }
     SECTION("unsupported compression method") {
         zip_out z = make_zip(records);
-        set(z.bytes, z.central[0] + 10, 8, 2);
+        set_le(z.bytes, z.central[0] + 10, 8, 2);
         const std::string msg = load_error(tmp.write("bad.pth", z.bytes));
         CHECK_THAT(msg, Catch::Contains("'arch/data.pkl'"));
         CHECK_THAT(msg, Catch::Contains("compression method 8"));
@@ -458,73 +363,73 @@ TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]"
     SECTION("unknown pickle opcode") {
         std::string bad = pkl;
         bad[2] = '\xf0';
-        records[0].second = bad;
+        records[0].data = bad;
         const std::string msg = load_error(write_zip(records));
         CHECK_THAT(msg, Catch::Contains("arch/data.pkl"));
         CHECK_THAT(msg, Catch::Contains("unknown pickle opcode 0xf0"));
         CHECK_THAT(msg, Catch::Contains("offset 2"));
     }
     SECTION("forbidden global") {
-        pickler p;
-        p.op('}').op('(').str("x").global("os", "system").str("rm -rf /").op(0x85).op('R');
-        records[0].second = p.op('u').op('.').b;
+        pickle_builder p;
+        p.proto().op('}').op('(').str("x").global("os", "system").str("rm -rf /").op(0x85).op('R');
+        records[0].data = p.op('u').op('.').b;
         CHECK_THAT(load_error(write_zip(records)),
                    Catch::Contains("unsupported object in checkpoint: os.system"));
     }
     SECTION("storage record too small for its tensor") {
-        records[0].second = state_dict({{"w", "FloatStorage", "0", 10, 2, {3, 3}, {3, 1}}});
+        records[0].data = state_dict({{"w", "FloatStorage", "0", 10, 2, {3, 3}, {3, 1}}});
         const std::string msg = load_error(write_zip(records));
         CHECK_THAT(msg, Catch::Contains("tensor 'w'"));
         CHECK_THAT(msg, Catch::Contains("exceed record 'arch/data/0'"));
     }
     SECTION("element size counts: 10 floats are not 6 doubles") {
-        records[0].second = state_dict({{"w", "DoubleStorage", "0", 6, 0, {6}, {1}}});
+        records[0].data = state_dict({{"w", "DoubleStorage", "0", 6, 0, {6}, {1}}});
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("tensor 'w'"));
     }
     SECTION("huge offsets and shapes do not overflow") {
-        records[0].second = state_dict({{"w", "FloatStorage", "0", 10, 2147483647, {1}, {1}}});
+        records[0].data = state_dict({{"w", "FloatStorage", "0", 10, 2147483647, {1}, {1}}});
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("tensor 'w'"));
-        records[0].second = state_dict(
+        records[0].data = state_dict(
             {{"w", "FloatStorage", "0", 10, 0, {2147483647, 2147483647, 2147483647}, {1, 1, 1}}});
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("too large"));
     }
     SECTION("non-contiguous stride") {
-        records[0].second = state_dict({{"t", "FloatStorage", "0", 10, 0, {2, 3}, {1, 2}}});
+        records[0].data = state_dict({{"t", "FloatStorage", "0", 10, 0, {2, 3}, {1, 2}}});
         const std::string msg = load_error(write_zip(records));
         CHECK_THAT(msg, Catch::Contains("tensor 't'"));
         CHECK_THAT(msg, Catch::Contains("not contiguous"));
         CHECK_THAT(msg, Catch::Contains("stride [1, 2]"));
     }
     SECTION("missing storage record") {
-        records[0].second = state_dict({{"t", "FloatStorage", "7", 1, 0, {1}, {1}}});
+        records[0].data = state_dict({{"t", "FloatStorage", "7", 1, 0, {1}, {1}}});
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("'arch/data/7' is missing"));
     }
     SECTION("big-endian checkpoint") {
-        records[1].second = "big";
+        records[1].data = "big";
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("big-endian"));
-        records[1].second = "middle";
+        records[1].data = "middle";
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("arch/byteorder"));
     }
     SECTION("top level is not a dict") {
-        records[0].second = pickler().op(']').op('.').b;
+        records[0].data = pickle_builder().proto().op(']').op('.').b;
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("not a dict"));
     }
     SECTION("non-string key") {
-        records[0].second = pickler().op('}').integer(1).op('N').op('s').op('.').b;
+        records[0].data = pickle_builder().proto().op('}').i4(1).op('N').op('s').op('.').b;
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("not a string"));
     }
     SECTION("duplicate key") {
         auto ts = sample_tensors();
         ts.push_back(ts[0]);
-        records[0].second = state_dict(ts);
+        records[0].data = state_dict(ts);
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("duplicate key 'a'"));
     }
 }
 
 TEST_CASE("load_pth: truncated fixture copies throw rwkv::error", "[pth]") {
     RWKV_REQUIRE_FIXTURES();
-    temp_dir tmp;
-    const std::string full = read_file(fixtures::dir() / "tiny/tiny-rwkv-5v2-730K.pth");
+    temp_dir tmp("rwkv-pth-test");
+    const std::string full = fixtures::read_text(fixtures::dir() / "tiny/tiny-rwkv-5v2-730K.pth");
     const std::size_t n = full.size();
     for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{4}, std::size_t{10},
                             std::size_t{30}, std::size_t{100}, std::size_t{1000}, n / 3, n / 2,
@@ -536,7 +441,7 @@ TEST_CASE("load_pth: truncated fixture copies throw rwkv::error", "[pth]") {
 }
 
 TEST_CASE("load_pth: every truncation and byte corruption of a small checkpoint is safe", "[pth]") {
-    temp_dir tmp;
+    temp_dir tmp("rwkv-pth-test");
     const std::string full =
         make_zip(sample_records("m", state_dict(sample_tensors(), true, true))).bytes;
     const fs::path p = tmp.path / "f.pth";

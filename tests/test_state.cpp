@@ -2,25 +2,17 @@
 
 #include <rwkv/model.hpp>
 
-#include <unistd.h>
-
+#include "errors.hpp"
 #include "model_fixtures.hpp"
+#include "temp_files.hpp"
 
 using namespace model_fixtures;
+using test_support::error_of;
+using test_support::temp_dir;
 
 namespace {
 std::vector<float> to_vec(std::span<const float> s) { return {s.begin(), s.end()}; }
 
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const rwkv::error& e) {
-        return e.what();
-    }
-    FAIL("expected rwkv::error");
-    return {};
-}
 }  // namespace
 
 TEST_CASE("a state has the official per-layer layout", "[state]") {
@@ -58,12 +50,12 @@ TEST_CASE("clone forks, reset clears, serialise round-trips", "[state]") {
     auto l4 = to_vec(m.forward(rwkv::token{33}, restored));
     CHECK(l3 == l4);
 
-    const auto path = std::filesystem::temp_directory_path() / ("rwkv-state-" + std::to_string(::getpid()) + ".bin");
+    const temp_dir tmp("rwkv-state-test");
+    const auto path = tmp.path / "state.bin";
     s.save(path);
     auto from_file = m.new_state();
     from_file.load(path);
     CHECK(std::equal(from_file.data().begin(), from_file.data().end(), s.data().begin()));
-    std::filesystem::remove(path);
 
     m.reset(s);
     CHECK(std::all_of(s.data().begin(), s.data().end(), [](float x) { return x == 0.0f; }));

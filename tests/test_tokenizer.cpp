@@ -15,9 +15,11 @@
 #include <vector>
 
 #include "fixtures.hpp"
+#include "temp_files.hpp"
 
 namespace fs = std::filesystem;
 using rwkv::token;
+using test_support::temp_dir;
 
 namespace {
 
@@ -75,25 +77,6 @@ struct ReferenceEncoder {
             pos += len;
         }
         return out;
-    }
-};
-
-// A scratch folder for hand-written vocabulary files, removed at the end.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("rwkv_tok_test_" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const std::string& content) const {
-        fs::path p = path / name;
-        std::ofstream(p, std::ios::binary) << content;
-        return p;
     }
 };
 
@@ -263,7 +246,7 @@ TEST_CASE("World tokenizer: invalid ids", "[tokenizer]") {
 }
 
 TEST_CASE("World tokenizer: literal semantics of a hand-written vocabulary", "[tokenizer]") {
-    TempDir dir;
+    temp_dir dir("rwkv-tok-test");
     const std::string extra =
         "257 '\\x80' 2\n"           // text literal: U+0080 -> C2 80
         "258 b'\\x80\\x81' 2\n"     // bytes literal: raw bytes
@@ -318,7 +301,7 @@ TEST_CASE("World tokenizer: literal semantics of a hand-written vocabulary", "[t
 }
 
 TEST_CASE("World tokenizer: bad vocabulary files name the line", "[tokenizer]") {
-    TempDir dir;
+    temp_dir dir("rwkv-tok-test");
     struct Case {
         const char* name;
         std::string line;
