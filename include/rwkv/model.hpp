@@ -52,7 +52,7 @@ public:
 
     // Tokens are pushed through all layers this many at a time (layer-major inside a chunk),
     // which bounds the scratch memory and lets projections run as matrix-matrix products.
-    static constexpr int chunk_tokens = 64;
+    static constexpr int chunk_tokens = 128;
 
     // Called after each block is ready with (blocks done, blocks total): conversions of big
     // files take a while, and a CLI wants to show it.
