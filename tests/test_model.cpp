@@ -401,3 +401,27 @@ TEST_CASE("decoding allocates nothing after the first token", "[model][alloc]") 
         CHECK(g_allocations.load() == 0);
     }
 }
+
+TEST_CASE("opt-in bf16 prefill stays close to the goldens and leaves decoding exact", "[model][bf16]") {
+    RWKV_REQUIRE_FIXTURES();
+    const auto k = cases()[6];  // rand-x060-L2-D128-H64-V1000.bf16 vs its upcast goldens
+    auto model = rwkv::Model<rwkv::bfloat16>::load(k.model);
+    model.set_bf16_prefill(true);
+    CHECK(model.bf16_prefill());
+    const auto toks = tokens(k);
+    const auto gold = fixtures::read_f32(k.logits);
+    const auto V = static_cast<std::size_t>(model.config().vocab_size);
+    auto s = model.new_state();
+    std::vector<float> all(toks.size() * V);
+    model.forward_all(toks, s, all);
+    const float d = max_abs_diff(all.data(), gold.data(), all.size());
+    auto s1 = model.new_state();
+    float step = 0.0f;
+    for (std::size_t t = 0; t < toks.size(); ++t) {
+        auto lg = model.forward(toks[t], s1);
+        step = std::max(step, max_abs_diff(lg.data(), gold.data() + t * V, V));
+    }
+    std::printf("bf16 prefill (activations rounded to bf16): span max|d| %.3g; one token at a time %.2e\n", d, step);
+    CHECK(d < 0.15f);   // bf16 rounding of activations, logits of std ~1.5
+    CHECK(step <= logit_tol);  // decode never uses the bf16 path
+}

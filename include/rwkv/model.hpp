@@ -176,6 +176,13 @@ public:
     // spec 5.4 (matrix products per chunk). Both match token-by-token results to fp32 rounding.
     void set_chunked_wkv(bool on) { chunked_wkv_ = on; }
     bool chunked_wkv() const { return chunked_wkv_; }
+
+    // Opt-in faster prefill for bf16 weights: the matrix products of spans of several tokens
+    // round their activations to bf16 and use AMX tiles (or AVX512-BF16 dot products) where the
+    // CPU has them. Logits then differ from exact fp32 math by bf16 rounding (~1e-2), so it is
+    // off by default; decoding (one token) is never affected. No effect for other T.
+    void set_bf16_prefill(bool on) { bf16_prefill_ = on; }
+    bool bf16_prefill() const { return bf16_prefill_; }
     const std::vector<Block>& blocks() const { return w_->blocks; }
 
     State new_state() const {
@@ -273,6 +280,7 @@ private:
         ws.reserve(c, static_cast<int>(std::min<std::size_t>(tokens.size(), chunk_tokens)));
         ws.pool = pool_.get();
         ws.chunked_wkv = chunked_wkv_;
+        ws.bf16_prefill = bf16_prefill_;
         for (std::size_t t0 = 0; t0 < tokens.size(); t0 += chunk_tokens) {
             const int n = static_cast<int>(std::min<std::size_t>(chunk_tokens, tokens.size() - t0));
             const bool last = t0 + static_cast<std::size_t>(n) == tokens.size();
@@ -314,6 +322,7 @@ private:
     std::shared_ptr<const Weights> w_;
     std::shared_ptr<cpu_kernels::ThreadPool> pool_;
     bool chunked_wkv_ = false;
+    bool bf16_prefill_ = false;
 };
 
 }  // namespace rwkv

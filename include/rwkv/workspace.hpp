@@ -32,6 +32,7 @@ struct Workspace {
     // Set by the model for the duration of one forward call.
     cpu_kernels::ThreadPool* pool = nullptr;
     bool chunked_wkv = false;
+    bool bf16_prefill = false;
 
     void reserve(const Config& c, int n_rows) {
         const auto C = static_cast<std::size_t>(c.n_embd), A = static_cast<std::size_t>(c.dim_att),
