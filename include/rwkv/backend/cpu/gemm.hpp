@@ -36,6 +36,7 @@
 
 #include "../../matrix.hpp"
 #include "../../scalar.hpp"
+#include "gemm_amx.hpp"
 #include "matvec.hpp"
 #include "threads.hpp"
 
@@ -465,7 +466,7 @@ struct Bf16Dot {
 // on any path.
 inline std::size_t gemm_scratch_floats(int n, int cols) {
     const std::size_t eigen = static_cast<std::size_t>(gemm_detail::eigen_band(cols)) * static_cast<std::size_t>(cols);
-    return std::max(eigen, gemm_detail::blocked_scratch(n, cols));
+    return std::max({eigen, gemm_detail::blocked_scratch(n, cols), gemm_amx_scratch_floats(n, cols)});
 }
 
 // Whether gemm_rows/gemm honour GemmPrecision::bf16_activations for weights of type T on this CPU
@@ -498,6 +499,9 @@ void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begi
     if (isa == Isa::avx512 && !isa_supported(Isa::avx512)) isa = Isa::avx2;
     if (isa == Isa::avx2 && !isa_supported(Isa::avx2)) isa = Isa::generic;
     if constexpr (std::is_same_v<T, bfloat16>) {
+        // bf16 activations: AMX tiles where the CPU (and OS) allow them, else vdpbf16ps.
+        if (isa == Isa::avx512 && precision == GemmPrecision::bf16_activations && amx_bf16_available())
+            return gemm_rows_amx(W, X, n, Y, row_begin, row_end, scratch);
         if (isa == Isa::avx512 && precision == GemmPrecision::bf16_activations && gemm_detail::bf16_dot_supported())
             return gemm_detail::gemm_rows_blocked<gemm_detail::Bf16Dot>(W, X, n, Y, row_begin, row_end, scratch);
     }

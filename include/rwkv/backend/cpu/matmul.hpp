@@ -14,7 +14,6 @@
 #include "../../scalar.hpp"
 #include "../../workspace.hpp"
 #include "gemm.hpp"
-#include "gemm_amx.hpp"
 #include "matvec.hpp"
 #include "threads.hpp"
 
@@ -48,27 +47,8 @@ void matmul(const Matrix<T>& W, const float* X, int n, float* Y, ::rwkv::detail:
         matvec(W, X, Y, ws.pool);
         return;
     }
-    if constexpr (std::is_same_v<T, bfloat16>) {
-        if (ws.bf16_prefill) {  // opt-in: activations rounded to bf16 (Model::set_bf16_prefill)
-            if (amx_bf16_available()) {
-                const int threads = ws.pool ? ws.pool->size() : 1;
-                const std::size_t need = gemm_amx_scratch_floats(n, W.cols);
-                if (ws.tiles.size() < static_cast<std::size_t>(threads)) ws.tiles.resize(static_cast<std::size_t>(threads));
-                for (auto& s : ws.tiles)
-                    if (s.size() < need) s.resize(need);
-                parallel(ws.pool, [&](int t, int nt) {
-                    constexpr int unit = 32;  // whole 2×16-row tile blocks per thread
-                    const int units = (W.rows + unit - 1) / unit;
-                    const int rb = units * t / nt * unit, re = std::min(W.rows, units * (t + 1) / nt * unit);
-                    if (rb < re) gemm_rows_amx(W, X, n, Y, rb, re, ws.tiles[static_cast<std::size_t>(t)].data());
-                });
-                return;
-            }
-            gemm(W, X, n, Y, ws.pool, ws.tiles, GemmPrecision::bf16_activations);
-            return;
-        }
-    }
-    gemm(W, X, n, Y, ws.pool, ws.tiles);
+    // bf16_prefill (Model::set_bf16_prefill, opt-in) rounds activations to bf16 for bf16 weights.
+    gemm(W, X, n, Y, ws.pool, ws.tiles, ws.bf16_prefill ? GemmPrecision::bf16_activations : GemmPrecision::fp32);
 }
 
 }  // namespace rwkv::cpu_kernels
