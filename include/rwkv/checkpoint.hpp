@@ -72,7 +72,7 @@ public:
     const io::tensor_view& get(const std::string& name) {
         const io::tensor_view& t = f_.at(name);
         if (t.type != io::dtype::f32 && t.type != io::dtype::f16 && t.type != io::dtype::bf16)
-            throw error(file() + ": tensor '" + name + "' has dtype " + std::string(io::dtype_name(t.type)) +
+            throw error(file() + ": tensor '" + name + "' has dtype " + std::string(rwkv::dtype_name(t.type)) +
                         "; weights must be f32, f16 or bf16");
         used_.insert(name);
         return t;

@@ -142,7 +142,7 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
         const auto n = static_cast<std::uint64_t>(numel);
         if (off > capacity || n > capacity - off)
             throw tfail("storage offset " + std::to_string(off) + " + " + std::to_string(n) +
-                        " elements of " + std::string(dtype_name(s.type)) + " exceed record '" +
+                        " elements of " + std::string(rwkv::dtype_name(s.type)) + " exceed record '" +
                         rec->second->name + "' of " + std::to_string(storage.size()) + " bytes");
 
         tensor_view view;

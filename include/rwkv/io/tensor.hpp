@@ -12,64 +12,23 @@
 #include <vector>
 
 #include "rwkv/error.hpp"
+#include "rwkv/weights/format.hpp"
 
 namespace rwkv::io {
 
-// Element types a checkpoint can store. Only f32/f16/bf16 matter for weights; the others exist
-// so that a reader can describe (and a loader can refuse by name) whatever a file holds.
-enum class dtype : std::uint8_t { f32, f16, bf16, f64, i64, i32, i16, i8, u8, boolean };
+// Element types a checkpoint can store: rwkv::dtype (weights/format.hpp). Weight formats
+// (f32, f16, bf16, ...) come from weights/list.hpp; the others exist so that a reader can
+// describe (and a loader can refuse by name) whatever a file holds.
+using rwkv::dtype;
 
-inline std::size_t dtype_size(dtype t) {
-    switch (t) {
-        case dtype::f64:
-        case dtype::i64:
-            return 8;
-        case dtype::f32:
-        case dtype::i32:
-            return 4;
-        case dtype::f16:
-        case dtype::bf16:
-        case dtype::i16:
-            return 2;
-        case dtype::i8:
-        case dtype::u8:
-        case dtype::boolean:
-            return 1;
-    }
-    return 0;  // unreachable for valid enumerators; keeps -Wreturn-type quiet
-}
-
-inline std::string_view dtype_name(dtype t) {
-    switch (t) {
-        case dtype::f32:
-            return "f32";
-        case dtype::f16:
-            return "f16";
-        case dtype::bf16:
-            return "bf16";
-        case dtype::f64:
-            return "f64";
-        case dtype::i64:
-            return "i64";
-        case dtype::i32:
-            return "i32";
-        case dtype::i16:
-            return "i16";
-        case dtype::i8:
-            return "i8";
-        case dtype::u8:
-            return "u8";
-        case dtype::boolean:
-            return "bool";
-    }
-    return "?";
-}
+// Bytes per element of a scalar type (1-value blocks); block formats use dtype_bytes().
+inline std::size_t dtype_size(dtype t) { return static_cast<std::size_t>(dtype_block_bytes(t)); }
 
 struct tensor_view {
     std::string name;
     dtype type = dtype::f32;
     std::vector<std::int64_t> shape;  // empty = scalar
-    // Contiguous C-order little-endian bytes, exactly numel() * dtype_size(type), inside one of
+    // Contiguous C-order little-endian bytes, exactly dtype_bytes(type, numel()), inside one of
     // the owning tensor_file's mappings. Alignment is whatever the file gives (PyTorch pads to
     // 64 bytes, others may not): read through memcpy or check alignment before casting.
     std::span<const std::byte> data;
