@@ -76,7 +76,7 @@ std::string clean(std::string m) {
 }
 
 template <class Tokenizer>
-int chat(const Options& o, const cli::Engine& engine, const Tokenizer& tok) {
+int chat(const Options& o, const rwkv::AnyModel& engine, const Tokenizer& tok) {
     const bool interactive = isatty(STDIN_FILENO);
     auto state = engine.new_state();
     if (!o.state_in.empty()) state.load(o.state_in);
@@ -159,9 +159,9 @@ int chat(const Options& o, const cli::Engine& engine, const Tokenizer& tok) {
 int main(int argc, char** argv) {
     try {
         const Options o = parse(argc, argv);
-        auto engine = cli::load_engine(o.model, true);
-        auto tok = cli::pick_tokenizer(o.vocab, engine->config().vocab_size);
-        return std::visit([&](const auto& t) { return chat(o, *engine, t); }, tok);
+        auto engine = cli::load_model(o.model, true);
+        auto tok = cli::pick_tokenizer(o.vocab, engine.config().vocab_size);
+        return std::visit([&](const auto& t) { return chat(o, engine, t); }, tok);
     } catch (const cli::usage_error& e) {
         std::fprintf(stderr, "rwkv-chat: error: %s\n", e.what());
         return 2;

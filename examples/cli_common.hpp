@@ -103,41 +103,10 @@ inline std::string read_file(const std::string& path, const char* what) {
     return out;
 }
 
-// One interface over Model<float> / Model<bfloat16> / Model<half>: the weights stay in the
-// file's own type (zero copy), whatever the file holds.
-class Engine {
-public:
-    virtual ~Engine() = default;
-    virtual const rwkv::Config& config() const = 0;
-    virtual rwkv::State new_state() const = 0;
-    virtual std::span<const float> forward(std::span<const rwkv::token>, rwkv::State&) const = 0;
-    virtual const char* weight_type() const = 0;
-    virtual void set_threads(int n) = 0;
-    virtual int threads() const = 0;
-};
-
-template <class T>
-class EngineT final : public Engine {
-public:
-    explicit EngineT(rwkv::Model<T> m) : m_(std::move(m)) {}
-    const rwkv::Config& config() const override { return m_.config(); }
-    rwkv::State new_state() const override { return m_.new_state(); }
-    std::span<const float> forward(std::span<const rwkv::token> t, rwkv::State& s) const override {
-        return m_.forward(t, s);
-    }
-    const char* weight_type() const override { return rwkv::scalar_name<T>(); }
-    void set_threads(int n) override { m_.set_threads(n); }
-    int threads() const override { return m_.threads(); }
-
-private:
-    rwkv::Model<T> m_;
-};
-
-inline std::unique_ptr<Engine> load_engine(const std::string& path, bool show_progress) {
+inline rwkv::AnyModel load_model(const std::string& path, bool show_progress) {
     if (!std::filesystem::exists(path)) throw rwkv::error(path + ": no such model file");
-    auto file = rwkv::io::load_pth(path);
-    const bool big = std::filesystem::file_size(path) > 100u * 1024 * 1024;
-    rwkv::Model<float>::Progress progress;
+    const bool big = std::filesystem::is_regular_file(path) && std::filesystem::file_size(path) > 100u * 1024 * 1024;
+    rwkv::AnyModel::Progress progress;
     if (show_progress && big)
         progress = [](int done, int total) {
             const int width = 40, filled = done * width / total;
@@ -145,13 +114,7 @@ inline std::unique_ptr<Engine> load_engine(const std::string& path, bool show_pr
                          "########################################", width - filled, "", done, total);
             if (done == total) std::fputc('\n', stderr);
         };
-    const auto* emb = file.find("emb.weight");
-    const auto type = emb ? emb->type : rwkv::io::dtype::f32;
-    if (type == rwkv::io::dtype::bf16)
-        return std::make_unique<EngineT<rwkv::bfloat16>>(rwkv::Model<rwkv::bfloat16>::from_tensors(std::move(file), progress));
-    if (type == rwkv::io::dtype::f16)
-        return std::make_unique<EngineT<rwkv::half>>(rwkv::Model<rwkv::half>::from_tensors(std::move(file), progress));
-    return std::make_unique<EngineT<float>>(rwkv::Model<float>::from_tensors(std::move(file), progress));
+    return rwkv::AnyModel::load(path, progress);
 }
 
 // World vocabulary when given, bytes for 256-token models, and a clear error otherwise.

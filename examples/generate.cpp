@@ -62,7 +62,7 @@ Options parse(int argc, char** argv) {
 }
 
 template <class Tokenizer>
-int run(const Options& o, const cli::Engine& engine, const Tokenizer& tok, double load_s) {
+int run(const Options& o, const rwkv::AnyModel& engine, const Tokenizer& tok, double load_s) {
     const auto& c = engine.config();
     std::vector<rwkv::token> ids = tok.encode(o.prompt);
     if (ids.empty()) throw cli::usage_error("the prompt is empty");
@@ -100,7 +100,7 @@ int run(const Options& o, const cli::Engine& engine, const Tokenizer& tok, doubl
                  "model: %s L%d C%d H%d V%d, %s weights, %d threads | load %.2f s | prefill %zu tokens %.1f tok/s | "
                  "decode %lld tokens %.1f tok/s | peak RSS %.1f MiB\n",
                  c.version == rwkv::Version::x052 ? "x052" : "x060", c.n_layer, c.n_embd, c.n_head, c.vocab_size,
-                 engine.weight_type(), engine.threads(), load_s, ids.size(), static_cast<double>(ids.size()) / prefill_s, generated,
+                 engine.weight_type().c_str(), engine.threads(), load_s, ids.size(), static_cast<double>(ids.size()) / prefill_s, generated,
                  generated > 0 ? static_cast<double>(generated) / decode_s : 0.0, cli::peak_rss_mib());
     return 0;
 }
@@ -111,11 +111,11 @@ int main(int argc, char** argv) {
     try {
         const Options o = parse(argc, argv);
         const auto t0 = std::chrono::steady_clock::now();
-        auto engine = cli::load_engine(o.model, true);
-        if (o.threads > 0) engine->set_threads(o.threads);
+        auto engine = cli::load_model(o.model, true);
+        if (o.threads > 0) engine.set_threads(o.threads);
         const double load_s = cli::seconds_since(t0);
-        auto tok = cli::pick_tokenizer(o.vocab, engine->config().vocab_size);
-        return std::visit([&](const auto& t) { return run(o, *engine, t, load_s); }, tok);
+        auto tok = cli::pick_tokenizer(o.vocab, engine.config().vocab_size);
+        return std::visit([&](const auto& t) { return run(o, engine, t, load_s); }, tok);
     } catch (const cli::usage_error& e) {
         std::fprintf(stderr, "rwkv-generate: error: %s\n", e.what());
         return 2;

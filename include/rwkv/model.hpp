@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "any_model.hpp"
 #include "backend.hpp"
 #include "checkpoint.hpp"
 #include "config.hpp"
@@ -161,6 +162,9 @@ public:
 
     const Config& config() const { return w_->config; }
 
+    // The weight type in memory ("float32", "bfloat16", "float16").
+    std::string weight_type() const { return scalar_name<T>(); }
+
     // Threads used by forward() (the caller's thread included); default: hardware threads.
     // A Model is a cheap handle: copies share the weights, and each copy may use its own
     // thread setting. If two threads call forward() on the same handle at once, one of them
@@ -206,6 +210,36 @@ public:
     std::span<const float> forward(std::span<const token> tokens, State& s) const {
         run(tokens, s, {});
         return {s.workspace().logits.data(), static_cast<std::size_t>(w_->config.vocab_size)};
+    }
+
+    // One token for each of B sequences (tokens[b] continues states[b]; all states distinct):
+    // returns B rows of vocab_size logits, row b equal to forward(tokens[b], *states[b]). The
+    // span lives in states[0] and is valid until the next call with that state. Every id and
+    // state is checked before any state changes (rwkv::error).
+    std::span<const float> forward_batch(std::span<const token> tokens, std::span<State* const> states) const {
+        const Config& c = w_->config;
+        if (tokens.size() != states.size() || tokens.empty())
+            throw error("forward_batch: " + std::to_string(tokens.size()) + " tokens for " +
+                        std::to_string(states.size()) + " states (need the same number, at least 1)");
+        for (std::size_t b = 0; b < tokens.size(); ++b) {
+            if (!states[b]) throw error("forward_batch: state " + std::to_string(b) + " is null");
+            check_state(*states[b]);
+            if (tokens[b] < 0 || tokens[b] >= c.vocab_size)
+                throw error("forward_batch: token id " + std::to_string(tokens[b]) + " for sequence " +
+                            std::to_string(b) + " is out of range for vocab_size " + std::to_string(c.vocab_size));
+            for (std::size_t o = 0; o < b; ++o)
+                if (states[o] == states[b])
+                    throw error("forward_batch: sequences " + std::to_string(o) + " and " + std::to_string(b) +
+                                " share one state");
+        }
+        const auto V = static_cast<std::size_t>(c.vocab_size);
+        auto& out = states[0]->workspace().batch_logits;
+        if (out.size() < tokens.size() * V) out.resize(tokens.size() * V);
+        for (std::size_t b = 0; b < tokens.size(); ++b) {
+            const auto logits = forward(tokens[b], *states[b]);
+            std::copy(logits.begin(), logits.end(), out.begin() + static_cast<std::ptrdiff_t>(b * V));
+        }
+        return {out.data(), tokens.size() * V};
     }
 
     // Logits after every token: `out` holds tokens.size() rows of vocab_size.
@@ -324,5 +358,16 @@ private:
     bool chunked_wkv_ = false;
     bool bf16_prefill_ = false;
 };
+
+// Picks the file's own weight type: bf16 / fp16 files stay in place (zero copy), anything else
+// runs as fp32.
+inline AnyModel AnyModel::load(const std::filesystem::path& path, const Progress& progress) {
+    auto file = io::load_pth(path);
+    const io::tensor_view* emb = file.find("emb.weight");
+    const dtype type = emb ? emb->type : dtype::f32;
+    if (type == dtype::bf16) return AnyModel(Model<bfloat16>::from_tensors(std::move(file), progress));
+    if (type == dtype::f16) return AnyModel(Model<half>::from_tensors(std::move(file), progress));
+    return AnyModel(Model<float>::from_tensors(std::move(file), progress));
+}
 
 }  // namespace rwkv

@@ -26,6 +26,7 @@ struct Workspace {
     std::vector<float> out;            // [rows][max(C, F)] projection outputs
     std::vector<float> ffn;            // [rows][F]
     std::vector<float> logits;         // [V]
+    std::vector<float> batch_logits;   // [B][V] forward_batch's result (in the first state's workspace)
     std::vector<std::vector<float>> tiles;  // per thread: 16-bit weights widened for a GEMM band
     std::vector<std::vector<float>> wkv_scratch;  // per thread: chunked WKV scratch
 
