@@ -4,6 +4,7 @@
 // types the layers keep, checking every shape. Knows nothing about file formats.
 
 #include <algorithm>
+#include <optional>
 #include <charconv>
 #include <cstring>
 #include <set>
@@ -14,16 +15,12 @@
 #include "config.hpp"
 #include "error.hpp"
 #include "io/tensor.hpp"
-#include "matrix.hpp"
+#include "weight.hpp"
 #include "scalar.hpp"
 
 namespace rwkv::detail {
 
-inline std::string shape_string(const std::vector<std::int64_t>& s) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
+using io::shape_string;
 
 inline std::vector<std::int64_t> squeezed(const std::vector<std::int64_t>& s) {
     std::vector<std::int64_t> out;
@@ -71,9 +68,9 @@ public:
 
     const io::tensor_view& get(const std::string& name) {
         const io::tensor_view& t = f_.at(name);
-        if (t.type != io::dtype::f32 && t.type != io::dtype::f16 && t.type != io::dtype::bf16)
+        if (!weights::is_weight_format(t.type))
             throw error(file() + ": tensor '" + name + "' has dtype " + std::string(rwkv::dtype_name(t.type)) +
-                        "; weights must be f32, f16 or bf16");
+                        "; weights must be one of " + weight_format_names());
         used_.insert(name);
         return t;
     }
@@ -94,31 +91,30 @@ public:
         return out;
     }
 
-    // A weight matrix kept in T: zero-copy into the mapping when the file stores T (and the
-    // address is aligned for it), a converted owned copy otherwise.
-    template <class T>
-    Matrix<T> matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    // A weight matrix [rows][cols] in format `target`, or in the file's own format when
+    // target is empty (Model<rwkv::stored>): zero-copy into the mapping when the file already
+    // holds that format (and the address suits the typed kernels), a converted owned copy
+    // otherwise (decoded exactly, then encoded with the target format's reference encoder).
+    Weight weight(const std::string& name, std::int64_t rows, std::int64_t cols, std::optional<dtype> target) {
         const io::tensor_view& t = get(name, {rows, cols});
         if (t.shape.size() != 2)
             throw error(file() + ": tensor '" + name + "' must be 2-D, has shape " + shape_string(t.shape));
-        Matrix<T> m;
-        const bool same = (std::is_same_v<T, float> && t.type == io::dtype::f32) ||
-                          (std::is_same_v<T, bfloat16> && t.type == io::dtype::bf16) ||
-                          (std::is_same_v<T, half> && t.type == io::dtype::f16);
-        if (same && reinterpret_cast<std::uintptr_t>(t.data.data()) % alignof(T) == 0) {
-            m.data = reinterpret_cast<const T*>(t.data.data());
-            m.rows = static_cast<int>(rows);
-            m.cols = static_cast<int>(cols);
-            if (t.owner) m.owner = t.owner;
-            else if (!f_.mappings.empty()) m.owner = f_.mappings.front();
-            m.mapped = true;
-            return m;
+        const dtype want = target.value_or(t.type);
+        const std::size_t align = dtype_block_elems(want) == 1 ? static_cast<std::size_t>(dtype_block_bytes(want)) : 1;
+        if (want == t.type && reinterpret_cast<std::uintptr_t>(t.data.data()) % align == 0) {
+            Weight w;
+            w.type = t.type;
+            w.data = t.data.data();
+            w.rows = static_cast<int>(rows);
+            w.cols = static_cast<int>(cols);
+            w.row_bytes = dtype_bytes(t.type, cols, file() + ": tensor '" + name + "' row");
+            if (t.owner) w.owner = t.owner;
+            else if (!f_.mappings.empty()) w.owner = f_.mappings.front();
+            w.mapped = true;
+            return w;
         }
-        std::vector<float> tmp(static_cast<std::size_t>(t.numel()));
-        widen_to(t, tmp.data());
-        std::vector<T> values(tmp.size());
-        for (std::size_t i = 0; i < tmp.size(); ++i) values[i] = from_float<T>(tmp[i]);
-        return Matrix<T>::owning(std::move(values), static_cast<int>(rows), static_cast<int>(cols));
+        const std::vector<float> values = floats(name, {rows, cols});
+        return Weight::encode(want, values.data(), static_cast<int>(rows), static_cast<int>(cols));
     }
 
     // Every tensor in the file must have been consumed: an unknown name means a layout this
@@ -133,26 +129,7 @@ public:
 
 private:
     static void widen_to(const io::tensor_view& t, float* out) {
-        const std::size_t n = static_cast<std::size_t>(t.numel());
-        const std::byte* p = t.data.data();
-        switch (t.type) {
-            case io::dtype::f32: std::memcpy(out, p, n * 4); break;
-            case io::dtype::bf16:
-                for (std::size_t i = 0; i < n; ++i) {
-                    std::uint16_t b;
-                    std::memcpy(&b, p + 2 * i, 2);
-                    out[i] = bfloat16::from_bits(b).to_float();
-                }
-                break;
-            case io::dtype::f16:
-                for (std::size_t i = 0; i < n; ++i) {
-                    std::uint16_t b;
-                    std::memcpy(&b, p + 2 * i, 2);
-                    out[i] = half::from_bits(b).to_float();
-                }
-                break;
-            default: break;  // rejected in get()
-        }
+        weights::decode_row(t.type, t.data.data(), out, t.numel());
     }
 
     const io::tensor_file& f_;

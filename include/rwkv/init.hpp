@@ -3,6 +3,7 @@
 // appendix B) as a set of tensors with official names, so a random model goes through exactly
 // the same loader checks as a checkpoint. Deterministic for a seed on every platform (own RNG).
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +17,8 @@
 #include "config.hpp"
 #include "io/tensor.hpp"
 #include "scalar.hpp"
+#include "tensor_table.hpp"
+#include "weight.hpp"
 
 namespace rwkv {
 
@@ -44,13 +47,6 @@ struct Rng {
     }
 };
 
-template <class T>
-constexpr io::dtype dtype_of() {
-    if constexpr (std::is_same_v<T, float>) return io::dtype::f32;
-    else if constexpr (std::is_same_v<T, bfloat16>) return io::dtype::bf16;
-    else return io::dtype::f16;
-}
-
 class TensorSetBuilder {
 public:
     explicit TensorSetBuilder(std::string label) { file_.path = std::move(label); }
@@ -61,7 +57,7 @@ public:
         for (std::size_t i = 0; i < values.size(); ++i) (*buf)[i] = from_float<T>(values[i]);
         io::tensor_view t;
         t.name = name;
-        t.type = dtype_of<T>();
+        t.type = rwkv::dtype_of<T>();
         t.shape = std::move(shape);
         t.data = std::as_bytes(std::span<const T>(*buf));
         t.owner = buf;
@@ -100,92 +96,87 @@ inline std::vector<float> orthogonal(Rng& rng, int rows, int cols, float gain, I
     return out;
 }
 
-// The official tensors of a fresh model of shape `c`; big matrices stored as T.
+// The official tensors of a fresh model of shape `c` (every entry of tensor_table.hpp, in its
+// order); big matrices stored as T. The values follow RWKV-LM's init (spec appendix B).
 template <class T>
 io::tensor_file random_tensors(Config c, std::uint64_t seed, Init init) {
     c.finalize();
     Rng rng{seed};
     TensorSetBuilder b("random " + std::string(c.version == Version::x052 ? "x052" : "x060") + " model (seed " +
                        std::to_string(seed) + ")");
-    const int L = c.n_layer, C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size, H = c.n_head,
-              N = c.head_size, Dm = c.dim_lora_mix, Dw = c.dim_lora_decay;
-    const bool v6 = c.version == Version::x060;
+    const int L = c.n_layer, C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size;
+    auto vec = [](int n, auto f) {
+        std::vector<float> v(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = static_cast<float>(f(i));
+        return v;
+    };
     auto filled = [](std::size_t n, float v) { return std::vector<float>(n, v); };
     auto uniform = [&](std::size_t n, float a) {
         std::vector<float> v(n);
         for (auto& x : v) x = rng.uniform(-a, a);
         return v;
     };
-    auto vec = [](int n, auto f) {
-        std::vector<float> v(static_cast<std::size_t>(n));
-        for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = static_cast<float>(f(i));
+    auto one_minus = [](std::vector<float> v) {
+        for (auto& x : v) x = 1.0f - x;
         return v;
     };
-    const auto uC = static_cast<std::size_t>(C);
-    const std::int64_t C64 = C;
-
-    b.add<T>("emb.weight", {V, C}, uniform(static_cast<std::size_t>(V) * uC, 1e-4f));
-    b.add("blocks.0.ln0.weight", {C}, filled(uC, 1.0f));
-    b.add("blocks.0.ln0.bias", {C}, filled(uC, 0.0f));
-    for (int l = 0; l < L; ++l) {
-        const std::string p = "blocks." + std::to_string(l) + ".";
+    for (const tensor_spec& t : official_tensors(c)) {
+        std::size_t count = 1;
+        for (auto d : t.shape) count *= static_cast<std::size_t>(d);
+        const int l = std::max(t.layer, 0);
         const double r0 = L > 1 ? static_cast<double>(l) / (L - 1) : 0.0;  // 0 -> 1 over depth
         const double r1 = 1.0 - static_cast<double>(l) / L;                 // 1 -> ~0
         auto phi_pow = [&](double e) { return vec(C, [&](int i) { return std::pow(static_cast<double>(i) / C, e); }); };
-        auto one_minus = [](std::vector<float> v) {
-            for (auto& x : v) x = 1.0f - x;
+        auto mix_v = [&] {
+            auto v = phi_pow(r1);
+            for (auto& x : v) x += static_cast<float>(0.3 * r0);
             return v;
         };
-        for (const char* ln : {"ln1", "ln2"}) {
-            b.add(p + ln + ".weight", {C}, filled(uC, 1.0f));
-            b.add(p + ln + ".bias", {C}, filled(uC, 0.0f));
+        auto matrix = [&](int rows, int cols, float gain) { b.add<T>(t.name, t.shape, orthogonal(rng, rows, cols, gain, init)); };
+        using R = tensor_role;
+        switch (t.role) {
+            case R::emb: b.add<T>(t.name, t.shape, uniform(count, 1e-4f)); break;
+            case R::head:
+                matrix(V, C, V > C ? 0.5f * std::sqrt(static_cast<float>(V) / static_cast<float>(C)) : 0.5f);
+                break;
+            case R::ln0_weight: case R::ln1_weight: case R::ln2_weight: case R::ln_out_weight:
+                b.add(t.name, t.shape, filled(count, 1.0f));
+                break;
+            case R::ln0_bias: case R::ln1_bias: case R::ln2_bias: case R::ln_out_bias: case R::att_ln_x_bias:
+                b.add(t.name, t.shape, filled(count, 0.0f));
+                break;
+            case R::att_mix_k: case R::ffn_mix_k: case R::ffn_mix_r: b.add(t.name, t.shape, phi_pow(r1)); break;
+            case R::att_mix_v: b.add(t.name, t.shape, mix_v()); break;
+            case R::att_mix_r: case R::att_mix_g: b.add(t.name, t.shape, phi_pow(0.5 * r1)); break;
+            case R::att_maa_x: case R::att_maa_w: case R::att_maa_k: b.add(t.name, t.shape, one_minus(phi_pow(r1))); break;
+            case R::att_maa_v: b.add(t.name, t.shape, one_minus(mix_v())); break;
+            case R::att_maa_r: case R::att_maa_g: b.add(t.name, t.shape, one_minus(phi_pow(0.5 * r1))); break;
+            case R::ffn_maa_k: case R::ffn_maa_r: b.add(t.name, t.shape, one_minus(phi_pow(r1 * r1 * r1))); break;
+            case R::att_maa_w1: case R::att_decay_w1: b.add(t.name, t.shape, filled(count, 0.0f)); break;
+            case R::att_maa_w2: case R::att_decay_w2: b.add(t.name, t.shape, uniform(count, 0.01f)); break;
+            case R::att_decay:
+                b.add(t.name, t.shape, vec(A, [&](int n) {
+                          return -6.0 + 5.0 * std::pow(static_cast<double>(n) / std::max(1, A - 1), 0.7 + 1.3 * r0);
+                      }));
+                break;
+            case R::att_faaaa:
+                b.add(t.name, t.shape, vec(A, [&](int n) {
+                          return r0 * (1.0 - static_cast<double>(n) / std::max(1, A - 1)) + 0.1 * (((n + 1) % 3) - 1);
+                      }));
+                break;
+            case R::att_ln_x_weight:
+                b.add(t.name, t.shape, filled(count, static_cast<float>(std::pow((1.0 + l) / L, 0.7))));
+                break;
+            case R::att_receptance: matrix(A, C, 1.0f); break;
+            case R::att_key: matrix(A, C, 0.1f); break;
+            case R::att_value: matrix(A, C, 1.0f); break;
+            case R::att_gate: matrix(A, C, 0.1f); break;
+            case R::att_output: matrix(C, A, 0.0f); break;
+            case R::ffn_key: matrix(F, C, 1.0f); break;
+            case R::ffn_receptance: matrix(C, C, 0.0f); break;
+            case R::ffn_value: matrix(C, F, 0.0f); break;
         }
-        auto mix_v = phi_pow(r1);
-        for (auto& x : mix_v) x += static_cast<float>(0.3 * r0);
-        if (v6) {
-            b.add(p + "att.time_maa_x", {1, 1, C64}, one_minus(phi_pow(r1)));
-            b.add(p + "att.time_maa_w", {1, 1, C64}, one_minus(phi_pow(r1)));
-            b.add(p + "att.time_maa_k", {1, 1, C64}, one_minus(phi_pow(r1)));
-            b.add(p + "att.time_maa_v", {1, 1, C64}, one_minus(mix_v));
-            b.add(p + "att.time_maa_r", {1, 1, C64}, one_minus(phi_pow(0.5 * r1)));
-            b.add(p + "att.time_maa_g", {1, 1, C64}, one_minus(phi_pow(0.5 * r1)));
-            b.add(p + "att.time_maa_w1", {C, 5 * Dm}, filled(uC * 5 * static_cast<std::size_t>(Dm), 0.0f));
-            b.add(p + "att.time_maa_w2", {5, Dm, C}, uniform(5 * static_cast<std::size_t>(Dm) * uC, 0.01f));
-            b.add(p + "att.time_decay_w1", {C, Dw}, filled(uC * static_cast<std::size_t>(Dw), 0.0f));
-            b.add(p + "att.time_decay_w2", {Dw, A}, uniform(static_cast<std::size_t>(Dw) * static_cast<std::size_t>(A), 0.01f));
-        } else {
-            b.add(p + "att.time_mix_k", {1, 1, C64}, phi_pow(r1));
-            b.add(p + "att.time_mix_v", {1, 1, C64}, mix_v);
-            b.add(p + "att.time_mix_r", {1, 1, C64}, phi_pow(0.5 * r1));
-            b.add(p + "att.time_mix_g", {1, 1, C64}, phi_pow(0.5 * r1));
-        }
-        const auto decay = vec(A, [&](int n) { return -6.0 + 5.0 * std::pow(static_cast<double>(n) / std::max(1, A - 1), 0.7 + 1.3 * r0); });
-        const auto bonus = vec(A, [&](int n) { return r0 * (1.0 - static_cast<double>(n) / std::max(1, A - 1)) + 0.1 * (((n + 1) % 3) - 1); });
-        if (v6) b.add(p + "att.time_decay", {1, 1, A}, decay);
-        else b.add(p + "att.time_decay", {H, N}, decay);
-        b.add(p + "att.time_faaaa", {H, N}, bonus);
-        b.add<T>(p + "att.receptance.weight", {A, C}, orthogonal(rng, A, C, 1.0f, init));
-        b.add<T>(p + "att.key.weight", {A, C}, orthogonal(rng, A, C, 0.1f, init));
-        b.add<T>(p + "att.value.weight", {A, C}, orthogonal(rng, A, C, 1.0f, init));
-        b.add<T>(p + "att.gate.weight", {A, C}, orthogonal(rng, A, C, 0.1f, init));
-        b.add<T>(p + "att.output.weight", {C, A}, orthogonal(rng, C, A, 0.0f, init));
-        b.add(p + "att.ln_x.weight", {A}, filled(static_cast<std::size_t>(A), static_cast<float>(std::pow((1.0 + l) / L, 0.7))));
-        b.add(p + "att.ln_x.bias", {A}, filled(static_cast<std::size_t>(A), 0.0f));
-        if (v6) {
-            b.add(p + "ffn.time_maa_k", {1, 1, C64}, one_minus(phi_pow(r1 * r1 * r1)));
-            b.add(p + "ffn.time_maa_r", {1, 1, C64}, one_minus(phi_pow(r1 * r1 * r1)));
-        } else {
-            b.add(p + "ffn.time_mix_k", {1, 1, C64}, phi_pow(r1));
-            b.add(p + "ffn.time_mix_r", {1, 1, C64}, phi_pow(r1));
-        }
-        b.add<T>(p + "ffn.key.weight", {F, C}, orthogonal(rng, F, C, 1.0f, init));
-        b.add<T>(p + "ffn.receptance.weight", {C, C}, orthogonal(rng, C, C, 0.0f, init));
-        b.add<T>(p + "ffn.value.weight", {C, F}, orthogonal(rng, C, F, 0.0f, init));
     }
-    b.add("ln_out.weight", {C}, filled(uC, 1.0f));
-    b.add("ln_out.bias", {C}, filled(uC, 0.0f));
-    const float head_gain = V > C ? 0.5f * std::sqrt(static_cast<float>(V) / static_cast<float>(C)) : 0.5f;
-    b.add<T>("head.weight", {V, C}, orthogonal(rng, V, C, head_gain, init));
     return b.take();
 }
 

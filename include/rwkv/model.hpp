@@ -6,13 +6,18 @@
 //   auto state = model.new_state();
 //   std::span<const float> logits = model.forward(std::span<const rwkv::token>(ids), state);
 //
-// T is the weight storage type (float, rwkv::bfloat16, rwkv::half); activations and the state
-// are always fp32. forward() is const: one model serves many states on many threads.
+// T is the weight policy: float, rwkv::bfloat16, rwkv::half convert the big matrices to that
+// type at load (zero copy when the file already holds it); rwkv::stored keeps every tensor in
+// the format the file holds. Activations and the state are always fp32. Backend is a tag
+// (backend.hpp): rwkv::cpu (default) or rwkv::reference. forward() is const: one model serves
+// many states on many threads.
 
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <optional>
+#include <set>
 #include <memory>
 #include <span>
 #include <string>
@@ -21,6 +26,8 @@
 
 #include "any_model.hpp"
 #include "backend.hpp"
+#include "backend/cpu/ops.hpp"
+#include "backend/reference.hpp"
 #include "checkpoint.hpp"
 #include "config.hpp"
 #include "error.hpp"
@@ -30,20 +37,31 @@
 #include "layers/norm.hpp"
 #include "layers/time_mix5.hpp"
 #include "layers/time_mix6.hpp"
-#include "matrix.hpp"
+#include "tensor_table.hpp"
+#include "weight.hpp"
 #include "scalar.hpp"
 #include "state.hpp"
 #include "token.hpp"
 
 namespace rwkv {
 
+// Weight policy: keep every tensor in the format the file holds (mixed per tensor, zero copy).
+struct stored {};
+
+template <class T>
+inline constexpr bool is_weight_policy_v = is_weight_scalar_v<T> || std::is_same_v<T, stored>;
+
 template <class T = float, class Backend = cpu>
 class Model {
-    static_assert(is_weight_scalar_v<T>, "T must be float, rwkv::bfloat16 or rwkv::half");
+    static_assert(is_weight_policy_v<T>, "T must be float, rwkv::bfloat16, rwkv::half or rwkv::stored");
+    // Instantiating the backend's ops here turns an unknown tag into one clear compile error.
+    static_assert(sizeof(backend_ops<Backend>) > 0);
+    using ops = backend_ops<Backend>;
 
 public:
     using State = rwkv::State;
     using scalar_type = T;
+    using backend_type = Backend;
 
     struct Block {
         LayerNorm ln1, ln2;
@@ -59,6 +77,8 @@ public:
     // files take a while, and a CLI wants to show it.
     using Progress = std::function<void(int done, int total)>;
 
+    // Opens an official checkpoint. Throws rwkv::error naming the file and the tensor for
+    // anything missing, unknown, misshapen or unreadable.
     static Model load(const std::filesystem::path& path, const Progress& progress = {}) {
         return from_tensors(io::load_pth(path), progress);
     }
@@ -66,78 +86,88 @@ public:
     // A fresh model of shape `config` (unset fields take the official defaults), initialised
     // like RWKV-LM's training code (spec appendix B). Init::fast skips the orthogonal QR.
     static Model random(const Config& config, std::uint64_t seed, Init init = Init::official) {
-        return from_tensors(detail::random_tensors<T>(config, seed, init));
+        using Gen = std::conditional_t<std::is_same_v<T, stored>, float, T>;
+        return from_tensors(detail::random_tensors<Gen>(config, seed, init));
     }
 
-    // Builds a model from tensors with official names (any reader's output).
+    // Builds a model from tensors with official names (any reader's output; tensor_table.hpp).
     static Model from_tensors(io::tensor_file file, const Progress& progress = {}) {
         auto w = std::make_shared<Weights>();
         w->config = detail::infer_config(file);
         const Config& c = w->config;
         detail::TensorReader rd(file);
-        const std::int64_t V = c.vocab_size, C = c.n_embd, A = c.dim_att, F = c.dim_ffn, H = c.n_head,
-                           N = c.head_size, Dm = c.dim_lora_mix, Dw = c.dim_lora_decay;
-        w->emb = rd.matrix<T>("emb.weight", V, C);
-        w->ln0 = layer_norm(rd, "blocks.0.ln0", C);
-        w->ln_out = layer_norm(rd, "ln_out", C);
-        w->head = rd.matrix<T>("head.weight", V, C);
+        using R = tensor_role;
+        auto vec = [&](R role, int l) {
+            const tensor_spec t = official_tensor(role, l, c);
+            return rd.floats(t.name, t.shape);
+        };
+        auto mat = [&](R role, int l) {
+            const tensor_spec t = official_tensor(role, l, c);
+            Weight m = rd.weight(t.name, t.shape[0], t.shape[1], target());
+            w->formats.insert(m.type);
+            return m;
+        };
+        auto norm = [&](R weight, R bias, int l) { return LayerNorm{vec(weight, l), vec(bias, l)}; };
+        w->emb = mat(R::emb, -1);
+        w->ln0 = norm(R::ln0_weight, R::ln0_bias, -1);
+        w->ln_out = norm(R::ln_out_weight, R::ln_out_bias, -1);
+        w->head = mat(R::head, -1);
         bool has_time_state = false;
         for (int l = 0; l < c.n_layer; ++l) {
-            const std::string p = "blocks." + std::to_string(l) + ".";
-            Block b{layer_norm(rd, p + "ln1", C), layer_norm(rd, p + "ln2", C), TimeMix5<T, Backend>{}, {}};
+            Block b{norm(R::ln1_weight, R::ln1_bias, l), norm(R::ln2_weight, R::ln2_bias, l), TimeMix5<T, Backend>{},
+                    {}};
             TimeMixCore<T, Backend> core;
-            core.receptance = rd.matrix<T>(p + "att.receptance.weight", A, C);
-            core.key = rd.matrix<T>(p + "att.key.weight", A, C);
-            core.value = rd.matrix<T>(p + "att.value.weight", A, C);
-            core.gate = rd.matrix<T>(p + "att.gate.weight", A, C);
-            core.output = rd.matrix<T>(p + "att.output.weight", C, A);
-            core.u = rd.floats(p + "att.time_faaaa", {H, N});
-            core.ln_x.weight = rd.floats(p + "att.ln_x.weight", {A});
-            core.ln_x.bias = rd.floats(p + "att.ln_x.bias", {A});
-            core.ln_x.groups = c.n_head;
+            core.receptance = mat(R::att_receptance, l);
+            core.key = mat(R::att_key, l);
+            core.value = mat(R::att_value, l);
+            core.gate = mat(R::att_gate, l);
+            core.output = mat(R::att_output, l);
+            core.u = vec(R::att_faaaa, l);
+            core.ln_x = GroupNorm{vec(R::att_ln_x_weight, l), vec(R::att_ln_x_bias, l), c.n_head};
             if (c.version == Version::x052) {
                 TimeMix5<T, Backend> att;
-                att.mix_k = rd.floats(p + "att.time_mix_k", {1, 1, C});
-                att.mix_v = rd.floats(p + "att.time_mix_v", {1, 1, C});
-                att.mix_r = rd.floats(p + "att.time_mix_r", {1, 1, C});
-                att.mix_g = rd.floats(p + "att.time_mix_g", {1, 1, C});
-                const auto d = rd.floats(p + "att.time_decay", {H, N});
-                for (float x : d) {
-                    att.log_w.push_back(-std::exp(x));
-                    att.w.push_back(std::exp(-std::exp(x)));
+                att.mix_k = vec(R::att_mix_k, l);
+                att.mix_v = vec(R::att_mix_v, l);
+                att.mix_r = vec(R::att_mix_r, l);
+                att.mix_g = vec(R::att_mix_g, l);
+                for (float d : vec(R::att_decay, l)) {  // stored raw: w = exp(-exp(d))
+                    att.log_w.push_back(-std::exp(d));
+                    att.w.push_back(std::exp(-std::exp(d)));
                 }
                 att.core = std::move(core);
                 b.att = std::move(att);
                 b.ffn.difference_form = false;
-                b.ffn.mix_k = rd.floats(p + "ffn.time_mix_k", {1, 1, C});
-                b.ffn.mix_r = rd.floats(p + "ffn.time_mix_r", {1, 1, C});
+                b.ffn.mix_k = vec(R::ffn_mix_k, l);
+                b.ffn.mix_r = vec(R::ffn_mix_r, l);
             } else {
+                const std::int64_t C = c.n_embd, A = c.dim_att, Dm = c.dim_lora_mix, Dw = c.dim_lora_decay;
                 TimeMix6<T, Backend> att;
-                att.maa_x = rd.floats(p + "att.time_maa_x", {1, 1, C});
-                const char* slots[5] = {"w", "k", "v", "r", "g"};
-                for (int s = 0; s < 5; ++s) att.maa[s] = rd.floats(p + "att.time_maa_" + slots[s], {1, 1, C});
-                att.maa_w1 = transposed<T>(rd.floats(p + "att.time_maa_w1", {C, 5 * Dm}).data(), C, 5 * Dm);
-                const auto w2 = rd.floats(p + "att.time_maa_w2", {5, Dm, C});
+                att.maa_x = vec(R::att_maa_x, l);
+                const R maa[5] = {R::att_maa_w, R::att_maa_k, R::att_maa_v, R::att_maa_r, R::att_maa_g};
+                for (int s = 0; s < 5; ++s) att.maa[s] = vec(maa[s], l);
+                att.maa_w1 = transposed(rd, official_tensor(R::att_maa_w1, l, c), 0, C, 5 * Dm);
                 for (int s = 0; s < 5; ++s)
-                    att.maa_w2[s] = transposed<T>(w2.data() + static_cast<std::size_t>(s * Dm * C), Dm, C);
-                att.decay = rd.floats(p + "att.time_decay", {1, 1, A});
-                att.decay_w1 = transposed<T>(rd.floats(p + "att.time_decay_w1", {C, Dw}).data(), C, Dw);
-                att.decay_w2 = transposed<T>(rd.floats(p + "att.time_decay_w2", {Dw, A}).data(), Dw, A);
+                    att.maa_w2[s] = transposed(rd, official_tensor(R::att_maa_w2, l, c), s * Dm * C, Dm, C);
+                att.decay = vec(R::att_decay, l);
+                att.decay_w1 = transposed(rd, official_tensor(R::att_decay_w1, l, c), 0, C, Dw);
+                att.decay_w2 = transposed(rd, official_tensor(R::att_decay_w2, l, c), 0, Dw, A);
                 att.core = std::move(core);
                 b.att = std::move(att);
                 b.ffn.difference_form = true;
-                b.ffn.mix_k = rd.floats(p + "ffn.time_maa_k", {1, 1, C});
-                b.ffn.mix_r = rd.floats(p + "ffn.time_maa_r", {1, 1, C});
+                b.ffn.mix_k = vec(R::ffn_maa_k, l);
+                b.ffn.mix_r = vec(R::ffn_maa_r, l);
             }
-            b.ffn.key = rd.matrix<T>(p + "ffn.key.weight", F, C);
-            b.ffn.receptance = rd.matrix<T>(p + "ffn.receptance.weight", C, C);
-            b.ffn.value = rd.matrix<T>(p + "ffn.value.weight", C, F);
+            b.ffn.key = mat(R::ffn_key, l);
+            b.ffn.receptance = mat(R::ffn_receptance, l);
+            b.ffn.value = mat(R::ffn_value, l);
             // State-tuned checkpoints carry a learned initial WKV state (spec 3.4).
-            if (file.find(p + "att.time_state")) {
+            const std::string ts = "blocks." + std::to_string(l) + ".att.time_state";
+            if (file.find(ts)) {
                 if (!has_time_state && l > 0)
                     throw error(rd.file() + ": 'att.time_state' present for some layers only");
                 has_time_state = true;
-                auto s = rd.floats(p + "att.time_state", {H, N, N});
+                const std::int64_t H = c.n_head, N = c.head_size;
+                auto s = rd.floats(ts, {H, N, N});
                 if (w->time_state.empty()) w->time_state.resize(static_cast<std::size_t>(c.n_layer * H * N * N));
                 // Stored [h][value j][key i]; the state is [h][key i][value j].
                 float* dst = w->time_state.data() + static_cast<std::size_t>(l * H * N * N);
@@ -162,8 +192,21 @@ public:
 
     const Config& config() const { return w_->config; }
 
-    // The weight type in memory ("float32", "bfloat16", "float16").
-    std::string weight_type() const { return scalar_name<T>(); }
+    // The weight type in memory: "float32", "bfloat16", "float16", or for rwkv::stored the
+    // formats the file holds, e.g. "stored: BF16" or "stored: Q8_0 + F16".
+    std::string weight_type() const {
+        if constexpr (!std::is_same_v<T, stored>) {
+            return scalar_name<T>();
+        } else {
+            std::string out = "stored: ";
+            bool first = true;
+            for (dtype t : w_->formats) {
+                out += (first ? "" : " + ") + std::string(dtype_name(t));
+                first = false;
+            }
+            return out;
+        }
+    }
 
     // Threads used by forward() (the caller's thread included); default: hardware threads.
     // A Model is a cheap handle: copies share the weights, and each copy may use its own
@@ -184,10 +227,14 @@ public:
     // Opt-in faster prefill for bf16 weights: the matrix products of spans of several tokens
     // round their activations to bf16 and use AMX tiles (or AVX512-BF16 dot products) where the
     // CPU has them. Logits then differ from exact fp32 math by bf16 rounding (~1e-2), so it is
-    // off by default; decoding (one token) is never affected. No effect for other T.
+    // off by default; decoding (one token) is never affected. No effect on other formats.
     void set_bf16_prefill(bool on) { bf16_prefill_ = on; }
     bool bf16_prefill() const { return bf16_prefill_; }
+
+    // The layers, for inspection (weights, formats, whether each matrix is mapped in place).
     const std::vector<Block>& blocks() const { return w_->blocks; }
+    const Weight& emb() const { return w_->emb; }
+    const Weight& head() const { return w_->head; }
 
     State new_state() const {
         State s(w_->config);
@@ -203,7 +250,8 @@ public:
         if (!w_->time_state.empty()) apply_time_state(s);
     }
 
-    // Logits after one token; valid until the next call with this state.
+    // Logits [vocab_size] after one token; valid until the next call with this state. A token
+    // id outside [0, vocab_size) or a state of another model throws rwkv::error (state untouched).
     std::span<const float> forward(token t, State& s) const { return forward(std::span<const token>(&t, 1), s); }
 
     // Logits after the last token of `tokens`; same results as feeding them one by one.
@@ -254,30 +302,41 @@ private:
     struct Weights {
         Config config;
         io::tensor_file file;  // keeps the mapping alive for zero-copy matrices
-        Matrix<T> emb, head;
+        Weight emb, head;
         LayerNorm ln0, ln_out;
         std::vector<Block> blocks;
         std::vector<float> time_state;  // [L][H][N key][N value] or empty
+        std::set<dtype> formats;        // of the big matrices, for weight_type()
     };
 
     explicit Model(std::shared_ptr<const Weights> w)
         : w_(std::move(w)), pool_(std::make_shared<cpu_kernels::ThreadPool>(cpu_kernels::ThreadPool::hardware_threads())) {}
 
-    // [rows][cols] stored as given → its transpose [cols][rows], in U.
-    template <class U>
-    static Matrix<U> transposed(const float* m, std::int64_t rows, std::int64_t cols) {
-        std::vector<U> t(static_cast<std::size_t>(rows * cols));
-        for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t c = 0; c < cols; ++c)
-                t[static_cast<std::size_t>(c * rows + r)] = from_float<U>(m[r * cols + c]);
-        return Matrix<U>::owning(std::move(t), static_cast<int>(cols), static_cast<int>(rows));
+    // The format big matrices are kept in; empty = as stored.
+    static std::optional<dtype> target() {
+        if constexpr (std::is_same_v<T, stored>) return std::nullopt;
+        else return dtype_of<T>();
     }
 
-    static LayerNorm layer_norm(detail::TensorReader& rd, const std::string& prefix, std::int64_t C) {
-        LayerNorm ln;
-        ln.weight = rd.floats(prefix + ".weight", {C});
-        ln.bias = rd.floats(prefix + ".bias", {C});
-        return ln;
+    // The LoRA block [rows][cols] starting `offset` values into tensor t (stored [in][out], used
+    // as z·M), transposed to [cols][rows] so it runs through the same products as every other
+    // matrix. Kept in the policy's format; for rwkv::stored in the file's format when that is a
+    // scalar one (transposing is then exact), fp32 otherwise.
+    static Weight transposed(detail::TensorReader& rd, const tensor_spec& t, std::int64_t offset, std::int64_t rows,
+                             std::int64_t cols) {
+        const auto all = rd.floats(t.name, t.shape);
+        std::vector<float> m(static_cast<std::size_t>(rows * cols));
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = 0; c < cols; ++c)
+                m[static_cast<std::size_t>(c * rows + r)] = all[static_cast<std::size_t>(offset + r * cols + c)];
+        dtype fmt = dtype::f32;
+        if constexpr (std::is_same_v<T, stored>) {
+            const dtype file_type = rd.get(t.name).type;
+            if (dtype_block_elems(file_type) == 1) fmt = file_type;
+        } else {
+            fmt = dtype_of<T>();
+        }
+        return Weight::encode(fmt, m.data(), static_cast<int>(cols), static_cast<int>(rows));
     }
 
     void apply_time_state(State& s) const {
@@ -319,37 +378,33 @@ private:
             const int n = static_cast<int>(std::min<std::size_t>(chunk_tokens, tokens.size() - t0));
             const bool last = t0 + static_cast<std::size_t>(n) == tokens.size();
             float* out = all ? all_logits.data() + t0 * static_cast<std::size_t>(c.vocab_size) : nullptr;
-            run_chunk(tokens.subspan(t0, static_cast<std::size_t>(n)), s, all ? out : nullptr, last);
+            run_chunk(tokens.subspan(t0, static_cast<std::size_t>(n)), s, out, last);
         }
     }
 
+    // The forward pass of n tokens, layer by layer (spec 4.12).
     void run_chunk(std::span<const token> tokens, State& s, float* all_out, bool last) const {
         const Config& c = w_->config;
         const auto C = static_cast<std::size_t>(c.n_embd);
         const int n = static_cast<int>(tokens.size());
         auto& ws = s.workspace();
-        float* x = ws.x.data();
-        float* z = ws.z.data();
-        for (int t = 0; t < n; ++t) {
-            cpu_kernels::widen(w_->emb.row(tokens[static_cast<std::size_t>(t)]), x + t * C, C);
-            w_->ln0(x + t * C, x + t * C);
-        }
+        float *x = ws.x.data(), *z = ws.z.data();
+        ops::embed(ws, w_->emb, tokens, x);        // x = emb[token]
+        ops::layer_norm(ws, w_->ln0, x, x, n);     // x = LN(x; ln0)
         for (int l = 0; l < c.n_layer; ++l) {
             const Block& b = w_->blocks[static_cast<std::size_t>(l)];
-            b.ln1.rows(x, z, n);
-            std::visit([&](const auto& att) { att.forward(c, z, n, s.att_shift(l).data(), s.wkv(l).data(), ws, x); },
+            ops::layer_norm(ws, b.ln1, x, z, n);  // x += att(LN(x; ln1))
+            std::visit([&](const auto& att) { att.forward(ws, c, z, n, s.att_shift(l).data(), s.wkv(l).data(), x); },
                        b.att);
-            b.ln2.rows(x, z, n);
-            b.ffn.forward(c, z, n, s.ffn_shift(l).data(), ws, x);
+            ops::layer_norm(ws, b.ln2, x, z, n);  // x += ffn(LN(x; ln2))
+            b.ffn.forward(ws, c, z, n, s.ffn_shift(l).data(), x);
         }
-        if (all_out) {
-            w_->ln_out.rows(x, z, n);
-            cpu_kernels::matmul(w_->head, z, n, all_out, ws);
+        if (all_out) {  // logits = head · LN(x; ln_out), every row
+            ops::head(ws, w_->ln_out, w_->head, x, n, z, all_out);
             if (last)
                 std::copy_n(all_out + static_cast<std::size_t>(n - 1) * c.vocab_size, c.vocab_size, ws.logits.data());
         } else if (last) {
-            w_->ln_out(x + (n - 1) * C, z);
-            cpu_kernels::matmul(w_->head, z, 1, ws.logits.data(), ws);
+            ops::head(ws, w_->ln_out, w_->head, x + (n - 1) * C, 1, z, ws.logits.data());
         }
     }
 
@@ -359,15 +414,9 @@ private:
     bool bf16_prefill_ = false;
 };
 
-// Picks the file's own weight type: bf16 / fp16 files stay in place (zero copy), anything else
-// runs as fp32.
+// Keeps every tensor as the file holds it (Model<stored>): zero copy, mixed formats allowed.
 inline AnyModel AnyModel::load(const std::filesystem::path& path, const Progress& progress) {
-    auto file = io::load_pth(path);
-    const io::tensor_view* emb = file.find("emb.weight");
-    const dtype type = emb ? emb->type : dtype::f32;
-    if (type == dtype::bf16) return AnyModel(Model<bfloat16>::from_tensors(std::move(file), progress));
-    if (type == dtype::f16) return AnyModel(Model<half>::from_tensors(std::move(file), progress));
-    return AnyModel(Model<float>::from_tensors(std::move(file), progress));
+    return AnyModel(Model<stored>::from_tensors(io::load_pth(path), progress));
 }
 
 }  // namespace rwkv

@@ -1,18 +1,21 @@
 #pragma once
 // rwkv::State — the recurrent state of one sequence: per layer the two token-shift vectors and
-// H fp32 N×N WKV matrices. A State is a value: copying it forks a conversation.
+// H fp32 N×N WKV matrices. A State is a value: copying it forks a conversation, and copies only
+// the recurrent state (the forward scratch that hangs off a state is never copied; a copy grows
+// its own on first use).
 
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "config.hpp"
 #include "error.hpp"
-#include "workspace.hpp"
+#include "backend/workspace.hpp"
 
 namespace rwkv {
 
@@ -23,7 +26,22 @@ public:
         data_.assign(static_cast<std::size_t>(config_.n_layer) * layer_floats(), 0.0f);
     }
 
+    State(const State& o) : config_(o.config_), data_(o.data_) {}
+    State& operator=(const State& o) {
+        if (this != &o) {
+            config_ = o.config_;
+            data_ = o.data_;
+        }
+        return *this;
+    }
+    State(State&&) noexcept = default;
+    State& operator=(State&&) noexcept = default;
+    ~State() = default;
+
     const Config& config() const { return config_; }
+
+    // Bytes of recurrent state (what a copy moves): 4 × n_layer × (2 C + H N²).
+    std::size_t bytes() const { return data_.size() * sizeof(float); }
 
     // Per-layer views, in the official model.py order: att_x_prev [C], att_wkv [H][N key][N value],
     // ffn_x_prev [C]. The same order is used by data() and the serialised form.
@@ -116,8 +134,11 @@ public:
         deserialize(std::as_bytes(std::span(buf)), path.string());
     }
 
-    // Scratch memory for forward(); not part of the state's value.
-    detail::Workspace& workspace() { return ws_; }
+    // Scratch memory for forward() (created on first use); not part of the state's value.
+    detail::Workspace& workspace() {
+        if (!ws_) ws_ = std::make_unique<detail::Workspace>();
+        return *ws_;
+    }
 
 private:
     static constexpr char magic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
@@ -141,7 +162,7 @@ private:
 
     Config config_{};
     std::vector<float> data_;
-    detail::Workspace ws_;
+    std::unique_ptr<detail::Workspace> ws_;
 };
 
 }  // namespace rwkv

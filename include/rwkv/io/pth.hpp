@@ -29,12 +29,6 @@ static_assert(std::endian::native == std::endian::little,
 
 namespace detail {
 
-inline std::string shape_string(const std::vector<std::int64_t>& v) {
-    std::string s = "[";
-    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-    return s + "]";
-}
-
 inline std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
         s.remove_suffix(1);
@@ -118,7 +112,7 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
         std::int64_t numel = 1;
         for (std::int64_t d : t.shape) {
             if (d != 0 && numel > std::numeric_limits<std::int64_t>::max() / d)
-                throw tfail("shape " + detail::shape_string(t.shape) + " is too large");
+                throw tfail("shape " + shape_string(t.shape) + " is too large");
             numel *= d;
         }
         // Row-major check; size-1 dimensions may carry any stride (PyTorch does the same).
@@ -126,8 +120,8 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
             std::int64_t expect = 1;
             for (std::size_t i = t.shape.size(); i-- > 0;) {
                 if (t.shape[i] != 1 && t.stride[i] != expect)
-                    throw tfail("not contiguous (shape " + detail::shape_string(t.shape) +
-                                ", stride " + detail::shape_string(t.stride) + ")");
+                    throw tfail("not contiguous (shape " + shape_string(t.shape) +
+                                ", stride " + shape_string(t.stride) + ")");
                 expect *= t.shape[i];
             }
         }

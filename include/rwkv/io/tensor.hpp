@@ -24,6 +24,13 @@ using rwkv::dtype;
 // Bytes per element of a scalar type (1-value blocks); block formats use dtype_bytes().
 inline std::size_t dtype_size(dtype t) { return static_cast<std::size_t>(dtype_block_bytes(t)); }
 
+// "[2, 3, 4]": shapes in error messages.
+inline std::string shape_string(const std::vector<std::int64_t>& s) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
 struct tensor_view {
     std::string name;
     dtype type = dtype::f32;

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <xsimd/xsimd.hpp>
 
+#include "isa.hpp"
+
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define RWKV_WKV_X86 1
 #include <immintrin.h>
@@ -379,10 +381,16 @@ inline bool wkv_isa_supported(wkv_isa isa) {
 }
 
 // The kernel wkv_step uses: detected once per process.
+// Capped by active_isa() (RWKV_ISA), like every CPU kernel: generic means xsimd (or the
+// reference where xsimd has no architecture).
 inline wkv_isa wkv_best_isa() {
     static const wkv_isa best = [] {
-        for (wkv_isa isa : {wkv_isa::avx512, wkv_isa::avx2, wkv_isa::xsimd})
+        const Isa cap = active_isa();
+        for (wkv_isa isa : {wkv_isa::avx512, wkv_isa::avx2, wkv_isa::xsimd}) {
+            if (isa == wkv_isa::avx512 && cap < Isa::avx512) continue;
+            if (isa == wkv_isa::avx2 && cap < Isa::avx2) continue;
             if (wkv_isa_supported(isa)) return isa;
+        }
         return wkv_isa::scalar;
     }();
     return best;

@@ -1,0 +1,105 @@
+#pragma once
+// The CPU feature probe every CPU kernel honours: which SIMD path this CPU and OS can run
+// (cpuid + xgetbv), and the path in use — the best one, capped by the environment variable
+// RWKV_ISA=generic|avx2|avx512 so that any path can be forced for tests, comparisons or to work
+// around a bad one without rebuilding. "generic" is the xsimd / plain-loop code compiled for the
+// build's own architecture (SSE2, NEON, ...).
+
+#include <algorithm>
+#include <cstdlib>
+#include <string_view>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define RWKV_ISA_X86 1
+#include <cpuid.h>
+#else
+#define RWKV_ISA_X86 0
+#endif
+
+namespace rwkv::cpu_kernels {
+
+// Instruction-set paths of the CPU kernels, in increasing order of capability.
+enum class Isa { generic, avx2, avx512 };
+
+inline const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::avx512: return "avx512";
+        case Isa::avx2: return "avx2";
+        default: return "generic";
+    }
+}
+
+namespace isa_detail {
+#if RWKV_ISA_X86
+// CPU features read once with cpuid, plus xgetbv for whether the OS saves the AVX / AVX-512
+// registers across context switches (without that, the instructions exist but are unusable).
+// Not __builtin_cpu_supports: clang 14 does not know "f16c" there.
+struct X86Features {
+    bool avx2_fma_f16c = false;
+    bool avx512_f_bw_vl = false;
+};
+
+inline X86Features read_x86_features() {
+    X86Features f;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+    if (!(osxsave && avx)) return f;
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    const bool os_avx = (xcr0_lo & 0x6u) == 0x6u;        // XMM and YMM state
+    const bool os_avx512 = (xcr0_lo & 0xe6u) == 0xe6u;   // + opmask and both ZMM halves
+    if (!os_avx || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+    const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
+    f.avx2_fma_f16c = avx2 && fma && f16c;
+    f.avx512_f_bw_vl = f.avx2_fma_f16c && os_avx512 && avx512f && avx512bw && avx512vl;
+    return f;
+}
+
+inline const X86Features& x86_features() {
+    static const X86Features f = read_x86_features();
+    return f;
+}
+#endif
+}  // namespace isa_detail
+
+// Whether this CPU and OS can run a path.
+inline bool isa_supported(Isa isa) {
+#if RWKV_ISA_X86
+    switch (isa) {
+        case Isa::avx512: return isa_detail::x86_features().avx512_f_bw_vl;
+        case Isa::avx2: return isa_detail::x86_features().avx2_fma_f16c;
+        default: return true;
+    }
+#else
+    return isa == Isa::generic;
+#endif
+}
+
+// The best path this CPU supports.
+inline Isa detect_isa() {
+    if (isa_supported(Isa::avx512)) return Isa::avx512;
+    if (isa_supported(Isa::avx2)) return Isa::avx2;
+    return Isa::generic;
+}
+
+// The path used by matvec_rows/matvec/matvec_many without an explicit Isa: detect_isa(), capped
+// by the environment variable RWKV_ISA=generic|avx2|avx512 (to compare paths or work around a
+// bad one without rebuilding). Decided once per process.
+inline Isa active_isa() {
+    static const Isa isa = [] {
+        Isa best = detect_isa();
+        if (const char* env = std::getenv("RWKV_ISA")) {
+            const std::string_view s(env);
+            Isa want = best;
+            if (s == "generic" || s == "scalar") want = Isa::generic;
+            else if (s == "avx2") want = Isa::avx2;
+            else if (s == "avx512") want = Isa::avx512;
+            best = std::min(want, best);
+        }
+        return best;
+    }();
+    return isa;
+}
+
+}  // namespace rwkv::cpu_kernels

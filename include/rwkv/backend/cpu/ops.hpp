@@ -1,0 +1,320 @@
+#pragma once
+// backend_ops<rwkv::cpu>: the op vocabulary (backend.hpp) on the CPU. Projections switch once
+// on the weight's format: F32 / BF16 / F16 run the SIMD mat-vec (one token: bandwidth-bound
+// decode) or the blocked GEMM (prefill); other formats decode rows to fp32 and dot them
+// (exact against the format's reference decoder). Products of one dispatch share one barrier
+// of the thread pool. The WKV of a span runs heads in parallel, token by token with the fused
+// step or in the chunked form (Model::set_chunked_wkv).
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <initializer_list>
+#include <span>
+#include <type_traits>
+
+#include "../../backend.hpp"
+#include "../../error.hpp"
+#include "../../layers/norm.hpp"
+#include "../../token.hpp"
+#include "../../weight.hpp"
+#include "../workspace.hpp"
+#include "gemm.hpp"
+#include "matvec.hpp"
+#include "norm.hpp"
+#include "threads.hpp"
+#include "wkv.hpp"
+#include "wkv_chunked.hpp"
+
+namespace rwkv {
+
+namespace cpu_kernels {
+
+// Runs f(thread, n_threads) on the pool, or on the caller alone when there is no pool or it is
+// busy (another state's forward holds it): results never depend on which happened.
+template <class F>
+void parallel(ThreadPool* pool, F&& f) {
+    if (pool == nullptr || pool->size() == 1 || !pool->try_run(f)) f(0, 1);
+}
+
+// A typed view of a scalar-format weight without touching its owner (no atomic traffic).
+template <class T>
+inline Matrix<T> view(const Weight& W) {
+    Matrix<T> m;
+    m.data = reinterpret_cast<const T*>(W.data);
+    m.rows = W.rows;
+    m.cols = W.cols;
+    return m;
+}
+
+// True when W's rows are contiguous, aligned values of scalar type T.
+template <class T>
+inline bool viewable_as(const Weight& W) {
+    return W.type == dtype_of<T>() && W.row_bytes == static_cast<std::size_t>(W.cols) * sizeof(T) &&
+           reinterpret_cast<std::uintptr_t>(W.data) % alignof(T) == 0;
+}
+
+// Y[n][W.rows] = X[n][W.cols]·Wᵀ for formats without a SIMD kernel: each row is decoded once
+// (the format's reference decoder, exact) into the thread's buffer and dotted with every X row
+// in order, so results do not depend on the thread count.
+inline void project_decoded(const Weight& W, const float* X, int n, float* Y, ThreadPool* pool,
+                            std::vector<std::vector<float>>& per_thread) {
+    const int threads = pool ? pool->size() : 1;
+    if (per_thread.size() < static_cast<std::size_t>(threads)) per_thread.resize(static_cast<std::size_t>(threads));
+    for (auto& b : per_thread)
+        if (b.size() < static_cast<std::size_t>(W.cols)) b.resize(static_cast<std::size_t>(W.cols));
+    const auto cols = static_cast<std::size_t>(W.cols);
+    auto work = [&](int t, int nt) {
+        float* row = per_thread[static_cast<std::size_t>(t)].data();
+        const int r0 = W.rows * t / nt, r1 = W.rows * (t + 1) / nt;
+        for (int r = r0; r < r1; ++r) {
+            W.decode_row(r, row);
+            for (int i = 0; i < n; ++i) {
+                const float* x = X + static_cast<std::size_t>(i) * cols;
+                float acc = 0.0f;
+                for (std::size_t c = 0; c < cols; ++c) acc += row[c] * x[c];
+                Y[static_cast<std::size_t>(i) * static_cast<std::size_t>(W.rows) + static_cast<std::size_t>(r)] = acc;
+            }
+        }
+    };
+    parallel(pool, work);
+}
+
+}  // namespace cpu_kernels
+
+template <>
+struct backend_ops<cpu> {
+    using Workspace = detail::Workspace;
+
+    // x[t] = emb[tokens[t]] widened to fp32 (exact for every format).
+    static void embed(Workspace&, const Weight& emb, std::span<const token> tokens, float* x) {
+        const auto C = static_cast<std::size_t>(emb.cols);
+        for (std::size_t t = 0; t < tokens.size(); ++t) emb.decode_row(tokens[t], x + t * C);
+    }
+
+    // out[t] = LN(x[t]) for n rows of ln.weight.size() channels; out may alias x.
+    static void layer_norm(Workspace&, const LayerNorm& ln, const float* x, float* out, int n) {
+        const std::size_t C = ln.weight.size();
+        for (int t = 0; t < n; ++t)
+            cpu_kernels::layer_norm_row(x + t * C, out + t * C, C, ln.weight.data(), ln.bias.data(), ln.eps);
+    }
+
+    // prev[t] = z[t-1], prev[0] = shift; then shift = z[n-1] (the state's token shift).
+    static void token_shift(Workspace&, const float* z, int n, int C, float* shift, float* prev) {
+        const auto c = static_cast<std::size_t>(C);
+        std::copy(shift, shift + c, prev);
+        std::copy(z, z + (n - 1) * c, prev + c);
+        std::copy(z + (n - 1) * c, z + n * c, shift);
+    }
+
+    // out = z·μ + prev·(1-μ) (x052's static mix, μ [C] weighs the current token).
+    static void lerp(Workspace&, const float* z, const float* prev, const float* mu, int n, int C, float* out) {
+        const auto c = static_cast<std::size_t>(C);
+        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
+            for (std::size_t i = 0; i < c; ++i) {
+                const std::size_t o = t * c + i;
+                out[o] = z[o] * mu[i] + prev[o] * (1.0f - mu[i]);
+            }
+    }
+
+    // out = z + (prev - z)·m (x060's difference mix, m [C] weighs the difference).
+    static void mix(Workspace&, const float* z, const float* prev, const float* m, int n, int C, float* out) {
+        const auto c = static_cast<std::size_t>(C);
+        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
+            for (std::size_t i = 0; i < c; ++i) {
+                const std::size_t o = t * c + i;
+                out[o] = z[o] + (prev[o] - z[o]) * m[i];
+            }
+    }
+
+    // x060 data-dependent token shift (spec 4.4): δ = prev - z, zx = z + δ·m_x,
+    // q = tanh(zx·W1) viewed as 5 slots of Dm, z_s = z + δ·(m_s + q_s·W2_s) for s = w k v r g.
+    // W1 is time_maa_w1ᵀ [5 Dm][C], W2[s] is time_maa_w2[s]ᵀ [C][Dm]; out[s] are [n][C].
+    static void ddlerp(Workspace& ws, const float* z, const float* prev, int n, int C, const float* maa_x,
+                       const Weight& W1, const Weight* W2, const std::vector<float>* maa, float* const* out) {
+        const auto c = static_cast<std::size_t>(C);
+        const auto Dm = static_cast<std::size_t>(W2[0].cols);
+        float* zx = out[0];  // z_w is written last, after the LoRA has consumed zx
+        mix(ws, z, prev, maa_x, n, C, zx);
+        project(ws, W1, zx, n, ws.lora_mix.data());
+        tanh(ws, ws.lora_mix.data(), static_cast<std::size_t>(n) * 5 * Dm);
+        if (n == 1) {
+            project_many(ws, {{&W2[0], ws.lora_mix.data(), out[0]}, {&W2[1], ws.lora_mix.data() + Dm, out[1]},
+                              {&W2[2], ws.lora_mix.data() + 2 * Dm, out[2]},
+                              {&W2[3], ws.lora_mix.data() + 3 * Dm, out[3]},
+                              {&W2[4], ws.lora_mix.data() + 4 * Dm, out[4]}},
+                         1);
+        } else {
+            for (int s = 0; s < 5; ++s) {  // slot s of q is a column slice: gather it into rows
+                for (int t = 0; t < n; ++t)
+                    std::copy_n(ws.lora_mix.data() + static_cast<std::size_t>(t) * 5 * Dm + s * Dm, Dm,
+                                ws.lora_slot.data() + static_cast<std::size_t>(t) * Dm);
+                project(ws, W2[s], ws.lora_slot.data(), n, out[s]);
+            }
+        }
+        for (int s = 0; s < 5; ++s) {
+            float* m = out[s];
+            const float* ms = maa[s].data();
+            for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
+                for (std::size_t i = 0; i < c; ++i) {
+                    const std::size_t o = t * c + i;
+                    m[o] = z[o] + (prev[o] - z[o]) * (ms[i] + m[o]);
+                }
+        }
+    }
+
+    // x060 decay (spec 4.4): in: w = the decay LoRA's output [n][A]; out: λ = -exp(d + w) in
+    // log_w and w = exp(λ), both fp32 (never rounded below: pitfall 3).
+    static void decay(Workspace&, const float* d, int n, int A, float* w, float* log_w) {
+        const auto a = static_cast<std::size_t>(A);
+        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
+            for (std::size_t i = 0; i < a; ++i) {
+                const std::size_t o = t * a + i;
+                const float lambda = -std::exp(d[i] + w[o]);
+                log_w[o] = lambda;
+                w[o] = std::exp(lambda);
+            }
+    }
+
+    // Y[n][W.rows] = X[n][W.cols]·Wᵀ.
+    static void project(Workspace& ws, const Weight& W, const float* X, int n, float* Y) {
+        using namespace cpu_kernels;
+        if (viewable_as<float>(W)) return typed<float>(ws, W, X, n, Y);
+        if (viewable_as<bfloat16>(W)) return typed<bfloat16>(ws, W, X, n, Y);
+        if (viewable_as<half>(W)) return typed<half>(ws, W, X, n, Y);
+        project_decoded(W, X, n, Y, ws.pool, ws.tiles);
+    }
+
+    struct product {
+        const Weight* W;
+        const float* X;
+        float* Y;
+    };
+
+    // Several independent products of n rows. One token with one weight format: one pool
+    // dispatch (one barrier) for all of them.
+    static void project_many(Workspace& ws, std::initializer_list<product> jobs, int n) {
+        if (n == 1 && jobs.size() <= 8) {
+            if (same_format<float>(jobs)) return matvec_group<float>(ws, jobs);
+            if (same_format<bfloat16>(jobs)) return matvec_group<bfloat16>(ws, jobs);
+            if (same_format<half>(jobs)) return matvec_group<half>(ws, jobs);
+        }
+        for (const auto& j : jobs) project(ws, *j.W, j.X, n, j.Y);
+    }
+
+    static void tanh(Workspace&, float* x, std::size_t count) {
+        for (std::size_t i = 0; i < count; ++i) x[i] = std::tanh(x[i]);
+    }
+
+    static void silu(Workspace&, float* x, std::size_t count) {
+        for (std::size_t i = 0; i < count; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+    }
+
+    static void relu_sq(Workspace&, float* x, std::size_t count) {
+        for (std::size_t i = 0; i < count; ++i) {
+            const float k = x[i] > 0.0f ? x[i] : 0.0f;
+            x[i] = k * k;
+        }
+    }
+
+    // The WKV inputs of n tokens (rows of A = n_head·head_size): decay w = exp(λ) and λ itself
+    // with row stride w_stride (0: one row for every token, x052's static decay).
+    struct wkv_args {
+        int n, n_head, head_size;
+        const float *r, *k, *v, *w, *log_w;
+        std::size_t w_stride;
+        const float* u;  // bonus [A]
+        float* S;        // [n_head][head_size key][head_size value], updated
+        float* y;        // [n][A], written
+    };
+
+    static void wkv(Workspace& ws, const wkv_args& a) {
+        using namespace cpu_kernels;
+        const auto A = static_cast<std::size_t>(a.n_head) * static_cast<std::size_t>(a.head_size);
+        const auto N = static_cast<std::size_t>(a.head_size);
+        if (a.n == 1) {  // the fused SIMD step over all heads (a few µs; not worth a dispatch)
+            wkv_step(a.n_head, a.head_size, a.r, a.k, a.v, a.w, a.u, a.S, a.y);
+            return;
+        }
+        // Heads are independent: each thread takes a range of heads through all n tokens.
+        const int threads = ws.pool ? ws.pool->size() : 1;
+        if (ws.chunked_wkv && ws.wkv_scratch.size() < static_cast<std::size_t>(threads))
+            ws.wkv_scratch.resize(static_cast<std::size_t>(threads));
+        parallel(ws.pool, [&](int t, int nt) {
+            const int h0 = a.n_head * t / nt, h1 = a.n_head * (t + 1) / nt;
+            if (h0 == h1) return;
+            if (ws.chunked_wkv) {
+                auto& scratch = ws.wkv_scratch[static_cast<std::size_t>(t)];
+                const std::size_t need = wkv_chunked_scratch_floats(a.head_size);
+                if (scratch.size() < need) scratch.resize(need);
+                wkv_chunked_heads(h0, h1, a.n_head, a.head_size, a.n, a.r, a.k, a.v, a.log_w, a.w_stride, a.u, a.S,
+                                  a.y, scratch.data());
+                return;
+            }
+            const std::size_t off = static_cast<std::size_t>(h0) * N;
+            for (int tok = 0; tok < a.n; ++tok) {
+                const std::size_t o = static_cast<std::size_t>(tok) * A + off;
+                wkv_step(h1 - h0, a.head_size, a.r + o, a.k + o, a.v + o,
+                         a.w + static_cast<std::size_t>(tok) * a.w_stride + off, a.u + off, a.S + off * N, a.y + o);
+            }
+        });
+    }
+
+    // y[t] = GroupNorm(y[t])·g[t] for n rows of A.
+    static void group_norm_gate(Workspace&, const GroupNorm& gn, float* y, const float* g, int n) {
+        const std::size_t A = gn.weight.size();
+        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t) {
+            float* yt = y + t * A;
+            cpu_kernels::group_norm_row(yt, A, gn.groups, gn.weight.data(), gn.bias.data(), gn.eps);
+            for (std::size_t i = 0; i < A; ++i) yt[i] *= g[t * A + i];
+        }
+    }
+
+    // x += sigmoid(r)·v.
+    static void sigmoid_gate_add(Workspace&, float* x, const float* r, const float* v, std::size_t count) {
+        for (std::size_t i = 0; i < count; ++i) x[i] += v[i] / (1.0f + std::exp(-r[i]));
+    }
+
+    static void residual_add(Workspace&, float* x, const float* y, std::size_t count) {
+        for (std::size_t i = 0; i < count; ++i) x[i] += y[i];
+    }
+
+    // logits[t] = head · LN(x[t]; ln_out) for n rows (z: scratch [n][C]).
+    static void head(Workspace& ws, const LayerNorm& ln_out, const Weight& head_w, const float* x, int n, float* z,
+                     float* logits) {
+        layer_norm(ws, ln_out, x, z, n);
+        project(ws, head_w, z, n, logits);
+    }
+
+private:
+    template <class T>
+    static void typed(Workspace& ws, const Weight& W, const float* X, int n, float* Y) {
+        using namespace cpu_kernels;
+        const Matrix<T> M = view<T>(W);
+        if (n == 1) return matvec(M, X, Y, ws.pool);
+        // bf16_prefill (Model::set_bf16_prefill, opt-in) rounds activations to bf16 for bf16 weights.
+        gemm(M, X, n, Y, ws.pool, ws.tiles, ws.bf16_prefill ? GemmPrecision::bf16_activations : GemmPrecision::fp32);
+    }
+
+    template <class T>
+    static bool same_format(std::initializer_list<product> jobs) {
+        for (const auto& j : jobs)
+            if (!cpu_kernels::viewable_as<T>(*j.W)) return false;
+        return true;
+    }
+
+    template <class T>
+    static void matvec_group(Workspace& ws, std::initializer_list<product> jobs) {
+        Matrix<T> m[8];
+        cpu_kernels::MatvecJob<T> j[8];
+        std::size_t i = 0;
+        for (const auto& p : jobs) {
+            m[i] = cpu_kernels::view<T>(*p.W);
+            j[i] = {&m[i], p.X, p.Y};
+            ++i;
+        }
+        cpu_kernels::matvec_many(std::span<const cpu_kernels::MatvecJob<T>>(j, i), ws.pool);
+    }
+};
+
+}  // namespace rwkv

@@ -1,0 +1,70 @@
+#pragma once
+// Scratch memory of the host backends (cpu, reference) for one forward call on one state:
+// named activation rows, each sized from the dimension it holds (so no buffer is ever borrowed
+// for another dimension), plus the CPU backend's per-thread tiles. It hangs off a State (so a
+// const Model serves many states on many threads at once, and decoding reuses the same memory:
+// nothing is allocated in the token loop) but is not part of the state's value: copying a
+// State copies only the recurrent state, and the copy grows its own scratch on first use.
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include "../config.hpp"
+#include "cpu/threads.hpp"
+
+namespace rwkv::detail {
+
+struct Workspace {
+    int rows = 0;  // how many tokens the row buffers below hold
+
+    std::vector<float> x;               // [rows][C] residual stream
+    std::vector<float> z;               // [rows][C] LayerNorm output
+    std::vector<float> prev;            // [rows][C] token shift: the previous token's z
+    std::vector<float> mix[5];          // [rows][C] mixed inputs: x060 slots w k v r g; x052 -, k v r g
+    std::vector<float> lora_mix;        // [rows][5 Dm] x060 token-shift LoRA hidden layer
+    std::vector<float> lora_slot;       // [rows][Dm] one slot of it, gathered into rows
+    std::vector<float> lora_decay;      // [rows][Dw] x060 decay LoRA hidden layer
+    std::vector<float> r, k, v, g;      // [rows][A]
+    std::vector<float> w, log_w;        // [rows][A] decay exp(λ) and λ = -exp(ω)
+    std::vector<float> y;               // [rows][A] WKV output
+    std::vector<float> out;             // [rows][C] output projections
+    std::vector<float> ffn_k;           // [rows][F] channel-mix key
+    std::vector<float> ffn_r;           // [rows][C] channel-mix receptance
+    std::vector<float> logits;          // [V]
+    std::vector<float> batch_logits;    // [B][V] forward_batch's result
+    std::vector<std::vector<float>> tiles;        // per thread: 16-bit weights widened for a GEMM band
+    std::vector<std::vector<float>> wkv_scratch;  // per thread: chunked WKV scratch
+    std::vector<float> decoded;         // per call: rows of non-scalar weight formats decoded to fp32
+
+    // Set by the model for the duration of one forward call.
+    cpu_kernels::ThreadPool* pool = nullptr;
+    bool chunked_wkv = false;
+    bool bf16_prefill = false;
+
+    // Grows (never shrinks) the buffers to hold n_rows tokens of a model of shape c.
+    void reserve(const Config& c, int n_rows) {
+        const auto C = static_cast<std::size_t>(c.n_embd), A = static_cast<std::size_t>(c.dim_att),
+                   F = static_cast<std::size_t>(c.dim_ffn), V = static_cast<std::size_t>(c.vocab_size),
+                   Dm = static_cast<std::size_t>(c.dim_lora_mix), Dw = static_cast<std::size_t>(c.dim_lora_decay);
+        const auto n = static_cast<std::size_t>(n_rows);
+        auto grow = [](std::vector<float>& b, std::size_t size) {
+            if (b.size() < size) b.resize(size);
+        };
+        if (n_rows > rows) {
+            for (auto* b : {&x, &z, &prev, &out, &ffn_r}) grow(*b, n * C);
+            for (auto& m : mix) grow(m, n * C);
+            if (c.version == Version::x060) {
+                grow(lora_mix, n * 5 * Dm);
+                grow(lora_slot, n * Dm);
+                grow(lora_decay, n * Dw);
+            }
+            for (auto* b : {&r, &k, &v, &g, &w, &log_w, &y}) grow(*b, n * A);
+            grow(ffn_k, n * F);
+            rows = n_rows;
+        }
+        grow(logits, V);
+    }
+};
+
+}  // namespace rwkv::detail

@@ -1,0 +1,18 @@
+# Compiles SRC with CXX and expects failure with EXPECT in the diagnostics.
+# -DINCLUDES=a|b (| separated include folders).
+string(REPLACE "|" ";" dirs "${INCLUDES}")
+set(flags -std=c++20 -fsyntax-only)
+foreach(d IN LISTS dirs)
+    if(d)
+        list(APPEND flags "-I${d}")
+    endif()
+endforeach()
+execute_process(COMMAND ${CXX} ${flags} ${SRC} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0)
+    message(FATAL_ERROR "${SRC} compiled, but it must not")
+endif()
+string(FIND "${out}${err}" "${EXPECT}" at)
+if(at EQUAL -1)
+    message(FATAL_ERROR "${SRC} failed to compile without the expected message '${EXPECT}':\n${err}")
+endif()
+message(STATUS "failed to compile as expected ('${EXPECT}')")
