@@ -19,7 +19,7 @@
 namespace {
 
 using namespace rwkv;
-using namespace rwkv::cpu_kernels;
+using namespace rwkv::backend::cpu;
 
 constexpr int n_tokens = 64;
 

@@ -26,7 +26,7 @@
 namespace {
 
 using namespace rwkv;
-using namespace rwkv::cpu_kernels;
+using namespace rwkv::backend::cpu;
 
 constexpr std::size_t cold_bytes = std::size_t{1} << 30;
 

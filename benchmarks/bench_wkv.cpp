@@ -12,7 +12,7 @@
 #include <rwkv/backend/cpu/wkv_chunked.hpp>
 #include <vector>
 
-namespace ck = rwkv::cpu_kernels;
+namespace ck = rwkv::backend::cpu;
 
 namespace {
 

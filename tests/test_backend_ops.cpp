@@ -57,7 +57,7 @@ rwkv::Config config(int C, int N, int A, int F, int Dm, int Dw, int V) {
 
 struct Fixture {
     Ws cpu_ws, ref_ws;
-    rwkv::cpu_kernels::ThreadPool pool{2};
+    rwkv::backend::cpu::ThreadPool pool{2};
     explicit Fixture(const rwkv::Config& c, int n, bool chunked = false) {
         cpu_ws.reserve(c, n);
         ref_ws.reserve(c, n);
@@ -270,7 +270,7 @@ TEMPLATE_TEST_CASE("wkv matches the reference for head sizes 1-128, spans and st
 }
 
 TEST_CASE("RWKV_ISA caps every CPU kernel, the WKV included", "[ops][isa]") {
-    using namespace rwkv::cpu_kernels;
+    using namespace rwkv::backend::cpu;
     const char* env = std::getenv("RWKV_ISA");
     const std::string want = env ? env : "";
     INFO("RWKV_ISA=" << want << ", active " << isa_name(active_isa()));

@@ -13,7 +13,7 @@
 #include "reference.hpp"
 
 using namespace rwkv;
-using namespace rwkv::cpu_kernels;
+using namespace rwkv::backend::cpu;
 using test_support::Activations;
 using test_support::reference;
 using test_support::TestMatrix;

@@ -95,7 +95,7 @@ TEST_CASE("each layer matches the reference backend on random inputs and states"
             INFO(describe(c) << ", " << n << " tokens");
             const auto C = static_cast<std::size_t>(c.n_embd), nC = static_cast<std::size_t>(n) * C;
             rwkv::detail::Workspace wa, wb;
-            rwkv::cpu_kernels::ThreadPool pool(2);
+            rwkv::backend::cpu::ThreadPool pool(2);
             wa.reserve(c, n);
             wb.reserve(c, n);
             wa.pool = &pool;

@@ -15,7 +15,7 @@
 #include "reference.hpp"
 
 using namespace rwkv;
-using namespace rwkv::cpu_kernels;
+using namespace rwkv::backend::cpu;
 using test_support::TestMatrix;
 using test_support::TestVector;
 

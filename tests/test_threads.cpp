@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-using rwkv::cpu_kernels::ThreadPool;
+using rwkv::backend::cpu::ThreadPool;
 using namespace std::chrono_literals;
 
 TEST_CASE("a pool of one runs the callable inline as thread 0 of 1", "[threads]") {

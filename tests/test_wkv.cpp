@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace ck = rwkv::cpu_kernels;
+namespace ck = rwkv::backend::cpu;
 
 namespace {
 

@@ -214,7 +214,7 @@ public:
     // runs single-threaded instead of waiting.
     void set_threads(int n) {
         if (n < 1) throw error("set_threads: need at least 1 thread, got " + std::to_string(n));
-        pool_ = std::make_shared<cpu_kernels::ThreadPool>(n);
+        pool_ = std::make_shared<backend::cpu::ThreadPool>(n);
     }
     int threads() const { return pool_->size(); }
 
@@ -310,7 +310,7 @@ private:
     };
 
     explicit Model(std::shared_ptr<const Weights> w)
-        : w_(std::move(w)), pool_(std::make_shared<cpu_kernels::ThreadPool>(cpu_kernels::ThreadPool::hardware_threads())) {}
+        : w_(std::move(w)), pool_(std::make_shared<backend::cpu::ThreadPool>(backend::cpu::ThreadPool::hardware_threads())) {}
 
     // The format big matrices are kept in; empty = as stored.
     static std::optional<dtype> target() {
@@ -409,7 +409,7 @@ private:
     }
 
     std::shared_ptr<const Weights> w_;
-    std::shared_ptr<cpu_kernels::ThreadPool> pool_;
+    std::shared_ptr<backend::cpu::ThreadPool> pool_;
     bool chunked_wkv_ = false;
     bool bf16_prefill_ = false;
 };

@@ -38,7 +38,7 @@ struct Workspace {
     std::vector<float> decoded;         // per call: rows of non-scalar weight formats decoded to fp32
 
     // Set by the model for the duration of one forward call.
-    cpu_kernels::ThreadPool* pool = nullptr;
+    backend::cpu::ThreadPool* pool = nullptr;
     bool chunked_wkv = false;
     bool bf16_prefill = false;
 

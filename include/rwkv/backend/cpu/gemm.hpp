@@ -45,7 +45,7 @@
 #include <immintrin.h>
 #endif
 
-namespace rwkv::cpu_kernels {
+namespace rwkv::backend::cpu {
 
 enum class GemmPrecision {
     fp32,              // exact products, fp32 accumulation (the default)
@@ -560,7 +560,7 @@ void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
     gemm(W, X, n, Y, pool, per_thread_scratch, active_isa(), precision);
 }
 
-}  // namespace rwkv::cpu_kernels
+}  // namespace rwkv::backend::cpu
 
 #undef RWKV_GEMM_AVX512
 #undef RWKV_GEMM_AVX2

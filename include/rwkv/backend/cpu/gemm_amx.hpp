@@ -43,7 +43,7 @@
 #define RWKV_GEMM_AMX_POSSIBLE 0
 #endif
 
-namespace rwkv::cpu_kernels {
+namespace rwkv::backend::cpu {
 
 namespace gemm_amx_detail {
 
@@ -342,6 +342,6 @@ inline void gemm_rows_amx(const Matrix<bfloat16>& W, const float* X, int n, floa
 #endif
 }
 
-}  // namespace rwkv::cpu_kernels
+}  // namespace rwkv::backend::cpu
 
 #undef RWKV_GEMM_AMX_POSSIBLE

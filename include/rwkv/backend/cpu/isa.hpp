@@ -16,7 +16,7 @@
 #define RWKV_ISA_X86 0
 #endif
 
-namespace rwkv::cpu_kernels {
+namespace rwkv::backend::cpu {
 
 // Instruction-set paths of the CPU kernels, in increasing order of capability.
 enum class Isa { generic, avx2, avx512 };
@@ -102,4 +102,4 @@ inline Isa active_isa() {
     return isa;
 }
 
-}  // namespace rwkv::cpu_kernels
+}  // namespace rwkv::backend::cpu

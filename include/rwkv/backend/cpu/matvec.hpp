@@ -44,7 +44,7 @@
 #define RWKV_MATVEC_X86 0
 #endif
 
-namespace rwkv::cpu_kernels {
+namespace rwkv::backend::cpu {
 
 namespace matvec_detail {
 
@@ -458,4 +458,4 @@ void matvec(const Matrix<T>& W, const float* x, float* y, ThreadPool* pool) {
     matvec_many(std::span<const MatvecJob<T>>(&job, 1), pool);
 }
 
-}  // namespace rwkv::cpu_kernels
+}  // namespace rwkv::backend::cpu

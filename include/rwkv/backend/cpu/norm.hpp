@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstddef>
 
-namespace rwkv::cpu_kernels {
+namespace rwkv::backend::cpu {
 
 // Sums in 8 fp32 lanes (vectorisable, and pairwise enough that the error stays ~1e-7 relative
 // at C = 4096), combined in double.
@@ -69,4 +69,4 @@ inline void group_norm_row(float* y, std::size_t A, int groups, const float* wei
     }
 }
 
-}  // namespace rwkv::cpu_kernels
+}  // namespace rwkv::backend::cpu

@@ -28,7 +28,7 @@
 
 namespace rwkv {
 
-namespace cpu_kernels {
+namespace backend::cpu {
 
 // Runs f(thread, n_threads) on the pool, or on the caller alone when there is no pool or it is
 // busy (another state's forward holds it): results never depend on which happened.
@@ -80,7 +80,7 @@ inline void project_decoded(const Weight& W, const float* X, int n, float* Y, Th
     parallel(pool, work);
 }
 
-}  // namespace cpu_kernels
+}  // namespace backend::cpu
 
 template <>
 struct backend_ops<cpu> {
@@ -96,7 +96,7 @@ struct backend_ops<cpu> {
     static void layer_norm(Workspace&, const LayerNorm& ln, const float* x, float* out, int n) {
         const std::size_t C = ln.weight.size();
         for (int t = 0; t < n; ++t)
-            cpu_kernels::layer_norm_row(x + t * C, out + t * C, C, ln.weight.data(), ln.bias.data(), ln.eps);
+            backend::cpu::layer_norm_row(x + t * C, out + t * C, C, ln.weight.data(), ln.bias.data(), ln.eps);
     }
 
     // prev[t] = z[t-1], prev[0] = shift; then shift = z[n-1] (the state's token shift).
@@ -178,7 +178,7 @@ struct backend_ops<cpu> {
 
     // Y[n][W.rows] = X[n][W.cols]·Wᵀ.
     static void project(Workspace& ws, const Weight& W, const float* X, int n, float* Y) {
-        using namespace cpu_kernels;
+        using namespace backend::cpu;
         if (viewable_as<float>(W)) return typed<float>(ws, W, X, n, Y);
         if (viewable_as<bfloat16>(W)) return typed<bfloat16>(ws, W, X, n, Y);
         if (viewable_as<half>(W)) return typed<half>(ws, W, X, n, Y);
@@ -229,7 +229,7 @@ struct backend_ops<cpu> {
     };
 
     static void wkv(Workspace& ws, const wkv_args& a) {
-        using namespace cpu_kernels;
+        using namespace backend::cpu;
         const auto A = static_cast<std::size_t>(a.n_head) * static_cast<std::size_t>(a.head_size);
         const auto N = static_cast<std::size_t>(a.head_size);
         if (a.n == 1) {  // the fused SIMD step over all heads (a few µs; not worth a dispatch)
@@ -265,7 +265,7 @@ struct backend_ops<cpu> {
         const std::size_t A = gn.weight.size();
         for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t) {
             float* yt = y + t * A;
-            cpu_kernels::group_norm_row(yt, A, gn.groups, gn.weight.data(), gn.bias.data(), gn.eps);
+            backend::cpu::group_norm_row(yt, A, gn.groups, gn.weight.data(), gn.bias.data(), gn.eps);
             for (std::size_t i = 0; i < A; ++i) yt[i] *= g[t * A + i];
         }
     }
@@ -289,7 +289,7 @@ struct backend_ops<cpu> {
 private:
     template <class T>
     static void typed(Workspace& ws, const Weight& W, const float* X, int n, float* Y) {
-        using namespace cpu_kernels;
+        using namespace backend::cpu;
         const Matrix<T> M = view<T>(W);
         if (n == 1) return matvec(M, X, Y, ws.pool);
         // bf16_prefill (Model::set_bf16_prefill, opt-in) rounds activations to bf16 for bf16 weights.
@@ -299,21 +299,21 @@ private:
     template <class T>
     static bool same_format(std::initializer_list<product> jobs) {
         for (const auto& j : jobs)
-            if (!cpu_kernels::viewable_as<T>(*j.W)) return false;
+            if (!backend::cpu::viewable_as<T>(*j.W)) return false;
         return true;
     }
 
     template <class T>
     static void matvec_group(Workspace& ws, std::initializer_list<product> jobs) {
         Matrix<T> m[8];
-        cpu_kernels::MatvecJob<T> j[8];
+        backend::cpu::MatvecJob<T> j[8];
         std::size_t i = 0;
         for (const auto& p : jobs) {
-            m[i] = cpu_kernels::view<T>(*p.W);
+            m[i] = backend::cpu::view<T>(*p.W);
             j[i] = {&m[i], p.X, p.Y};
             ++i;
         }
-        cpu_kernels::matvec_many(std::span<const cpu_kernels::MatvecJob<T>>(j, i), ws.pool);
+        backend::cpu::matvec_many(std::span<const backend::cpu::MatvecJob<T>>(j, i), ws.pool);
     }
 };
 

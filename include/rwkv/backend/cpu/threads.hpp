@@ -1,5 +1,5 @@
 #pragma once
-// rwkv::cpu_kernels::ThreadPool — persistent workers for the per-token kernels (mat-vec, WKV).
+// rwkv::backend::cpu::ThreadPool — persistent workers for the per-token kernels (mat-vec, WKV).
 //
 // Decode calls the pool a few hundred times per token, each job lasting tens to hundreds of
 // microseconds, so the cost of one run() must be far below that: no thread creation, no
@@ -29,7 +29,7 @@
 #include <immintrin.h>
 #endif
 
-namespace rwkv::cpu_kernels {
+namespace rwkv::backend::cpu {
 
 namespace detail {
 // Tell the core we are spinning: on x86 it frees pipeline resources for the sibling thread and
@@ -204,4 +204,4 @@ private:
     std::vector<std::thread> workers_;
 };
 
-}  // namespace rwkv::cpu_kernels
+}  // namespace rwkv::backend::cpu

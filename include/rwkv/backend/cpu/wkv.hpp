@@ -25,7 +25,7 @@
 #define RWKV_WKV_X86 0
 #endif
 
-namespace rwkv::cpu_kernels {
+namespace rwkv::backend::cpu {
 
 inline void wkv_step_reference(int n_head, int head_size, const float* r, const float* k,
                                const float* v, const float* w, const float* u, float* S, float* y) {
@@ -423,4 +423,4 @@ inline void wkv_step(int n_head, int head_size, const float* r, const float* k, 
     wkv_step_isa(wkv_best_isa(), n_head, head_size, r, k, v, w, u, S, y);
 }
 
-}  // namespace rwkv::cpu_kernels
+}  // namespace rwkv::backend::cpu

@@ -27,7 +27,7 @@
 #define RWKV_WKV_MXCSR 0
 #endif
 
-namespace rwkv::cpu_kernels {
+namespace rwkv::backend::cpu {
 
 // Sub-block length of the reference-point scheme (spec 5.4; fla uses the same).
 inline constexpr int wkv_sub_block = 16;
@@ -255,4 +255,4 @@ inline void wkv_chunked(int n_head, int head_size, int T, const float* r, const 
                       scratch, chunk);
 }
 
-}  // namespace rwkv::cpu_kernels
+}  // namespace rwkv::backend::cpu
