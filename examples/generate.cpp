@@ -61,7 +61,8 @@ Options parse(int argc, char** argv) {
         if (f == "--model" || f == "-m") o.model = a.value();
         else if (f == "--vocab") o.vocab = a.value();
         else if (f == "--prompt" || f == "-p") o.prompt = a.value(), o.have_prompt = true;
-        else if (f == "--prompt-file" || f == "-f") o.prompt = cli::read_file(a.value(), "prompt file"), o.have_prompt = true;
+        else if (f == "--prompt-file" || f == "-f")
+            o.prompt = cli::read_file(a.value(), "prompt file"), o.have_prompt = true;
         else if (f == "-n" || f == "--max-tokens") o.max_tokens = cli::parse_int(f, a.value(), 0, 1'000'000'000);
         else if (cli::parse_sampling_flag(a, o.sampling, o.have_seed)) continue;
         else if (f == "--state-in") o.state_in = a.value();

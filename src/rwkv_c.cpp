@@ -131,8 +131,8 @@ rwkv_status rwkv_model_load(const char* model_path, const char* vocab_path, rwkv
         need(out, "out");
         if (!std::filesystem::exists(model_path)) throw rwkv::error(std::string(model_path) + ": no such model file");
         auto model = rwkv::AnyModel::load(model_path);
-        auto tok = rwkv::AnyTokenizer::for_model(model.config().vocab_size,
-                                                 vocab_path ? std::filesystem::path(vocab_path) : std::filesystem::path());
+        const std::filesystem::path vocab = vocab_path ? std::filesystem::path(vocab_path) : std::filesystem::path();
+        auto tok = rwkv::AnyTokenizer::for_model(model.config().vocab_size, vocab);
         const std::string wt = model.weight_type();
         *out = new rwkv_model{std::move(model), std::move(tok), wt};
         return RWKV_OK;

@@ -211,7 +211,8 @@ public:
     }
 
     // Feeds UTF-8 text (tokenized as one piece). Returns the number of tokens fed. Empty text is a
-    // no-op. A long prompt is fed in slices so that `progress` can report (done, total).
+    // no-op. A prompt over 4096 tokens is fed in slices, after each of which `progress` reports
+    // (done, total); shorter ones do not call it.
     std::size_t prompt(std::string_view text, const OnPrefill& progress = {}) {
         const std::vector<token> ids = tok_.encode(text);
         feed(ids, progress);
@@ -225,7 +226,6 @@ public:
         if (!progress || ids.size() <= slice) {
             set_logits(model_.forward(ids, state_));
             position_ += ids.size();
-            if (progress) progress(ids.size(), ids.size());
             return;
         }
         for (std::size_t at = 0; at < ids.size(); at += slice) {

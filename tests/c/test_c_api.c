@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
     char text[16];
     size_t len = 0;
     CHECK(rwkv_detokenize(model, ids, n, text, 2, &len) == RWKV_ERROR_BUFFER_TOO_SMALL && len == 5);
-    CHECK(rwkv_detokenize(model, ids, n, text, sizeof text, &len) == RWKV_OK && len == 5 && memcmp(text, "Hello", 5) == 0);
+    CHECK(rwkv_detokenize(model, ids, n, text, sizeof text, &len) == RWKV_OK && len == 5);
+    CHECK(memcmp(text, "Hello", 5) == 0);
     int32_t bad = 300;
     CHECK(rwkv_detokenize(model, &bad, 1, text, sizeof text, &len) == RWKV_ERROR);
     CHECK(strstr(rwkv_last_error(), "300") != NULL);
