@@ -1,108 +1,175 @@
 // rwkv-chat: an interactive chat in the World models' format (spec 7.4),
 //   User: <message>\n\nAssistant: <reply>\n\n
-// with the state kept across turns. Commands: /reset, /save FILE, /load FILE, /quit.
+// with the state kept across turns (rwkv::Session::chat). Commands: /reset, /save FILE, /load FILE,
+// /quit. Ctrl-C stops the current reply and returns to the prompt; a second Ctrl-C (or one at the
+// prompt) exits, saving the session first when --state-out is given. Line editing and history come
+// from libedit when the build found it (RWKV_HAVE_LIBEDIT) and stdin is a terminal.
 
 #include <rwkv/model.hpp>
-#include <rwkv/sampler.hpp>
-#include <rwkv/tokenizer.hpp>
-#include <rwkv/utf8.hpp>
+#include <rwkv/session.hpp>
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <iostream>
 #include <random>
 #include <string>
 
-#include "cli_common.hpp"
-
-#ifndef RWKV_DEMO_MODEL
-#define RWKV_DEMO_MODEL ""
+#ifdef RWKV_HAVE_LIBEDIT
+#include <editline/readline.h>
 #endif
+
+#include "cli_common.hpp"
 
 namespace {
 
-const char* usage =
-    "usage: rwkv-chat [--model PATH] [--vocab PATH] [-n MAX_REPLY_TOKENS] [--temperature T] [--top-p P]\n"
-    "                 [--top-k K] [--presence-penalty A] [--frequency-penalty A] [--penalty-decay D]\n"
-    "                 [--seed S] [--state-in FILE]\n"
-    "Type a message and press enter. Commands: /reset  /save FILE  /load FILE  /quit\n";
+constexpr const char* prog = "rwkv-chat";
+
+// SIGINT: the first one cancels the reply in progress; one more before the next reply starts exits.
+std::atomic<bool> cancel_reply{false};
+volatile sig_atomic_t interrupts = 0;
+
+extern "C" void on_sigint(int) {
+    interrupts = interrupts + 1;
+    cancel_reply.store(true);
+}
+
+void install_sigint() {
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a read waiting at the prompt returns, so Ctrl-C there exits
+    sigaction(SIGINT, &sa, nullptr);
+}
+
+rwkv::SamplerSettings default_sampling() {
+    // The official chat demo's settings (API_DEMO_CHAT.py).
+    rwkv::SamplerSettings s;
+    s.temperature = 1.0;
+    s.top_p = 0.3;
+    s.presence_penalty = 0.5;
+    s.frequency_penalty = 0.5;
+    s.penalty_decay = 0.996;
+    return s;
+}
+
+const char* commands = "Commands: /reset  /save FILE  /load FILE  /quit   (Ctrl-C stops a reply; twice exits)\n";
+
+void print_help() {
+    std::printf(
+        "usage: rwkv-chat [-m PATH] [--vocab PATH] [-n MAX_REPLY_TOKENS] [sampling flags] [--state-in FILE]\n"
+        "                 [--state-out FILE] [-t N]\n"
+        "Chat in the World format (User: / Assistant:), the conversation's state kept across turns.\n"
+        "Type a message and press enter. %s\n"
+        "  -m, --model PATH          checkpoint (.pth); default: the bundled demo model (%s)\n"
+        "      --vocab PATH          World vocabulary rwkv_vocab_v20230424.txt (needed by World models)\n"
+        "  -n, --max-tokens N        longest reply in tokens (default 500)\n"
+        "      --state-in FILE       continue a saved conversation (from /save or --state-out)\n"
+        "      --state-out FILE      save the conversation on exit (end of input, /quit, Ctrl-C); checked first\n"
+        "  -t, --threads N           threads (default: all %u hardware threads; more are capped)\n"
+        "  -h, --help                this text\n"
+        "      --version             the library version\n\n%s",
+        commands, RWKV_DEMO_MODEL_NAME, std::max(1u, std::thread::hardware_concurrency()),
+        cli::sampling_help(default_sampling()).c_str());
+}
 
 struct Options {
-    std::string model = RWKV_DEMO_MODEL, vocab, state_in;
+    std::string model, vocab, state_in, state_out;
     long long max_tokens = 500;
-    rwkv::SamplerSettings sampling;
+    int threads = 0;
+    rwkv::SamplerSettings sampling = default_sampling();
     bool have_seed = false;
 };
 
 Options parse(int argc, char** argv) {
     Options o;
-    // The official chat demo's settings (API_DEMO_CHAT.py).
-    o.sampling.temperature = 1.0;
-    o.sampling.top_p = 0.3;
-    o.sampling.presence_penalty = 0.5;
-    o.sampling.frequency_penalty = 0.5;
-    o.sampling.penalty_decay = 0.996;
-    o.sampling.banned = {0};  // never end a turn with end-of-text
     cli::Args a(argc, argv);
     while (a.next()) {
         const std::string& f = a.flag();
-        if (f == "--model") o.model = a.value();
+        if (f == "--model" || f == "-m") o.model = a.value();
         else if (f == "--vocab") o.vocab = a.value();
-        else if (f == "-n" || f == "--max-tokens") o.max_tokens = cli::parse_int(f, a.value(), 1, 1'000'000);
+        else if (f == "-n" || f == "--max-tokens") o.max_tokens = cli::parse_int(f, a.value(), 1, 1'000'000'000);
         else if (cli::parse_sampling_flag(a, o.sampling, o.have_seed)) continue;
         else if (f == "--state-in") o.state_in = a.value();
+        else if (f == "--state-out") o.state_out = a.value();
+        else if (f == "--threads" || f == "-t") o.threads = static_cast<int>(cli::parse_int(f, a.value(), 1, 1 << 20));
         else if (f == "-h" || f == "--help") {
-            std::fputs(usage, stdout);
+            print_help();
+            std::exit(0);
+        } else if (f == "--version") {
+            std::printf("rwkv-chat (rwkv %s)\n", RWKV_VERSION_STRING);
             std::exit(0);
         } else throw cli::usage_error("unknown argument '" + f + "' (see --help)");
     }
-    if (o.model.empty()) throw cli::usage_error("no --model given and no demo model was built in");
+    if (o.model.empty()) o.model = cli::find_demo_model();
+    if (o.model.empty())
+        throw cli::usage_error(std::string("no --model given and the demo model ") + RWKV_DEMO_MODEL_NAME +
+                               " is not next to the program");
+    if (!o.state_out.empty()) cli::check_writable(o.state_out, "--state-out");
     if (!o.have_seed) o.sampling.seed = std::random_device{}();
+    if (o.threads > 0) o.threads = cli::cap_threads(prog, o.threads);
     return o;
 }
 
-// A message never contains a blank line (that ends a turn): \r\n -> \n, runs of \n -> one,
-// surrounding whitespace trimmed (the API demo's rule).
-std::string clean(std::string m) {
-    std::string out;
-    for (std::size_t i = 0; i < m.size(); ++i) {
-        char c = m[i];
-        if (c == '\r') continue;
-        if (c == '\n' && !out.empty() && out.back() == '\n') continue;
-        out += c;
+// One line of input; false at end of input or when Ctrl-C arrived while waiting.
+bool read_line(bool interactive, std::string& line) {
+#ifdef RWKV_HAVE_LIBEDIT
+    if (interactive) {
+        char* in = readline("User: ");
+        if (!in) return false;
+        line = in;
+        std::free(in);
+        if (!line.empty()) add_history(line.c_str());
+        return interrupts == 0;
     }
-    const auto b = out.find_first_not_of(" \t\n"), e = out.find_last_not_of(" \t\n");
-    return b == std::string::npos ? std::string() : out.substr(b, e - b + 1);
+#endif
+    if (interactive) std::fputs("User: ", stdout), std::fflush(stdout);
+    std::cin.clear();
+    if (!std::getline(std::cin, line)) return false;
+    return interrupts == 0;
 }
 
-template <class Tokenizer>
-int chat(const Options& o, const rwkv::AnyModel& engine, const Tokenizer& tok) {
+int chat(const Options& o) {
+    const auto t_load = std::chrono::steady_clock::now();
+    auto engine = cli::load_model(o.model, true);
+    if (o.threads > 0) engine.set_threads(o.threads);
+    const double load_s = cli::seconds_since(t_load);
+    rwkv::Session session(engine, cli::pick_tokenizer(o.vocab, engine.config().vocab_size), o.sampling);
+    if (!o.state_in.empty()) {
+        session.load(o.state_in);
+        rwkv::SamplerSettings s = o.sampling;
+        if (!o.have_seed) s.seed = session.sampling().seed;
+        session.set_sampling(s);
+    }
+    cli::print_banner(prog, o.model, engine, session.tokenizer(), load_s);
+    std::fprintf(stderr, "%s: seed %llu\n", prog, static_cast<unsigned long long>(session.sampling().seed));
+
     const bool interactive = isatty(STDIN_FILENO);
-    auto state = engine.new_state();
-    if (!o.state_in.empty()) state.load(o.state_in);
-    rwkv::Sampler sampler(static_cast<std::size_t>(engine.config().vocab_size), o.sampling);
-    std::vector<rwkv::token> ids;
+    install_sigint();
+    if (interactive) std::fputs(commands, stdout);
     std::string line;
-    if (interactive) std::fputs(usage + std::string_view(usage).find("Type"), stdout);
     for (;;) {
-        if (interactive) std::fputs("User: ", stdout), std::fflush(stdout);
-        if (!std::getline(std::cin, line)) break;
+        interrupts = 0;
+        cancel_reply.store(false);
+        if (!read_line(interactive, line)) break;
         if (line.rfind("/quit", 0) == 0) break;
         if (line.rfind("/reset", 0) == 0) {
-            state = engine.new_state();
-            sampler.reset();
+            session.reset();
             std::puts("[state reset]");
             continue;
         }
         if (line.rfind("/save", 0) == 0 || line.rfind("/load", 0) == 0) {
-            const std::string file = clean(line.substr(5));
+            const std::string file = rwkv::Session::clean_chat_message(line.substr(5));
             if (file.empty()) {
                 std::puts("[error: give a file name, e.g. /save chat.state]");
                 continue;
             }
             try {
-                if (line[1] == 's') state.save(file), std::printf("[state saved to %s]\n", file.c_str());
-                else state.load(file), std::printf("[state loaded from %s]\n", file.c_str());
+                if (line[1] == 's') session.save(file), std::printf("[state saved to %s]\n", file.c_str());
+                else session.load(file), std::printf("[state loaded from %s]\n", file.c_str());
             } catch (const rwkv::error& e) {
                 std::printf("[error: %s]\n", e.what());
             }
@@ -112,44 +179,24 @@ int chat(const Options& o, const rwkv::AnyModel& engine, const Tokenizer& tok) {
             std::printf("[unknown command %s; commands: /reset /save FILE /load FILE /quit]\n", line.c_str());
             continue;
         }
-        const std::string msg = clean(line);
-        if (msg.empty()) continue;
+        if (rwkv::Session::clean_chat_message(line).empty()) continue;
 
-        ids.clear();
-        tok.encode("User: " + msg + "\n\nAssistant:", ids);
-        auto logits = engine.forward(ids, state);
-        std::fputs("Assistant:", stdout);
-        rwkv::Utf8Stream out;
-        std::string reply;          // bytes generated this turn, to find the blank line
-        std::size_t printed = 0;    // how much of `reply` went to stdout
-        bool ended = false;
-        for (long long i = 0; i < o.max_tokens && !ended; ++i) {
-            const rwkv::token t = sampler.sample(logits);
-            sampler.accept(t);
-            reply += tok.token_bytes(t);
-            logits = engine.forward(std::span<const rwkv::token>(&t, 1), state);
-            const auto blank = reply.find("\n\n");
-            ended = blank != std::string::npos;
-            // Print up to the blank line; hold trailing newlines until we know more.
-            std::size_t upto = ended ? blank : reply.size();
-            if (!ended)
-                while (upto > printed && reply[upto - 1] == '\n') --upto;
-            if (upto > printed) {
-                const auto text = out.push(std::string_view(reply).substr(printed, upto - printed));
-                std::fwrite(text.data(), 1, text.size(), stdout);
-                std::fflush(stdout);
-                printed = upto;
-            }
-        }
-        if (!ended) {  // reply cut by --max-tokens: close the turn so the format stays intact
-            ids.clear();
-            tok.encode("\n\n", ids);
-            logits = engine.forward(ids, state);
-        }
-        const auto rest = out.flush();
-        std::fwrite(rest.data(), 1, rest.size(), stdout);
+        std::fputs("Assistant: ", stdout);
+        std::fflush(stdout);
+        const auto r = session.chat(line, static_cast<std::size_t>(o.max_tokens), [](std::string_view text) {
+            std::fwrite(text.data(), 1, text.size(), stdout);
+            std::fflush(stdout);
+            return true;
+        }, &cancel_reply);
+        if (r.reason == rwkv::StopReason::cancelled) std::fputs(" [interrupted]", stdout);
         std::fputs("\n\n", stdout);
         std::fflush(stdout);
+        // Ctrl-C twice during one reply: exit (after saving) rather than wait for the next message.
+        if (interrupts >= 2) break;
+    }
+    if (!o.state_out.empty()) {
+        session.save(o.state_out);
+        std::fprintf(stderr, "%s: session saved to %s\n", prog, o.state_out.c_str());
     }
     return 0;
 }
@@ -158,15 +205,12 @@ int chat(const Options& o, const rwkv::AnyModel& engine, const Tokenizer& tok) {
 
 int main(int argc, char** argv) {
     try {
-        const Options o = parse(argc, argv);
-        auto engine = cli::load_model(o.model, true);
-        auto tok = cli::pick_tokenizer(o.vocab, engine.config().vocab_size);
-        return std::visit([&](const auto& t) { return chat(o, engine, t); }, tok);
+        return chat(parse(argc, argv));
     } catch (const cli::usage_error& e) {
-        std::fprintf(stderr, "rwkv-chat: error: %s\n", e.what());
+        std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
         return 2;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "rwkv-chat: error: %s\n", e.what());
+        std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
         return 1;
     }
 }

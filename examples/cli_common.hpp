@@ -1,15 +1,19 @@
 #pragma once
 // Shared by the command-line examples: argument parsing that reports one clear line (including
-// the sampling flags), loading a model in its file's weight type, picking the tokenizer, and
-// resource reporting.
+// the sampling flags), loading a model in its file's weight type, picking the tokenizer, finding the
+// demo model next to the program, the model banner, prefill progress and resource reporting.
 
 #include <rwkv/model.hpp>
 #include <rwkv/sampler.hpp>
+#include <rwkv/session.hpp>
 #include <rwkv/tokenizer.hpp>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -17,8 +21,15 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
+#include <thread>
 #include <vector>
+
+#ifndef RWKV_VERSION_STRING
+#define RWKV_VERSION_STRING "unknown"
+#endif
+#ifndef RWKV_DEMO_MODEL_NAME
+#define RWKV_DEMO_MODEL_NAME "demo-x060-L4-D128-fortunes.pth"
+#endif
 
 namespace cli {
 
@@ -74,12 +85,12 @@ private:
     std::optional<std::string> inline_;
 };
 
-// The sampling flags both programs take (--temperature, --top-p, --top-k, --presence-penalty,
+// The sampling flags both programs take (--temperature/--temp, --top-p, --top-k, --presence-penalty,
 // --frequency-penalty, --penalty-decay, --seed), parsed in one place so their ranges agree.
 // Returns false, consuming nothing, for any other flag; sets have_seed when --seed was given.
 inline bool parse_sampling_flag(Args& a, rwkv::SamplerSettings& s, bool& have_seed) {
     const std::string& f = a.flag();
-    if (f == "--temperature") s.temperature = parse_double(f, a.value(), 0, 100);
+    if (f == "--temperature" || f == "--temp") s.temperature = parse_double(f, a.value(), 0, 100);
     else if (f == "--top-p") s.top_p = parse_double(f, a.value(), 0, 1);
     else if (f == "--top-k") s.top_k = static_cast<int>(parse_int(f, a.value(), 0, 1 << 30));
     else if (f == "--presence-penalty") s.presence_penalty = parse_double(f, a.value(), -100, 100);
@@ -118,19 +129,99 @@ inline rwkv::AnyModel load_model(const std::string& path, bool show_progress) {
 }
 
 // World vocabulary when given, bytes for 256-token models, and a clear error otherwise.
-using AnyTokenizer = std::variant<rwkv::ByteTokenizer, rwkv::WorldTokenizer>;
+inline rwkv::AnyTokenizer pick_tokenizer(const std::string& vocab, int model_vocab) {
+    if (vocab.empty() && model_vocab != 256)
+        throw usage_error("this model has " + std::to_string(model_vocab) +
+                          " tokens: pass --vocab rwkv_vocab_v20230424.txt (the World tokenizer)");
+    return rwkv::AnyTokenizer::for_model(model_vocab, vocab);
+}
 
-inline AnyTokenizer pick_tokenizer(const std::string& vocab, int model_vocab) {
-    if (!vocab.empty()) {
-        rwkv::WorldTokenizer t(vocab);
-        if (static_cast<std::size_t>(model_vocab) < static_cast<std::size_t>(t.max_token_id()) + 1)
-            throw usage_error("vocabulary '" + vocab + "' has ids up to " + std::to_string(t.max_token_id()) +
-                              " but the model has only " + std::to_string(model_vocab) + " rows");
-        return t;
+// The help text of the sampling flags, with the program's defaults.
+inline std::string sampling_help(const rwkv::SamplerSettings& d) {
+    char buf[1024];
+    std::snprintf(buf, sizeof buf,
+                  "Sampling (ChatRWKV's sampler):\n"
+                  "  --temperature, --temp T   randomness; 0 = greedy (default %g)\n"
+                  "  --top-p P                 keep the most likely tokens up to this probability mass (default %g)\n"
+                  "  --top-k K                 keep at most K tokens, 0 = off (default %d)\n"
+                  "  --presence-penalty A      subtracted from every token already generated (default %g)\n"
+                  "  --frequency-penalty A     times the token's decayed count (default %g)\n"
+                  "  --penalty-decay D         counts decay by this factor per token (default %g)\n"
+                  "  --seed S                  random seed (default: random, printed on stderr)\n",
+                  d.temperature, d.top_p, d.top_k, d.presence_penalty, d.frequency_penalty, d.penalty_decay);
+    return buf;
+}
+
+// The bundled demo model, found next to the program: <bin>/models/ in the build tree (the build copies
+// it there), <prefix>/share/rwkv/models/ once installed. "" when neither exists.
+inline std::string find_demo_model() {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return {};
+    const auto dir = exe.parent_path();
+    for (const auto& candidate : {dir / "models" / RWKV_DEMO_MODEL_NAME,
+                                  dir.parent_path() / "share" / "rwkv" / "models" / RWKV_DEMO_MODEL_NAME})
+        if (std::filesystem::is_regular_file(candidate, ec)) return candidate.string();
+    return {};
+}
+
+// --threads above the hardware's count only adds contention: capped, with a warning.
+inline int cap_threads(const char* prog, int requested) {
+    const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (requested > hw) {
+        std::fprintf(stderr, "%s: warning: --threads %d exceeds the %d hardware threads; using %d\n", prog, requested,
+                     hw, hw);
+        return hw;
     }
-    if (model_vocab == 256) return rwkv::ByteTokenizer{};
-    throw usage_error("this model has " + std::to_string(model_vocab) +
-                      " tokens: pass --vocab rwkv_vocab_v20230424.txt (the World tokenizer)");
+    return requested;
+}
+
+// Fails now, before any work, if `path` cannot be written (a missing folder, no permission): a state
+// file refused after a long generation would lose it. Leaves no file behind when there was none.
+inline void check_writable(const std::string& path, const char* flag) {
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(path, ec);
+    if (existed && std::filesystem::is_directory(path, ec))
+        throw usage_error(std::string(flag) + " '" + path + "' is a directory");
+    std::FILE* f = std::fopen(path.c_str(), "ab");
+    if (!f) throw usage_error(std::string(flag) + " '" + path + "' cannot be written: " + std::strerror(errno));
+    std::fclose(f);
+    if (!existed) std::filesystem::remove(path, ec);
+}
+
+// Resident memory now (VmRSS), in MiB; 0 if unknown.
+inline double rss_mib() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f) return 0.0;
+    long pages = 0, rss = 0;
+    const int got = std::fscanf(f, "%ld %ld", &pages, &rss);
+    std::fclose(f);
+    return got == 2 ? static_cast<double>(rss) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0) : 0.0;
+}
+
+// One stderr line describing what was loaded.
+inline void print_banner(const char* prog, const std::string& path, const rwkv::AnyModel& m,
+                         const rwkv::AnyTokenizer& tok, double load_s) {
+    const rwkv::Config& c = m.config();
+    std::fprintf(stderr,
+                 "%s: %s | %s | L%d C%d H%d N%d V%d | %s weights | %s tokenizer | %d threads | %.0f MiB resident | "
+                 "loaded in %.2f s\n",
+                 prog, std::filesystem::path(path).filename().c_str(), rwkv::version_name(c.version), c.n_layer,
+                 c.n_embd, c.n_head, c.head_size, c.vocab_size, m.weight_type().c_str(), tok.kind(), m.threads(),
+                 rss_mib(), load_s);
+}
+
+// A progress line on stderr for prompts long enough to be fed in slices (Session::prompt).
+inline rwkv::OnPrefill prefill_progress() {
+    auto t0 = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    return [t0](std::size_t done, std::size_t total) {
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - *t0).count();
+        std::fprintf(stderr, "\rprefill %zu/%zu tokens (%.0f%%, %.0f tok/s)", done, total,
+                     100.0 * static_cast<double>(done) / static_cast<double>(total),
+                     s > 0 ? static_cast<double>(done) / s : 0.0);
+        if (done == total) std::fputc('\n', stderr);
+        std::fflush(stderr);
+    };
 }
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {

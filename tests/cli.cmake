@@ -3,14 +3,19 @@
 if(NOT RWKV_BUILD_EXAMPLES)
     return()
 endif()
+find_package(Python3 COMPONENTS Interpreter)
 set(RWKV_CLI_CHECK ${CMAKE_CURRENT_SOURCE_DIR}/cli/check.cmake)
 foreach(scenario IN ITEMS generate_golden_greedy generate_bad_flags generate_missing_files
-                          generate_state_round_trip generate_demo_model chat_scripted chat_bad_flags)
+                          generate_state_round_trip generate_demo_model chat_scripted chat_bad_flags
+                          generate_no_arguments generate_help_version generate_short_flags
+                          generate_output_checked_first generate_prefill_progress chat_sigint install_programs)
     add_test(NAME cli_${scenario}
         COMMAND ${CMAKE_COMMAND} -DSCENARIO=${scenario}
             -DGENERATE=$<TARGET_FILE:rwkv-generate>
             -DCHAT=$<TARGET_FILE:rwkv-chat>
             -DFIXTURES=${RWKV_FIXTURES_DIR}
+            -DPYTHON=${Python3_EXECUTABLE}
+            -DBUILD_DIR=${PROJECT_BINARY_DIR}
             -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-work/${scenario}
             -P ${RWKV_CLI_CHECK})
 endforeach()

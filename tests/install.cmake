@@ -6,4 +6,5 @@ add_test(NAME downstream_find_package
         -DDOWNSTREAM_SOURCE=${CMAKE_CURRENT_SOURCE_DIR}/downstream
         -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/downstream-work
         -DFIXTURES=${RWKV_FIXTURES_DIR}
+        -DDEMO_MODEL=${PROJECT_SOURCE_DIR}/examples/models/demo-x060-L4-D128-fortunes.pth
         -P ${CMAKE_CURRENT_SOURCE_DIR}/downstream/run.cmake)

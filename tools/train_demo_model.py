@@ -3,7 +3,7 @@
 
 Developer tool only: nothing in the library needs it, PyTorch or Python to build or run.
 
-The model is written from ../shared/docs/rwkv-spec.md (sections 1-4, appendix B):
+The model is written from the specification (sections 1-4, appendix B; see docs/spec.md):
   x = LN(emb[token]; ln0)
   per block: x += TimeMix(LN(x; ln1)); x += ChannelMix(LN(x; ln2))
   logits = head . LN(x; ln_out)

@@ -14,6 +14,7 @@
 //     }
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -37,6 +38,14 @@ namespace rwkv {
 enum class TopPRule : std::uint8_t {
     at_least,  // cumsum >= top_p (pip utils.py, default)
     greater,   // cumsum >  top_p (RWKV_v5/v6 demos)
+};
+
+// Everything a Sampler carries besides its settings: the generator's position and the decayed
+// occurrence counts (in the order tokens were first seen). Saving this with the settings lets a
+// restored sampler draw exactly the tokens the original would have (rwkv::Session::save).
+struct SamplerSnapshot {
+    std::array<std::uint64_t, 4> rng{};
+    std::vector<std::pair<token, double>> counts{};
 };
 
 struct SamplerSettings {
@@ -110,6 +119,12 @@ public:
         return result;
     }
 
+    // The generator's four words, to save and restore a session exactly (Sampler::snapshot).
+    std::array<std::uint64_t, 4> words() const noexcept { return {s_[0], s_[1], s_[2], s_[3]}; }
+    void set_words(const std::array<std::uint64_t, 4>& w) noexcept {
+        for (std::size_t i = 0; i < 4; ++i) s_[i] = w[i];
+    }
+
     // Uniform in [0, 1): the top 53 bits scaled exactly, so no rounding can produce 1.0.
     double uniform() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
@@ -178,6 +193,40 @@ public:
     void reseed(std::uint64_t seed) noexcept {
         settings_.seed = seed;
         rng_.reseed(seed);
+    }
+
+    // The generator state and occurrence counts (see SamplerSnapshot); allocates.
+    SamplerSnapshot snapshot() const {
+        SamplerSnapshot snap{rng_.words(), {}};
+        snap.counts.reserve(seen_.size());
+        for (const token t : seen_) snap.counts.emplace_back(t, count_[static_cast<std::size_t>(t)]);
+        return snap;
+    }
+
+    // Replaces the generator state and occurrence counts by a snapshot (settings are kept).
+    // Throws rwkv::error, leaving the sampler unchanged, for an id outside the vocabulary, a
+    // repeated id, or a count that is negative or not finite.
+    void restore(const SamplerSnapshot& snap) {
+        std::vector<std::uint8_t> dup(vocab_, 0);
+        for (const auto& [t, c] : snap.counts) {
+            check_token(t, "restore");
+            if (dup[static_cast<std::size_t>(t)]++)
+                throw error("rwkv::Sampler::restore: token " + std::to_string(t) + " appears twice");
+            if (!std::isfinite(c) || c < 0.0)
+                throw error("rwkv::Sampler::restore: count of token " + std::to_string(t) + " is " +
+                            detail::number_text(c));
+        }
+        for (const token t : seen_) {
+            count_[static_cast<std::size_t>(t)] = 0.0;
+            present_[static_cast<std::size_t>(t)] = 0;
+        }
+        seen_.clear();
+        for (const auto& [t, c] : snap.counts) {
+            count_[static_cast<std::size_t>(t)] = c;
+            present_[static_cast<std::size_t>(t)] = 1;
+            seen_.push_back(t);
+        }
+        rng_.set_words(snap.rng);
     }
 
     // Draws the next token. `logits` is left untouched: penalties and bans go to a copy.

@@ -10,8 +10,8 @@ run(${CMAKE_COMMAND} --install ${RWKV_BINARY_DIR} --prefix ${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} -S ${DOWNSTREAM_SOURCE} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
     -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
-if(EXISTS ${FIXTURES}/tiny/tiny-rwkv-5v2-730K.pth)
-    run(${WORK_DIR}/build/consumer ${FIXTURES}/tiny/tiny-rwkv-5v2-730K.pth)
-else()
-    message(WARNING "fixtures absent: built the consumer but did not run it")
+# The demo model ships with the sources (and is installed), so this never needs the fixtures.
+run(${WORK_DIR}/build/consumer ${DEMO_MODEL} ${WORK_DIR}/consumer.session)
+if(EXISTS ${WORK_DIR}/build/consumer_c)
+    run(${WORK_DIR}/build/consumer_c ${DEMO_MODEL})
 endif()

@@ -172,9 +172,9 @@ template <class Arch, class T>
 void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end,
                        float* scratch) {
     constexpr int lanes = Arch::lanes, chunk = Arch::lanes * Arch::nv_max, MR = Arch::mr;
-    // kc columns per block; a panel float holds kstep of them (bf16 pairs for vdpbf16ps).
-    constexpr int kc = Arch::kc, kstep = Arch::kstep, lda = kc / kstep;
-    static_assert(max_chunk % chunk == 0 && mc % MR == 0 && ks % kc == 0 && lda <= panel_floats);
+    // kcols (Arch::kc) columns per block; a panel float holds kstep of them (bf16 pairs, vdpbf16ps).
+    constexpr int kcols = Arch::kc, kstep = Arch::kstep, lda = kcols / kstep;
+    static_assert(max_chunk % chunk == 0 && mc % MR == 0 && ks % kcols == 0 && lda <= panel_floats);
     const int K = W.cols;
     const auto k_ = static_cast<std::size_t>(K), ldy = static_cast<std::size_t>(W.rows);
     const std::size_t np = round_up(static_cast<std::size_t>(n), 16);
@@ -185,14 +185,14 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
     Arch::finish_xt(xt, n, K, chunk);
 
     // Blocks in order: super-blocks of ks columns (their Xᵀ stays in L2), bands of mc rows, blocks
-    // of kc columns (their Xᵀ stays in L1). next() steps through them, so the loop can prefetch
+    // of kcols columns (their Xᵀ stays in L1). next() steps through them, so the loop can prefetch
     // the weights of the block after the current one.
     struct Block {
         int s0, o0, k0;
     };
     auto next = [&](Block b) {
         const int s1 = std::min(K, b.s0 + ks);
-        if (b.k0 + kc < s1) return Block{b.s0, b.o0, b.k0 + kc};
+        if (b.k0 + kcols < s1) return Block{b.s0, b.o0, b.k0 + kcols};
         if (b.o0 + mc < row_end) return Block{b.s0, b.o0 + mc, b.s0};
         return Block{s1, row_begin, s1};
     };
@@ -200,8 +200,8 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
     const char* pf_lines[max_pf];
     for (Block blk{0, row_begin, 0}; blk.s0 < K; blk = next(blk)) {
         const int o0 = blk.o0, k0 = blk.k0, m = std::min(mc, row_end - o0);
-        const int kb = std::min(kc, K - k0);
-        const bool band_start = k0 == blk.s0, band_end = k0 + kc >= std::min(K, blk.s0 + ks);
+        const int kb = std::min(kcols, K - k0);
+        const bool band_start = k0 == blk.s0, band_end = k0 + kcols >= std::min(K, blk.s0 + ks);
         if (band_start && k0 != 0) {
             // Resume this band's sums from Y, so each output stays one FMA chain over all of K.
             for (int t = 0; t < n; ++t) {
@@ -214,7 +214,7 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
         // hardware prefetchers follow, so without this the widening waits on memory latency; and
         // issued in one burst they fill the line-fill buffers and stall.
         const Block pf = next(next(blk));
-        const int pf_m = pf.s0 < K ? std::min(mc, row_end - pf.o0) : 0, pf_kb = std::min(kc, K - pf.k0);
+        const int pf_m = pf.s0 < K ? std::min(mc, row_end - pf.o0) : 0, pf_kb = std::min(kcols, K - pf.k0);
         // Copy even fp32 weights: rows of W are a multiple of 4 KiB apart for the usual widths, so
         // reading 6 of them in place makes the L1 sets they share (with the Xᵀ block) thrash.
         for (int r = 0; r < m; ++r)
