@@ -71,9 +71,9 @@ public:
 
     const io::tensor_view& get(const std::string& name) {
         const io::tensor_view& t = f_.at(name);
-        if (t.type != io::dtype::f32 && t.type != io::dtype::f16 && t.type != io::dtype::bf16)
+        if (!weights::is_weight_format(t.type))
             throw error(file() + ": tensor '" + name + "' has dtype " + std::string(rwkv::dtype_name(t.type)) +
-                        "; weights must be f32, f16 or bf16");
+                        "; supported: " + weight_format_names());
         used_.insert(name);
         return t;
     }
@@ -132,27 +132,9 @@ public:
     std::string file() const { return f_.path.string(); }
 
 private:
+    // Any weight format, decoded exactly to fp32 by its reference decoder (weights/format.hpp).
     static void widen_to(const io::tensor_view& t, float* out) {
-        const std::size_t n = static_cast<std::size_t>(t.numel());
-        const std::byte* p = t.data.data();
-        switch (t.type) {
-            case io::dtype::f32: std::memcpy(out, p, n * 4); break;
-            case io::dtype::bf16:
-                for (std::size_t i = 0; i < n; ++i) {
-                    std::uint16_t b;
-                    std::memcpy(&b, p + 2 * i, 2);
-                    out[i] = bfloat16::from_bits(b).to_float();
-                }
-                break;
-            case io::dtype::f16:
-                for (std::size_t i = 0; i < n; ++i) {
-                    std::uint16_t b;
-                    std::memcpy(&b, p + 2 * i, 2);
-                    out[i] = half::from_bits(b).to_float();
-                }
-                break;
-            default: break;  // rejected in get()
-        }
+        weights::decode_row(t.type, t.data.data(), out, t.numel());
     }
 
     const io::tensor_file& f_;
