@@ -139,12 +139,20 @@ inline std::string safetensors_bytes(const std::vector<st_tensor>& ts, const std
         header += "\"__metadata__\":" + metadata;
         first = false;
     }
+    // Appended piecewise: GCC 12 warns (-Wrestrict, falsely) on "literal" + std::string temporaries.
     for (const auto& t : ts) {
         header += first ? "" : ",";
         first = false;
         header += "\"" + t.name + "\":{\"dtype\":\"" + t.dtype + "\",\"shape\":[";
-        for (std::size_t i = 0; i < t.shape.size(); ++i) header += (i ? "," : "") + std::to_string(t.shape[i]);
-        header += "],\"data_offsets\":[" + std::to_string(data.size()) + "," + std::to_string(data.size() + t.data.size()) + "]}";
+        for (std::size_t i = 0; i < t.shape.size(); ++i) {
+            if (i) header += ",";
+            header += std::to_string(t.shape[i]);
+        }
+        header += "],\"data_offsets\":[";
+        header += std::to_string(data.size());
+        header += ",";
+        header += std::to_string(data.size() + t.data.size());
+        header += "]}";
         data += t.data;
     }
     header += "}";
