@@ -66,7 +66,10 @@ inline void append_safetensors(tensor_file& out, const std::filesystem::path& pa
     };
     std::vector<extent> extents;
     with_json_errors(where, [&] {
-        for (const auto& [name, v] : j.items()) {
+        for (const auto& item : j.items()) {
+            // Plain names, not a structured binding: clang 14 cannot capture bindings in the lambda below.
+            const std::string& name = item.key();
+            const nlohmann::json& v = item.value();
             if (name == "__metadata__") {
                 if (!v.is_object()) throw fail("'__metadata__' is not an object");
                 for (const auto& [k, m] : v.items())
@@ -134,7 +137,9 @@ inline shard_index read_shard_index(const std::filesystem::path& index) {
     with_json_errors(where, [&] {
         if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
             throw rwkv::error(where + ": not a shard index (no 'weight_map' object)");
-        for (const auto& [name, v] : j["weight_map"].items()) {
+        for (const auto& item : j["weight_map"].items()) {
+            const std::string& name = item.key();
+            const nlohmann::json& v = item.value();
             if (!v.is_string()) throw rwkv::error(where + ": weight_map entry '" + name + "' is not a file name");
             const std::string shard = v.get<std::string>();
             const std::filesystem::path sp(shard);
