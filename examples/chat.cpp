@@ -137,7 +137,7 @@ int chat(const Options& o) {
     auto engine = cli::load_model(o.model, true);
     if (o.threads > 0) engine.set_threads(o.threads);
     const double load_s = cli::seconds_since(t_load);
-    rwkv::Session session(engine, cli::pick_tokenizer(o.vocab, engine.config().vocab_size), o.sampling);
+    rwkv::Session session(engine, cli::pick_tokenizer(o.vocab, engine.config().vocab_size, o.model), o.sampling);
     if (!o.state_in.empty()) {
         session.load(o.state_in);
         rwkv::SamplerSettings s = o.sampling;

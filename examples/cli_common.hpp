@@ -3,6 +3,7 @@
 // the sampling flags), loading a model in its file's weight type, picking the tokenizer, finding the
 // demo model next to the program, the model banner, prefill progress and resource reporting.
 
+#include <rwkv/io/gguf_vocab.hpp>
 #include <rwkv/model.hpp>
 #include <rwkv/sampler.hpp>
 #include <rwkv/session.hpp>
@@ -128,8 +129,13 @@ inline rwkv::AnyModel load_model(const std::string& path, bool show_progress) {
     return rwkv::AnyModel::load(path, progress);
 }
 
-// World vocabulary when given, bytes for 256-token models, and a clear error otherwise.
-inline rwkv::AnyTokenizer pick_tokenizer(const std::string& vocab, int model_vocab) {
+// World vocabulary when given (or stored in a GGUF model file), bytes for 256-token models, and
+// a clear error otherwise.
+inline rwkv::AnyTokenizer pick_tokenizer(const std::string& vocab, int model_vocab, const std::string& model_path) {
+    if (vocab.empty() && model_vocab != 256 && rwkv::io::detect_kind(model_path) == rwkv::io::file_kind::gguf) {
+        const auto g = rwkv::io::read_gguf(model_path);
+        if (rwkv::io::gguf_has_world_vocab(g)) return rwkv::AnyTokenizer(rwkv::io::gguf_tokenizer(g));
+    }
     if (vocab.empty() && model_vocab != 256)
         throw usage_error("this model has " + std::to_string(model_vocab) +
                           " tokens: pass --vocab rwkv_vocab_v20230424.txt (the World tokenizer)");

@@ -94,7 +94,7 @@ int run(const Options& o) {
     auto engine = cli::load_model(o.model, true);
     if (o.threads > 0) engine.set_threads(o.threads);
     const double load_s = cli::seconds_since(t_load);
-    rwkv::Session session(engine, cli::pick_tokenizer(o.vocab, engine.config().vocab_size), o.sampling);
+    rwkv::Session session(engine, cli::pick_tokenizer(o.vocab, engine.config().vocab_size, o.model), o.sampling);
     if (!o.state_in.empty()) {
         session.load(o.state_in);
         // A saved session keeps its sampler (settings, generator, counts) unless flags say otherwise.

@@ -70,7 +70,7 @@ public:
         const io::tensor_view& t = f_.at(name);
         if (!weights::is_weight_format(t.type))
             throw error(file() + ": tensor '" + name + "' has dtype " + std::string(rwkv::dtype_name(t.type)) +
-                        "; weights must be one of " + weight_format_names());
+                        "; supported: " + weight_format_names());
         used_.insert(name);
         return t;
     }
@@ -128,6 +128,7 @@ public:
     std::string file() const { return f_.path.string(); }
 
 private:
+    // Any weight format, decoded exactly to fp32 by its reference decoder (weights/format.hpp).
     static void widen_to(const io::tensor_view& t, float* out) {
         weights::decode_row(t.type, t.data.data(), out, t.numel());
     }

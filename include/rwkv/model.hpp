@@ -32,6 +32,7 @@
 #include "config.hpp"
 #include "error.hpp"
 #include "init.hpp"
+#include "io/open.hpp"
 #include "io/pth.hpp"
 #include "layers/channel_mix.hpp"
 #include "layers/norm.hpp"
@@ -77,10 +78,12 @@ public:
     // files take a while, and a CLI wants to show it.
     using Progress = std::function<void(int done, int total)>;
 
-    // Opens an official checkpoint. Throws rwkv::error naming the file and the tensor for
-    // anything missing, unknown, misshapen or unreadable.
+    // Opens any supported checkpoint, recognised by content (io/open.hpp): PyTorch .pth,
+    // safetensors (single, sharded, or a Hugging Face folder), GGUF, rwkv.cpp .bin. Throws
+    // rwkv::error naming the file and the tensor for anything missing, unknown, misshapen or
+    // unreadable.
     static Model load(const std::filesystem::path& path, const Progress& progress = {}) {
-        return from_tensors(io::load_pth(path), progress);
+        return from_tensors(io::open(path), progress);
     }
 
     // A fresh model of shape `config` (unset fields take the official defaults), initialised
@@ -416,7 +419,7 @@ private:
 
 // Keeps every tensor as the file holds it (Model<stored>): zero copy, mixed formats allowed.
 inline AnyModel AnyModel::load(const std::filesystem::path& path, const Progress& progress) {
-    return AnyModel(Model<stored>::from_tensors(io::load_pth(path), progress));
+    return AnyModel(Model<stored>::from_tensors(io::open(path), progress));
 }
 
 }  // namespace rwkv

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rwkv/error.hpp"
@@ -60,6 +61,11 @@ struct tensor_file {
     // Top-level keys whose value is not a tensor (e.g. ChatRWKV's `_strategy`, `_version`),
     // kept so that a model loader can refuse such files by name.
     std::vector<std::string> other_keys;
+    // What the file was ("PyTorch .pth", "safetensors", "GGUF v3", "rwkv.cpp .bin v101", ...) and
+    // the reader's notes about it (format metadata, transforms undone, vocabulary source), for
+    // tools like rwkv-info. Informational only: nothing downstream depends on them.
+    std::string format;
+    std::vector<std::pair<std::string, std::string>> metadata;
 
     const tensor_view* find(std::string_view name) const {
         for (const tensor_view& t : tensors)

@@ -1,0 +1,71 @@
+// rwkv-info FILE: what a checkpoint holds — format, generation, shapes, per-tensor types,
+// parameter count, bytes, vocabulary source — for any file io::open reads (by content).
+//
+//   rwkv-info model.gguf
+//   rwkv-info --tensors RWKV-x060-World-1B6.pth     (also list every tensor)
+
+#include <rwkv/checkpoint.hpp>
+#include <rwkv/io/open.hpp>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <string_view>
+
+int main(int argc, char** argv) {
+    bool list = false;
+    const char* path = nullptr;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--tensors") list = true;
+        else path = argv[i];
+    }
+    if (!path) {
+        std::fprintf(stderr, "usage: rwkv-info [--tensors] FILE|FOLDER\n");
+        return 2;
+    }
+    try {
+        const rwkv::io::tensor_file f = rwkv::io::open(path);
+        std::printf("file:        %s\nformat:      %s\n", path, f.format.c_str());
+        bool vocab = false;
+        for (const auto& [k, v] : f.metadata) {
+            std::printf("  %-22s %s\n", (k + ":").c_str(), v.c_str());
+            vocab = vocab || k == "vocabulary";
+        }
+        if (!vocab) std::printf("vocabulary:  none in file (pass a vocabulary file, e.g. rwkv_vocab_v20230424.txt)\n");
+        try {
+            const rwkv::Config c = rwkv::detail::infer_config(f);
+            std::printf("generation:  %s\n", rwkv::version_name(c.version));
+            std::printf("shape:       L %d, C %d, A %d, H %d x N %d, F %d, V %d", c.n_layer, c.n_embd, c.dim_att,
+                        c.n_head, c.head_size, c.dim_ffn, c.vocab_size);
+            if (c.version == rwkv::Version::x060) std::printf(", LoRA Dm %d, Dw %d", c.dim_lora_mix, c.dim_lora_decay);
+            std::printf("\n");
+        } catch (const rwkv::error& e) {
+            std::printf("generation:  not runnable by this library: %s\n", e.what());
+        }
+        std::int64_t params = 0;
+        std::size_t bytes = 0;
+        std::map<std::string, std::pair<int, std::int64_t>> by_type;  // type → (tensors, values)
+        for (const auto& t : f.tensors) {
+            params += t.numel();
+            bytes += t.data.size();
+            auto& e = by_type[std::string(rwkv::dtype_name(t.type))];
+            ++e.first;
+            e.second += t.numel();
+        }
+        std::printf("tensors:     %zu, %lld parameters, %zu bytes of weights (%.2f bits/parameter)\n", f.tensors.size(),
+                    static_cast<long long>(params), bytes, params ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0.0);
+        for (const auto& [type, e] : by_type)
+            std::printf("  %-8s %4d tensors, %lld values\n", type.c_str(), e.first, static_cast<long long>(e.second));
+        if (list)
+            for (const auto& t : f.tensors) {
+                std::string shape;
+                for (std::size_t i = 0; i < t.shape.size(); ++i) shape += (i ? " x " : "") + std::to_string(t.shape[i]);
+                std::printf("  %-40s %-7s [%s]%s\n", t.name.c_str(), std::string(rwkv::dtype_name(t.type)).c_str(),
+                            shape.c_str(), t.owner ? " (converted)" : "");
+            }
+        return 0;
+    } catch (const rwkv::error& e) {
+        std::fprintf(stderr, "rwkv-info: error: %s\n", e.what());
+        return 1;
+    }
+}
