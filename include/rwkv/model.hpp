@@ -49,12 +49,17 @@ namespace rwkv {
 // Weight policy: keep every tensor in the format the file holds (mixed per tensor, zero copy).
 struct stored {};
 
+// Weight policies: float / bfloat16 / half (convert the big matrices at load), rwkv::stored
+// (keep the file's formats), or any weight format struct (rwkv::q8_0, rwkv::q4_k, ...:
+// encode the big matrices with the format's reference encoder at load; zero copy when the
+// file already holds that format).
 template <class T>
-inline constexpr bool is_weight_policy_v = is_weight_scalar_v<T> || std::is_same_v<T, stored>;
+inline constexpr bool is_weight_policy_v = is_weight_scalar_v<T> || std::is_same_v<T, stored> || is_weight_format_v<T>;
 
 template <class T = float, class Backend = cpu>
 class Model {
-    static_assert(is_weight_policy_v<T>, "T must be float, rwkv::bfloat16, rwkv::half or rwkv::stored");
+    static_assert(is_weight_policy_v<T>,
+                  "T must be float, rwkv::bfloat16, rwkv::half, rwkv::stored or a weight format (rwkv::q8_0, ...)");
     // Instantiating the backend's ops here turns an unknown tag into one clear compile error.
     static_assert(sizeof(backend_ops<Backend>) > 0);
     using ops = backend_ops<Backend>;
@@ -89,7 +94,7 @@ public:
     // A fresh model of shape `config` (unset fields take the official defaults), initialised
     // like RWKV-LM's training code (spec appendix B). Init::fast skips the orthogonal QR.
     static Model random(const Config& config, std::uint64_t seed, Init init = Init::official) {
-        using Gen = std::conditional_t<std::is_same_v<T, stored>, float, T>;
+        using Gen = std::conditional_t<is_weight_scalar_v<T>, T, float>;
         return from_tensors(detail::random_tensors<Gen>(config, seed, init));
     }
 
@@ -198,8 +203,10 @@ public:
     // The weight type in memory: "float32", "bfloat16", "float16", or for rwkv::stored the
     // formats the file holds, e.g. "stored: BF16" or "stored: Q8_0 + F16".
     std::string weight_type() const {
-        if constexpr (!std::is_same_v<T, stored>) {
+        if constexpr (is_weight_scalar_v<T>) {
             return scalar_name<T>();
+        } else if constexpr (is_weight_format_v<T>) {
+            return T::ggml_name;
         } else {
             std::string out = "stored: ";
             bool first = true;
@@ -318,6 +325,7 @@ private:
     // The format big matrices are kept in; empty = as stored.
     static std::optional<dtype> target() {
         if constexpr (std::is_same_v<T, stored>) return std::nullopt;
+        else if constexpr (is_weight_format_v<T>) return format_dtype<T>();
         else return dtype_of<T>();
     }
 
@@ -332,11 +340,13 @@ private:
         for (std::int64_t r = 0; r < rows; ++r)
             for (std::int64_t c = 0; c < cols; ++c)
                 m[static_cast<std::size_t>(c * rows + r)] = all[static_cast<std::size_t>(offset + r * cols + c)];
+        // LoRA widths (Dm, Dw = 32, 64) rarely hold whole blocks, and these matrices are tiny:
+        // block formats keep them in fp32.
         dtype fmt = dtype::f32;
         if constexpr (std::is_same_v<T, stored>) {
             const dtype file_type = rd.get(t.name).type;
             if (dtype_block_elems(file_type) == 1) fmt = file_type;
-        } else {
+        } else if constexpr (is_weight_scalar_v<T>) {
             fmt = dtype_of<T>();
         }
         return Weight::encode(fmt, m.data(), static_cast<int>(cols), static_cast<int>(rows));

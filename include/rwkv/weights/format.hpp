@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "../error.hpp"
 #include "list.hpp"
@@ -50,6 +51,29 @@ decltype(auto) visit_format(dtype t, Fn&& fn) {
 }
 
 }  // namespace weights
+
+// The dtype of a weight format struct (weights::q8_0 → dtype::q8_0).
+template <class F>
+constexpr dtype format_dtype() {
+#define RWKV_FORMAT_DTYPE(name) \
+    if constexpr (std::is_same_v<F, weights::name>) return dtype::name;
+    RWKV_WEIGHT_FORMATS(RWKV_FORMAT_DTYPE)
+#undef RWKV_FORMAT_DTYPE
+    throw error("not a weight format");
+}
+
+template <class F>
+inline constexpr bool is_weight_format_v = false;
+#define RWKV_IS_FORMAT(name) \
+    template <>              \
+    inline constexpr bool is_weight_format_v<weights::name> = true;
+RWKV_WEIGHT_FORMATS(RWKV_IS_FORMAT)
+#undef RWKV_IS_FORMAT
+
+// The format structs are also Model policies: Model<rwkv::q8_0> quantizes on load.
+#define RWKV_EXPORT_FORMAT(name) using weights::name;
+RWKV_WEIGHT_FORMATS(RWKV_EXPORT_FORMAT)
+#undef RWKV_EXPORT_FORMAT
 
 // Values per block and bytes per block (1 and the element size for scalar types).
 constexpr int dtype_block_elems(dtype t) {
