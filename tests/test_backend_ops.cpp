@@ -117,8 +117,9 @@ TEMPLATE_TEST_CASE("elementwise ops, norms and token shift match the reference",
             // token_shift
             auto shift_a = rnd(static_cast<std::size_t>(C), g), shift_b = shift_a;
             std::vector<float> prev_a(N), prev_b(N);
-            B::token_shift(f.cpu_ws, z.data(), n, C, shift_a.data(), prev_a.data());
-            Ref::token_shift(f.ref_ws, z.data(), n, C, shift_b.data(), prev_b.data());
+            const rwkv::sequence_rows qa{n, shift_a.data(), nullptr}, qb{n, shift_b.data(), nullptr};
+            B::token_shift(f.cpu_ws, z.data(), C, std::span<const rwkv::sequence_rows>(&qa, 1), prev_a.data());
+            Ref::token_shift(f.ref_ws, z.data(), C, std::span<const rwkv::sequence_rows>(&qb, 1), prev_b.data());
             CHECK(prev_a == prev_b);
             CHECK(shift_a == shift_b);
             // lerp, mix
@@ -255,10 +256,11 @@ TEMPLATE_TEST_CASE("wkv matches the reference for head sizes 1-128, spans and st
                         auto Sa = rnd(static_cast<std::size_t>(H) * N * N, g), Sb = Sa;
                         std::vector<float> ya(nA), yb(nA);
                         Fixture f(config(A, N, A, A, 1, 1, 8), n, chunked);
-                        B::wkv(f.cpu_ws, {n, H, N, r.data(), k.data(), v.data(), w.data(), lam.data(), stride, u.data(),
-                                          Sa.data(), ya.data()});
-                        Ref::wkv(f.ref_ws, {n, H, N, r.data(), k.data(), v.data(), w.data(), lam.data(), stride,
-                                            u.data(), Sb.data(), yb.data()});
+                        const rwkv::sequence_rows qa{n, nullptr, Sa.data()}, qb{n, nullptr, Sb.data()};
+                        B::wkv(f.cpu_ws, {H, N, r.data(), k.data(), v.data(), w.data(), lam.data(), stride, u.data(),
+                                          ya.data(), std::span<const rwkv::sequence_rows>(&qa, 1)});
+                        Ref::wkv(f.ref_ws, {H, N, r.data(), k.data(), v.data(), w.data(), lam.data(), stride,
+                                            u.data(), yb.data(), std::span<const rwkv::sequence_rows>(&qb, 1)});
                         const float scale = static_cast<float>(N) * static_cast<float>(n);
                         check_close(ya, yb, 2e-6f * scale, 1e-5f, "wkv y");
                         check_close(Sa, Sb, 2e-6f * scale, 1e-5f, "wkv state");
@@ -266,6 +268,46 @@ TEMPLATE_TEST_CASE("wkv matches the reference for head sizes 1-128, spans and st
                 }
             }
         }
+    }
+}
+
+TEMPLATE_TEST_CASE("token_shift and wkv restart at every sequence of a batch", "[ops][batch]", rwkv::cpu) {
+    using B = rwkv::backend_ops<TestType>;
+    std::mt19937 g(6);
+    const int H = 2, N = 8, A = H * N;
+    const std::vector<int> lens = {1, 3, 1, 17, 2};
+    int n = 0;
+    for (int l : lens) n += l;
+    const auto nA = static_cast<std::size_t>(n) * A;
+    const auto r = rnd(nA, g), k = rnd(nA, g), v = rnd(nA, g), u = rnd(A, g), z = rnd(nA, g);
+    const auto lam = rnd(nA, g, -5, -0.01f);
+    std::vector<float> w(nA);
+    for (std::size_t i = 0; i < nA; ++i) w[i] = std::exp(lam[i]);
+    for (bool chunked : {false, true}) {
+        Fixture f(config(A, N, A, A, 1, 1, 8), n, chunked);
+        std::vector<std::vector<float>> Sa, Sb, sa, sb;
+        std::vector<rwkv::sequence_rows> qa, qb;
+        for (std::size_t q = 0; q < lens.size(); ++q) {
+            Sa.push_back(rnd(static_cast<std::size_t>(H) * N * N, g));
+            Sb.push_back(Sa.back());
+            sa.push_back(rnd(A, g));
+            sb.push_back(sa.back());
+        }
+        for (std::size_t q = 0; q < lens.size(); ++q) {
+            qa.push_back({lens[q], sa[q].data(), Sa[q].data()});
+            qb.push_back({lens[q], sb[q].data(), Sb[q].data()});
+        }
+        std::vector<float> ya(nA), yb(nA), pa(nA), pb(nA);
+        B::token_shift(f.cpu_ws, z.data(), A, qa, pa.data());
+        Ref::token_shift(f.ref_ws, z.data(), A, qb, pb.data());
+        CHECK(pa == pb);
+        CHECK(sa == sb);
+        B::wkv(f.cpu_ws, {H, N, r.data(), k.data(), v.data(), w.data(), lam.data(), static_cast<std::size_t>(A),
+                          u.data(), ya.data(), qa});
+        Ref::wkv(f.ref_ws, {H, N, r.data(), k.data(), v.data(), w.data(), lam.data(), static_cast<std::size_t>(A),
+                            u.data(), yb.data(), qb});
+        check_close(ya, yb, 1e-4f, 1e-5f, "batched wkv y");
+        for (std::size_t q = 0; q < lens.size(); ++q) check_close(Sa[q], Sb[q], 1e-4f, 1e-5f, "batched wkv state");
     }
 }
 

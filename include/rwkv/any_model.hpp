@@ -49,6 +49,11 @@ public:
     std::span<const float> forward_batch(std::span<const token> tokens, std::span<State* const> states) const {
         return impl_->forward_batch(tokens, states);
     }
+    // Batched prefill: prompts[b] continues states[b]; B rows of last-token logits.
+    std::span<const float> forward_batch(std::span<const std::span<const token>> prompts,
+                                         std::span<State* const> states) const {
+        return impl_->forward_batch_prompts(prompts, states);
+    }
     // Logits of every token: `out` holds tokens.size() × vocab_size floats.
     void forward_all(std::span<const token> tokens, State& s, std::span<float> out) const {
         impl_->forward_all(tokens, s, out);
@@ -70,6 +75,8 @@ private:
         virtual std::span<const float> forward(std::span<const token>, State&) const = 0;
         virtual void forward_all(std::span<const token>, State&, std::span<float>) const = 0;
         virtual std::span<const float> forward_batch(std::span<const token>, std::span<State* const>) const = 0;
+        virtual std::span<const float> forward_batch_prompts(std::span<const std::span<const token>>,
+                                                             std::span<State* const>) const = 0;
         virtual void set_threads(int) = 0;
         virtual int threads() const = 0;
         virtual std::string weight_type() const = 0;
@@ -87,6 +94,10 @@ private:
         }
         std::span<const float> forward_batch(std::span<const token> t, std::span<State* const> s) const override {
             return model.forward_batch(t, s);
+        }
+        std::span<const float> forward_batch_prompts(std::span<const std::span<const token>> p,
+                                                     std::span<State* const> s) const override {
+            return model.forward_batch(p, s);
         }
         // set_threads on a shared holder would change every copy of this AnyModel: copies of
         // an AnyModel share one typed model handle, like copies of a Model share weights.

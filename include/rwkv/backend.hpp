@@ -12,15 +12,16 @@
 // per-state scratch, which also carries the backend's thread pool):
 //   embed             x[t] = decode(emb[token t])
 //   layer_norm        out[t] = LN(x[t]) (eps from the LayerNorm, biased variance)
-//   token_shift       prev[t] = z[t-1] (prev[0] = state shift); state shift = z[n-1]
+//   token_shift       prev[t] = z[t-1] within each sequence (its first row: the sequence's shift
+//                     state); each shift state becomes its sequence's last z
 //   lerp              out = z·μ + prev·(1-μ)          (x052 static mix, spec 4.3)
 //   mix               out = z + (prev - z)·m           (x060 difference mix, spec 4.4/4.7)
 //   ddlerp            x060 five-slot LoRA token shift: z_s = z + δ·(m_s + tanh(zx·W1)_s·W2_s)
 //   decay             λ = -exp(d + ω_lora), w = exp(λ)   (x060 data-dependent decay, spec 4.4)
 //   project           Y[t] = W·X[t]; project_many: several independent products at once
 //   tanh, silu, relu_sq   elementwise
-//   wkv               the WKV recurrence over n tokens for every head (spec 4.5; one step or a
-//                     span — token loop or chunked is the backend's choice)
+//   wkv               the WKV recurrence over each sequence's rows for every head (spec 4.5;
+//                     token loop or chunked is the backend's choice)
 //   group_norm_gate   y = GroupNorm(y)·g                  (ln_x and the gate, spec 4.6)
 //   sigmoid_gate_add  x += sigmoid(r)·v                   (channel-mix output, spec 4.7)
 //   residual_add      x += y
@@ -29,6 +30,14 @@
 #include <type_traits>
 
 namespace rwkv {
+
+// Consecutive rows of one sequence inside a batch of activation rows: ops that carry state
+// across tokens (token_shift, wkv) restart at each sequence and update its own state.
+struct sequence_rows {
+    int rows = 0;           // how many consecutive rows belong to this sequence
+    float* shift = nullptr;  // its token-shift state [C] (token_shift)
+    float* S = nullptr;      // its WKV state [H][N][N] (wkv)
+};
 
 struct cpu {};        // the CPU backend: runtime-dispatched SIMD kernels and a thread pool
 struct reference {};  // plain scalar loops over every op (tests compare backends against it)

@@ -271,33 +271,65 @@ public:
     }
 
     // One token for each of B sequences (tokens[b] continues states[b]; all states distinct):
-    // returns B rows of vocab_size logits, row b equal to forward(tokens[b], *states[b]). The
-    // span lives in states[0] and is valid until the next call with that state. Every id and
-    // state is checked before any state changes (rwkv::error).
+    // returns B rows of vocab_size logits, row b equal to forward(tokens[b], *states[b]) up to
+    // fp32 summation order. Every weight is read once per step for all B (the projections run
+    // as B-row products), the WKV runs per sequence. The span lives in states[0] and is valid
+    // until the next call with that state. Every id and state is checked before any state
+    // changes (rwkv::error). No allocation after the first call at a given B.
     std::span<const float> forward_batch(std::span<const token> tokens, std::span<State* const> states) const {
-        const Config& c = w_->config;
         if (tokens.size() != states.size() || tokens.empty())
             throw error("forward_batch: " + std::to_string(tokens.size()) + " tokens for " +
                         std::to_string(states.size()) + " states (need the same number, at least 1)");
-        for (std::size_t b = 0; b < tokens.size(); ++b) {
-            if (!states[b]) throw error("forward_batch: state " + std::to_string(b) + " is null");
-            check_state(*states[b]);
-            if (tokens[b] < 0 || tokens[b] >= c.vocab_size)
-                throw error("forward_batch: token id " + std::to_string(tokens[b]) + " for sequence " +
-                            std::to_string(b) + " is out of range for vocab_size " + std::to_string(c.vocab_size));
-            for (std::size_t o = 0; o < b; ++o)
-                if (states[o] == states[b])
-                    throw error("forward_batch: sequences " + std::to_string(o) + " and " + std::to_string(b) +
-                                " share one state");
+        check_batch(states);
+        for (std::size_t b = 0; b < tokens.size(); ++b) check_tokens(tokens.subspan(b, 1), "forward_batch", b);
+        auto& ws = states[0]->workspace();
+        const auto V = static_cast<std::size_t>(w_->config.vocab_size);
+        if (ws.batch_logits.size() < tokens.size() * V) ws.batch_logits.resize(tokens.size() * V);
+        // Rounds of up to chunk_tokens sequences, one token each.
+        for (std::size_t b0 = 0; b0 < tokens.size(); b0 += chunk_tokens) {
+            const std::size_t b1 = std::min(tokens.size(), b0 + chunk_tokens);
+            ws.parts.clear();
+            for (std::size_t b = b0; b < b1; ++b)
+                ws.parts.push_back({static_cast<int>(b), &tokens[b], 1, static_cast<int>(b)});
+            run_round(states, ws, nullptr, ws.batch_logits.data());
         }
-        const auto V = static_cast<std::size_t>(c.vocab_size);
-        auto& out = states[0]->workspace().batch_logits;
-        if (out.size() < tokens.size() * V) out.resize(tokens.size() * V);
-        for (std::size_t b = 0; b < tokens.size(); ++b) {
-            const auto logits = forward(tokens[b], *states[b]);
-            std::copy(logits.begin(), logits.end(), out.begin() + static_cast<std::ptrdiff_t>(b * V));
+        return {ws.batch_logits.data(), tokens.size() * V};
+    }
+
+    // Batched prefill: prompts[b] (any lengths ≥ 1) continues states[b]; returns B rows of the
+    // logits after each prompt's last token, as forward(prompts[b], *states[b]) would. Rows of
+    // all prompts share each round of weight reads. Lifetime and errors as forward_batch.
+    std::span<const float> forward_batch(std::span<const std::span<const token>> prompts,
+                                         std::span<State* const> states) const {
+        if (prompts.size() != states.size() || prompts.empty())
+            throw error("forward_batch: " + std::to_string(prompts.size()) + " prompts for " +
+                        std::to_string(states.size()) + " states (need the same number, at least 1)");
+        check_batch(states);
+        for (std::size_t b = 0; b < prompts.size(); ++b) {
+            if (prompts[b].empty()) throw error("forward_batch: prompt " + std::to_string(b) + " is empty");
+            check_tokens(prompts[b], "forward_batch", b);
         }
-        return {out.data(), tokens.size() * V};
+        auto& ws = states[0]->workspace();
+        const auto V = static_cast<std::size_t>(w_->config.vocab_size);
+        if (ws.batch_logits.size() < prompts.size() * V) ws.batch_logits.resize(prompts.size() * V);
+        // Rounds of up to chunk_tokens rows taken from the sequences in order; a sequence's
+        // logits are computed in the round that consumes its last token.
+        std::size_t b = 0, done = 0;  // next sequence, tokens of it already consumed
+        while (b < prompts.size()) {
+            ws.parts.clear();
+            int budget = chunk_tokens;
+            while (b < prompts.size() && budget > 0) {
+                const std::size_t left = prompts[b].size() - done;
+                const int take = static_cast<int>(std::min<std::size_t>(left, static_cast<std::size_t>(budget)));
+                const bool finishes = static_cast<std::size_t>(take) == left;
+                ws.parts.push_back({static_cast<int>(b), prompts[b].data() + done, take, finishes ? static_cast<int>(b) : -1});
+                budget -= take;
+                if (finishes) ++b, done = 0;
+                else done += static_cast<std::size_t>(take);
+            }
+            run_round(states, ws, nullptr, ws.batch_logits.data());
+        }
+        return {ws.batch_logits.data(), prompts.size() * V};
     }
 
     // Logits after every token: `out` holds tokens.size() rows of vocab_size.
@@ -372,53 +404,113 @@ private:
                std::to_string(c.n_embd) + " H" + std::to_string(c.n_head) + " V" + std::to_string(c.vocab_size);
     }
 
+    // Every id in [0, vocab_size), checked before any state changes.
+    void check_tokens(std::span<const token> tokens, const char* what, std::size_t seq = 0) const {
+        const Config& c = w_->config;
+        for (std::size_t i = 0; i < tokens.size(); ++i)
+            if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
+                throw error(std::string(what) + ": token id " + std::to_string(tokens[i]) + " at position " +
+                            std::to_string(i) + (seq ? " of sequence " + std::to_string(seq) : std::string()) +
+                            " is out of range for vocab_size " + std::to_string(c.vocab_size));
+    }
+
+    void check_batch(std::span<State* const> states) const {
+        for (std::size_t b = 0; b < states.size(); ++b) {
+            if (!states[b]) throw error("forward_batch: state " + std::to_string(b) + " is null");
+            check_state(*states[b]);
+            for (std::size_t o = 0; o < b; ++o)
+                if (states[o] == states[b])
+                    throw error("forward_batch: sequences " + std::to_string(o) + " and " + std::to_string(b) +
+                                " share one state");
+        }
+    }
+
     void run(std::span<const token> tokens, State& s, std::span<float> all_logits) const {
         const Config& c = w_->config;
         check_state(s);
         if (tokens.empty()) throw error("forward: empty token sequence");
-        // Validate every id before touching the state, so a bad id leaves the state unchanged.
-        for (std::size_t i = 0; i < tokens.size(); ++i)
-            if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
-                throw error("forward: token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
-                            " is out of range for vocab_size " + std::to_string(c.vocab_size));
+        check_tokens(tokens, "forward");  // before touching the state: a bad id leaves it unchanged
         const bool all = !all_logits.empty();
         auto& ws = s.workspace();
-        ws.reserve(c, static_cast<int>(std::min<std::size_t>(tokens.size(), chunk_tokens)));
-        ws.pool = pool_.get();
-        ws.chunked_wkv = chunked_wkv_;
-        ws.bf16_prefill = bf16_prefill_;
+        ws.reserve(c, std::min(static_cast<int>(tokens.size()), chunk_tokens));  // a copied state has no scratch yet
+        State* const one[1] = {&s};
         for (std::size_t t0 = 0; t0 < tokens.size(); t0 += chunk_tokens) {
             const int n = static_cast<int>(std::min<std::size_t>(chunk_tokens, tokens.size() - t0));
             const bool last = t0 + static_cast<std::size_t>(n) == tokens.size();
-            float* out = all ? all_logits.data() + t0 * static_cast<std::size_t>(c.vocab_size) : nullptr;
-            run_chunk(tokens.subspan(t0, static_cast<std::size_t>(n)), s, out, last);
+            ws.parts.clear();
+            ws.parts.push_back({0, tokens.data() + t0, n, last ? 0 : -1});
+            run_round(one, ws, all ? all_logits.data() + t0 * static_cast<std::size_t>(c.vocab_size) : nullptr,
+                      ws.logits.data());
         }
     }
 
-    // The forward pass of n tokens, layer by layer (spec 4.12).
-    void run_chunk(std::span<const token> tokens, State& s, float* all_out, bool last) const {
+    // The forward pass of one round: the rows of ws.parts (each a run of one sequence's tokens),
+    // layer by layer (spec 4.12). all_out (one sequence only): logits of every row; last_out:
+    // row p.out_row gets the logits of part p's last token when p.out_row >= 0.
+    void run_round(std::span<State* const> states, detail::Workspace& ws, float* all_out, float* last_out) const {
         const Config& c = w_->config;
-        const auto C = static_cast<std::size_t>(c.n_embd);
-        const int n = static_cast<int>(tokens.size());
-        auto& ws = s.workspace();
+        const auto C = static_cast<std::size_t>(c.n_embd), V = static_cast<std::size_t>(c.vocab_size);
+        int n = 0;
+        for (const auto& p : ws.parts) n += p.rows;
+        ws.reserve(c, n);
+        ws.pool = pool_.get();
+        ws.chunked_wkv = chunked_wkv_;
+        ws.bf16_prefill = bf16_prefill_;
+        std::span<const token> tokens(ws.parts[0].tokens, static_cast<std::size_t>(ws.parts[0].rows));
+        if (ws.parts.size() > 1) {  // gather the round's tokens
+            ws.batch_tokens.clear();
+            for (const auto& p : ws.parts) ws.batch_tokens.insert(ws.batch_tokens.end(), p.tokens, p.tokens + p.rows);
+            tokens = ws.batch_tokens;
+        }
+        const std::size_t P = ws.parts.size();
+        ws.att_seqs.resize(P);
+        ws.ffn_seqs.resize(P);
         float *x = ws.x.data(), *z = ws.z.data();
-        ops::embed(ws, w_->emb, tokens, x);        // x = emb[token]
-        ops::layer_norm(ws, w_->ln0, x, x, n);     // x = LN(x; ln0)
+        ops::embed(ws, w_->emb, tokens, x);     // x = emb[token]
+        ops::layer_norm(ws, w_->ln0, x, x, n);  // x = LN(x; ln0)
         for (int l = 0; l < c.n_layer; ++l) {
+            for (std::size_t i = 0; i < P; ++i) {
+                State& s = *states[static_cast<std::size_t>(ws.parts[i].seq)];
+                ws.att_seqs[i] = {ws.parts[i].rows, s.att_shift(l).data(), s.wkv(l).data()};
+                ws.ffn_seqs[i] = {ws.parts[i].rows, s.ffn_shift(l).data(), nullptr};
+            }
             const Block& b = w_->blocks[static_cast<std::size_t>(l)];
             ops::layer_norm(ws, b.ln1, x, z, n);  // x += att(LN(x; ln1))
-            std::visit([&](const auto& att) { att.forward(ws, c, z, n, s.att_shift(l).data(), s.wkv(l).data(), x); },
+            std::visit([&](const auto& att) { att.forward(ws, c, z, n, std::span<const sequence_rows>(ws.att_seqs), x); },
                        b.att);
             ops::layer_norm(ws, b.ln2, x, z, n);  // x += ffn(LN(x; ln2))
-            b.ffn.forward(ws, c, z, n, s.ffn_shift(l).data(), x);
+            b.ffn.forward(ws, c, z, n, std::span<const sequence_rows>(ws.ffn_seqs), x);
         }
         if (all_out) {  // logits = head · LN(x; ln_out), every row
             ops::head(ws, w_->ln_out, w_->head, x, n, z, all_out);
-            if (last)
-                std::copy_n(all_out + static_cast<std::size_t>(n - 1) * c.vocab_size, c.vocab_size, ws.logits.data());
-        } else if (last) {
-            ops::head(ws, w_->ln_out, w_->head, x + (n - 1) * C, 1, z, ws.logits.data());
+            if (ws.parts[0].out_row >= 0) std::copy_n(all_out + static_cast<std::size_t>(n - 1) * V, V, last_out);
+            return;
         }
+        // Only the last row of each finishing sequence: gather them (consecutive output rows
+        // are written in place).
+        std::size_t k = 0, row = 0;
+        int first_out = -1;
+        bool consecutive = true;
+        if (ws.last_x.size() < P * C) ws.last_x.resize(P * C);
+        for (const auto& p : ws.parts) {
+            row += static_cast<std::size_t>(p.rows);
+            if (p.out_row < 0) continue;
+            if (k == 0) first_out = p.out_row;
+            consecutive = consecutive && p.out_row == first_out + static_cast<int>(k);
+            std::copy_n(x + (row - 1) * C, C, ws.last_x.data() + k * C);
+            ++k;
+        }
+        if (k == 0) return;
+        if (consecutive) {
+            ops::head(ws, w_->ln_out, w_->head, ws.last_x.data(), static_cast<int>(k), z,
+                      last_out + static_cast<std::size_t>(first_out) * V);
+            return;
+        }
+        if (ws.head_rows.size() < k * V) ws.head_rows.resize(k * V);
+        ops::head(ws, w_->ln_out, w_->head, ws.last_x.data(), static_cast<int>(k), z, ws.head_rows.data());
+        std::size_t j = 0;
+        for (const auto& p : ws.parts)
+            if (p.out_row >= 0) std::copy_n(ws.head_rows.data() + j++ * V, V, last_out + static_cast<std::size_t>(p.out_row) * V);
     }
 
     std::shared_ptr<const Weights> w_;

@@ -31,11 +31,16 @@ struct backend_ops<reference> {
         for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t) norm(x + t * C, out + t * C, C, ln.weight.data(), ln.bias.data(), ln.eps);
     }
 
-    static void token_shift(Workspace&, const float* z, int n, int C, float* shift, float* prev) {
+    static void token_shift(Workspace&, const float* z, int C, std::span<const sequence_rows> seqs, float* prev) {
         const auto c = static_cast<std::size_t>(C);
-        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
-            for (std::size_t i = 0; i < c; ++i) prev[t * c + i] = t == 0 ? shift[i] : z[(t - 1) * c + i];
-        for (std::size_t i = 0; i < c; ++i) shift[i] = z[(static_cast<std::size_t>(n) - 1) * c + i];
+        std::size_t row = 0;
+        for (const auto& q : seqs) {
+            for (std::size_t t = 0; t < static_cast<std::size_t>(q.rows); ++t)
+                for (std::size_t i = 0; i < c; ++i)
+                    prev[(row + t) * c + i] = t == 0 ? q.shift[i] : z[(row + t - 1) * c + i];
+            row += static_cast<std::size_t>(q.rows);
+            for (std::size_t i = 0; i < c; ++i) q.shift[i] = z[(row - 1) * c + i];
+        }
     }
 
     static void lerp(Workspace&, const float* z, const float* prev, const float* mu, int n, int C, float* out) {
@@ -116,31 +121,33 @@ struct backend_ops<reference> {
     }
 
     struct wkv_args {
-        int n, n_head, head_size;
+        int n_head, head_size;
         const float *r, *k, *v, *w, *log_w;
         std::size_t w_stride;
         const float* u;
-        float* S;
         float* y;
+        std::span<const sequence_rows> seqs;
     };
 
     // Spec 4.5, token by token: y[j] = Σ_i r[i]·(S[i][j] + u[i]·k[i]·v[j]); S[i][j] = w[i]·S[i][j] + k[i]·v[j].
     static void wkv(Workspace&, const wkv_args& a) {
         const auto N = static_cast<std::size_t>(a.head_size), A = static_cast<std::size_t>(a.n_head) * N;
-        for (std::size_t t = 0; t < static_cast<std::size_t>(a.n); ++t)
-            for (std::size_t h = 0; h < static_cast<std::size_t>(a.n_head); ++h) {
-                const std::size_t o = t * A + h * N;
-                const float* w = a.w + t * a.w_stride + h * N;
-                float* S = a.S + h * N * N;
-                for (std::size_t j = 0; j < N; ++j) {
-                    double acc = 0.0;
+        std::size_t t = 0;
+        for (const auto& q : a.seqs)
+            for (int row = 0; row < q.rows; ++row, ++t)
+                for (std::size_t h = 0; h < static_cast<std::size_t>(a.n_head); ++h) {
+                    const std::size_t o = t * A + h * N;
+                    const float* w = a.w + t * a.w_stride + h * N;
+                    float* S = q.S + h * N * N;
+                    for (std::size_t j = 0; j < N; ++j) {
+                        double acc = 0.0;
+                        for (std::size_t i = 0; i < N; ++i)
+                            acc += static_cast<double>(a.r[o + i]) * (S[i * N + j] + a.u[h * N + i] * a.k[o + i] * a.v[o + j]);
+                        a.y[o + j] = static_cast<float>(acc);
+                    }
                     for (std::size_t i = 0; i < N; ++i)
-                        acc += static_cast<double>(a.r[o + i]) * (S[i * N + j] + a.u[h * N + i] * a.k[o + i] * a.v[o + j]);
-                    a.y[o + j] = static_cast<float>(acc);
+                        for (std::size_t j = 0; j < N; ++j) S[i * N + j] = w[i] * S[i * N + j] + a.k[o + i] * a.v[o + j];
                 }
-                for (std::size_t i = 0; i < N; ++i)
-                    for (std::size_t j = 0; j < N; ++j) S[i * N + j] = w[i] * S[i * N + j] + a.k[o + i] * a.v[o + j];
-            }
     }
 
     static void group_norm_gate(Workspace&, const GroupNorm& gn, float* y, const float* g, int n) {

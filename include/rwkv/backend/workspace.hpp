@@ -10,10 +10,21 @@
 #include <cstddef>
 #include <vector>
 
+#include "../backend.hpp"
 #include "../config.hpp"
+#include "../token.hpp"
 #include "cpu/threads.hpp"
 
 namespace rwkv::detail {
+
+// One sequence's share of a round of rows (Model's batched forward): `rows` tokens of
+// sequence `seq` starting at `tokens`; out_row >= 0 when its last token's logits are wanted.
+struct batch_part {
+    int seq = 0;
+    const token* tokens = nullptr;
+    int rows = 0;
+    int out_row = -1;
+};
 
 struct Workspace {
     int rows = 0;  // how many tokens the row buffers below hold
@@ -33,6 +44,11 @@ struct Workspace {
     std::vector<float> ffn_r;           // [rows][C] channel-mix receptance
     std::vector<float> logits;          // [V]
     std::vector<float> batch_logits;    // [B][V] forward_batch's result
+    std::vector<float> last_x;          // [B][C] the last row of each sequence, gathered for the head
+    std::vector<float> head_rows;       // [B][V] their logits before scattering
+    std::vector<token> batch_tokens;    // the round's tokens, sequence after sequence
+    std::vector<batch_part> parts;      // the round's sequences
+    std::vector<sequence_rows> att_seqs, ffn_seqs;  // per layer: each sequence's rows and states
     std::vector<std::vector<float>> tiles;        // per thread: 16-bit weights widened for a GEMM band
     std::vector<std::vector<float>> wkv_scratch;  // per thread: chunked WKV scratch
     std::vector<float> decoded;         // per call: rows of non-scalar weight formats decoded to fp32

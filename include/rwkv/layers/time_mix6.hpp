@@ -26,7 +26,7 @@ struct TimeMix6 {
     TimeMixCore<T, Backend> core;
 
     // Arguments as TimeMix5::forward.
-    void forward(detail::Workspace& ws, const Config& c, const float* z, int n, float* shift, float* S,
+    void forward(detail::Workspace& ws, const Config& c, const float* z, int n, std::span<const sequence_rows> seqs,
                  float* x) const {
         const int C = c.n_embd, A = c.dim_att;
         const auto nDw = static_cast<std::size_t>(n) * static_cast<std::size_t>(c.dim_lora_decay);
@@ -35,7 +35,7 @@ struct TimeMix6 {
               *zg = ws.mix[4].data();
         float *w = ws.w.data(), *lambda = ws.log_w.data(), *q = ws.lora_decay.data();
         float* const slots[5] = {zw, zk, zv, zr, zg};
-        ops::token_shift(ws, z, n, C, shift, prev);  // prev = z of the previous token
+        ops::token_shift(ws, z, C, seqs, prev);  // prev = z of the previous token
         // z_s = z + δ·(m_s + tanh((z + δ·m_x)·W1)_s·W2_s), δ = prev - z
         ops::ddlerp(ws, z, prev, n, C, maa_x.data(), maa_w1, maa_w2, maa, slots);
         // ω = d + tanh(z_w·Wd1)·Wd2; λ = -exp(ω); w = exp(λ)
@@ -43,7 +43,14 @@ struct TimeMix6 {
         ops::tanh(ws, q, nDw);
         ops::project(ws, decay_w2, q, n, w);
         ops::decay(ws, decay.data(), n, A, w, lambda);
-        core.forward(ws, c, n, zr, zk, zv, zg, w, lambda, static_cast<std::size_t>(A), S, x);
+        core.forward(ws, c, n, zr, zk, zv, zg, w, lambda, static_cast<std::size_t>(A), seqs, x);
+    }
+
+    // One sequence of n rows with token-shift state `shift` [C] and WKV state S (both updated).
+    void forward(detail::Workspace& ws, const Config& c, const float* z, int n, float* shift, float* S,
+                 float* x) const {
+        const sequence_rows one{n, shift, S};
+        forward(ws, c, z, n, std::span<const sequence_rows>(&one, 1), x);
     }
 };
 

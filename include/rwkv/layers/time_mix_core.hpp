@@ -4,6 +4,7 @@
 // times the silu gate, and the output projection (spec 4.5-4.6).
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "../backend.hpp"
@@ -24,15 +25,16 @@ struct TimeMixCore {
     GroupNorm ln_x;                       // H groups, eps 64e-5
 
     // zr zk zv zg: the mixed inputs [n][C]; w / log_w: decay exp(λ) and λ, rows of A with stride
-    // w_stride (0 for x052's static decay); S: this layer's WKV state, updated; x [n][C]: the
-    // residual stream, the layer's output is added to it.
+    // w_stride (0 for x052's static decay); seqs: the sequences the n rows belong to, with their
+    // WKV states (updated); x [n][C]: the residual stream, the layer's output is added to it.
     void forward(detail::Workspace& ws, const Config& c, int n, const float* zr, const float* zk, const float* zv,
-                 const float* zg, const float* w, const float* log_w, std::size_t w_stride, float* S, float* x) const {
+                 const float* zg, const float* w, const float* log_w, std::size_t w_stride,
+                 std::span<const sequence_rows> seqs, float* x) const {
         const auto nA = static_cast<std::size_t>(n) * static_cast<std::size_t>(c.dim_att);
         float *r = ws.r.data(), *k = ws.k.data(), *v = ws.v.data(), *g = ws.g.data(), *y = ws.y.data();
         ops::project_many(ws, {{&receptance, zr, r}, {&key, zk, k}, {&value, zv, v}, {&gate, zg, g}}, n);
         ops::silu(ws, g, nA);                                                            // g = silu(zg·Wg)
-        ops::wkv(ws, {n, c.n_head, c.head_size, r, k, v, w, log_w, w_stride, u.data(), S, y});  // spec 4.5
+        ops::wkv(ws, {c.n_head, c.head_size, r, k, v, w, log_w, w_stride, u.data(), y, seqs});  // spec 4.5
         ops::group_norm_gate(ws, ln_x, y, g, n);                                         // y = ln_x(y)·g
         ops::project(ws, output, y, n, ws.out.data());
         ops::residual_add(ws, x, ws.out.data(), static_cast<std::size_t>(n) * static_cast<std::size_t>(c.n_embd));

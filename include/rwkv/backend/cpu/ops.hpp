@@ -99,12 +99,19 @@ struct backend_ops<cpu> {
             backend::cpu::layer_norm_row(x + t * C, out + t * C, C, ln.weight.data(), ln.bias.data(), ln.eps);
     }
 
-    // prev[t] = z[t-1], prev[0] = shift; then shift = z[n-1] (the state's token shift).
-    static void token_shift(Workspace&, const float* z, int n, int C, float* shift, float* prev) {
+    // Per sequence: prev[t] = z[t-1], its first row = its shift state; then shift = its last z.
+    static void token_shift(Workspace&, const float* z, int C, std::span<const sequence_rows> seqs, float* prev) {
         const auto c = static_cast<std::size_t>(C);
-        std::copy(shift, shift + c, prev);
-        std::copy(z, z + (n - 1) * c, prev + c);
-        std::copy(z + (n - 1) * c, z + n * c, shift);
+        std::size_t row = 0;
+        for (const auto& q : seqs) {
+            const auto n = static_cast<std::size_t>(q.rows);
+            const float* zq = z + row * c;
+            float* pq = prev + row * c;
+            std::copy(q.shift, q.shift + c, pq);
+            std::copy(zq, zq + (n - 1) * c, pq + c);
+            std::copy(zq + (n - 1) * c, zq + n * c, q.shift);
+            row += n;
+        }
     }
 
     // out = z·μ + prev·(1-μ) (x052's static mix, μ [C] weighs the current token).
@@ -217,45 +224,42 @@ struct backend_ops<cpu> {
         }
     }
 
-    // The WKV inputs of n tokens (rows of A = n_head·head_size): decay w = exp(λ) and λ itself
-    // with row stride w_stride (0: one row for every token, x052's static decay).
+    // The WKV inputs, rows of A = n_head·head_size for every sequence in turn: decay w = exp(λ)
+    // and λ itself with row stride w_stride (0: one row for every token, x052's static decay).
     struct wkv_args {
-        int n, n_head, head_size;
+        int n_head, head_size;
         const float *r, *k, *v, *w, *log_w;
         std::size_t w_stride;
-        const float* u;  // bonus [A]
-        float* S;        // [n_head][head_size key][head_size value], updated
-        float* y;        // [n][A], written
+        const float* u;                       // bonus [A]
+        float* y;                             // [rows][A], written
+        std::span<const sequence_rows> seqs;  // rows and WKV state S [n_head][N key][N value] of each
     };
 
     static void wkv(Workspace& ws, const wkv_args& a) {
         using namespace backend::cpu;
-        const auto A = static_cast<std::size_t>(a.n_head) * static_cast<std::size_t>(a.head_size);
-        const auto N = static_cast<std::size_t>(a.head_size);
-        if (a.n == 1) {  // the fused SIMD step over all heads (a few µs; not worth a dispatch)
-            wkv_step(a.n_head, a.head_size, a.r, a.k, a.v, a.w, a.u, a.S, a.y);
-            return;
-        }
-        // Heads are independent: each thread takes a range of heads through all n tokens.
         const int threads = ws.pool ? ws.pool->size() : 1;
         if (ws.chunked_wkv && ws.wkv_scratch.size() < static_cast<std::size_t>(threads))
             ws.wkv_scratch.resize(static_cast<std::size_t>(threads));
-        parallel(ws.pool, [&](int t, int nt) {
-            const int h0 = a.n_head * t / nt, h1 = a.n_head * (t + 1) / nt;
-            if (h0 == h1) return;
-            if (ws.chunked_wkv) {
-                auto& scratch = ws.wkv_scratch[static_cast<std::size_t>(t)];
-                const std::size_t need = wkv_chunked_scratch_floats(a.head_size);
-                if (scratch.size() < need) scratch.resize(need);
-                wkv_chunked_heads(h0, h1, a.n_head, a.head_size, a.n, a.r, a.k, a.v, a.log_w, a.w_stride, a.u, a.S,
-                                  a.y, scratch.data());
+        if (a.seqs.size() == 1) {
+            const int n = a.seqs[0].rows;
+            if (n == 1) {  // the fused SIMD step over all heads (a few µs; not worth a dispatch)
+                wkv_step(a.n_head, a.head_size, a.r, a.k, a.v, a.w, a.u, a.seqs[0].S, a.y);
                 return;
             }
-            const std::size_t off = static_cast<std::size_t>(h0) * N;
-            for (int tok = 0; tok < a.n; ++tok) {
-                const std::size_t o = static_cast<std::size_t>(tok) * A + off;
-                wkv_step(h1 - h0, a.head_size, a.r + o, a.k + o, a.v + o,
-                         a.w + static_cast<std::size_t>(tok) * a.w_stride + off, a.u + off, a.S + off * N, a.y + o);
+            // Heads are independent: each thread takes a range of heads through all n tokens.
+            parallel(ws.pool, [&](int t, int nt) {
+                const int h0 = a.n_head * t / nt, h1 = a.n_head * (t + 1) / nt;
+                if (h0 < h1) wkv_rows(ws, a, t, 0, n, a.seqs[0].S, h0, h1);
+            });
+            return;
+        }
+        // Several sequences (batched decoding / prefill): each thread takes whole sequences.
+        parallel(ws.pool, [&](int t, int nt) {
+            std::size_t row = 0;
+            for (std::size_t q = 0; q < a.seqs.size(); ++q) {
+                if (static_cast<int>(q % static_cast<std::size_t>(nt)) == t)
+                    wkv_rows(ws, a, t, row, a.seqs[q].rows, a.seqs[q].S, 0, a.n_head);
+                row += static_cast<std::size_t>(a.seqs[q].rows);
             }
         });
     }
@@ -287,6 +291,28 @@ struct backend_ops<cpu> {
     }
 
 private:
+    // Heads [h0, h1) of `n` rows starting at row `row0`, state S, on thread `t` (for its scratch).
+    static void wkv_rows(Workspace& ws, const wkv_args& a, int t, std::size_t row0, int n, float* S, int h0, int h1) {
+        using namespace backend::cpu;
+        const auto N = static_cast<std::size_t>(a.head_size);
+        const std::size_t A = static_cast<std::size_t>(a.n_head) * N, off = static_cast<std::size_t>(h0) * N;
+        const float *r = a.r + row0 * A, *k = a.k + row0 * A, *v = a.v + row0 * A;
+        const float *w = a.w + row0 * a.w_stride, *lw = a.log_w + row0 * a.w_stride;
+        float* y = a.y + row0 * A;
+        if (ws.chunked_wkv && n > 1) {
+            auto& scratch = ws.wkv_scratch[static_cast<std::size_t>(t)];
+            const std::size_t need = wkv_chunked_scratch_floats(a.head_size);
+            if (scratch.size() < need) scratch.resize(need);
+            wkv_chunked_heads(h0, h1, a.n_head, a.head_size, n, r, k, v, lw, a.w_stride, a.u, S, y, scratch.data());
+            return;
+        }
+        for (int tok = 0; tok < n; ++tok) {
+            const std::size_t o = static_cast<std::size_t>(tok) * A + off;
+            wkv_step(h1 - h0, a.head_size, r + o, k + o, v + o, w + static_cast<std::size_t>(tok) * a.w_stride + off,
+                     a.u + off, S + off * N, y + o);
+        }
+    }
+
     template <class T>
     static void typed(Workspace& ws, const Weight& W, const float* X, int n, float* Y) {
         using namespace backend::cpu;
