@@ -81,3 +81,124 @@ TEST_CASE("restoring a state from another model, or corrupt bytes, throws", "[st
     CHECK_THAT(error_of([&] { t.deserialize(bad); }), Catch::Contains("magic"));
     CHECK_THAT(error_of([&] { t.load("/nonexistent/state.bin"); }), Catch::Contains("/nonexistent/state.bin"));
 }
+
+namespace {
+
+rwkv::Config small_config(int vocab = 50, int ffn = 0) {
+    rwkv::Config c;
+    c.version = rwkv::Version::x060;
+    c.n_layer = 2;
+    c.n_embd = 32;
+    c.head_size = 8;
+    c.vocab_size = vocab;
+    c.dim_ffn = ffn;
+    c.dim_lora_mix = 4;
+    c.dim_lora_decay = 8;
+    return c.finalize();
+}
+
+// The same state in format 1 (the earlier release's layout: five shape fields, no fingerprint).
+std::vector<std::byte> as_format1(const rwkv::State& s) {
+    const auto v2 = s.serialize();
+    const std::size_t header2 = 8 + 4 + 40 + 8 + 8, floats = s.data().size() * sizeof(float);
+    std::vector<std::byte> out(v2.begin(), v2.begin() + 12);
+    const std::uint32_t one = 1;
+    std::memcpy(out.data() + 8, &one, 4);
+    out.insert(out.end(), v2.begin() + 12, v2.begin() + 12 + 20);                       // version .. head_size
+    out.insert(out.end(), v2.begin() + header2 - 8, v2.begin() + header2 + floats);  // count, floats
+    std::uint64_t h = 1469598103934665603ull;
+    for (std::byte x : out) h = (h ^ static_cast<std::uint64_t>(x)) * 1099511628211ull;
+    out.resize(out.size() + 8);
+    std::memcpy(out.data() + out.size() - 8, &h, 8);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("an empty state serialises and restores without touching memory", "[state][regression]") {
+    // Reproducer of the UBSan finding (fuzz_state): memcpy from a null pointer for 0 floats.
+    rwkv::State empty;
+    const auto bytes = empty.serialize();
+    CHECK(bytes.size() == 8 + 4 + 40 + 8 + 8 + 8);
+    rwkv::State restored;
+    restored.deserialize(bytes);
+    CHECK(restored.data().empty());
+    CHECK(restored.model_fingerprint() == 0);
+}
+
+TEST_CASE("a state records its model's full shape and weights and is refused by another model", "[state][errors]") {
+    const auto a = rwkv::Model<float>::random(small_config(), 1, rwkv::Init::fast);
+    const auto b = rwkv::Model<float>::random(small_config(), 2, rwkv::Init::fast);
+    const auto a_again = rwkv::Model<float>::random(small_config(), 1, rwkv::Init::fast);
+    REQUIRE(a.fingerprint() != 0);
+    CHECK(a.fingerprint() != b.fingerprint());
+    CHECK(a.fingerprint() == a_again.fingerprint());
+
+    auto s = a.new_state();
+    CHECK(s.model_fingerprint() == a.fingerprint());
+    a.forward(rwkv::token{3}, s);
+    const auto bytes = s.serialize();
+
+    // The same weights load it (a model re-made from the same tensors included).
+    auto same = a_again.new_state();
+    same.deserialize(bytes);
+    CHECK(std::equal(same.data().begin(), same.data().end(), s.data().begin()));
+
+    // Same shape, other weights: both models are named, with their fingerprints.
+    char fa[17], fb[17];
+    std::snprintf(fa, sizeof fa, "%016llx", static_cast<unsigned long long>(a.fingerprint()));
+    std::snprintf(fb, sizeof fb, "%016llx", static_cast<unsigned long long>(b.fingerprint()));
+    auto other = b.new_state();
+    const std::string msg = error_of([&] { other.deserialize(bytes, "chat.state"); });
+    CHECK_THAT(msg, Catch::StartsWith("chat.state: state belongs to another model") && Catch::Contains(fa) &&
+                        Catch::Contains(fb) && Catch::Contains("same shape, other weights"));
+    // ... and forward() refuses a state made by the other model.
+    CHECK_THAT(error_of([&] { b.forward(rwkv::token{3}, s); }),
+               Catch::Contains("state belongs to another model") && Catch::Contains(fa) && Catch::Contains(fb));
+
+    // Another vocabulary size, another ffn width: the shape fields name the difference.
+    const auto v = rwkv::Model<float>::random(small_config(64), 1, rwkv::Init::fast);
+    auto sv = v.new_state();
+    CHECK_THAT(error_of([&] { sv.deserialize(bytes); }), Catch::Contains("V50") && Catch::Contains("V64"));
+    const auto f = rwkv::Model<float>::random(small_config(50, 64), 1, rwkv::Init::fast);
+    auto sf = f.new_state();
+    CHECK_THAT(error_of([&] { sf.deserialize(bytes); }), Catch::Contains("F96") && Catch::Contains("F64"));
+}
+
+TEST_CASE("format-1 state files still load when their shape matches", "[state]") {
+    const auto a = rwkv::Model<float>::random(small_config(), 1, rwkv::Init::fast);
+    auto s = a.new_state();
+    a.forward(rwkv::token{7}, s);
+    const auto v1 = as_format1(s);
+
+    auto restored = a.new_state();
+    restored.deserialize(v1, "old.state");
+    CHECK(std::equal(restored.data().begin(), restored.data().end(), s.data().begin()));
+    CHECK(restored.model_fingerprint() == a.fingerprint());  // the target keeps its identity
+    // Saved again, it is written in the current format.
+    std::uint32_t format = 0;
+    const auto again = restored.serialize();
+    std::memcpy(&format, again.data() + 8, 4);
+    CHECK(format == 2);
+
+    // Without a fingerprint, another model of the same recorded shape accepts it (nothing to
+    // tell them apart); one of another shape refuses it and says it was a format-1 file.
+    const auto b = rwkv::Model<float>::random(small_config(), 2, rwkv::Init::fast);
+    auto sb = b.new_state();
+    sb.deserialize(v1);
+    rwkv::Config wide = small_config();
+    wide.n_embd = 48;
+    wide.dim_att = 48;
+    wide.n_head = 0;
+    wide.dim_ffn = 0;
+    const auto w = rwkv::Model<float>::random(wide.finalize(), 1, rwkv::Init::fast);
+    auto sw = w.new_state();
+    CHECK_THAT(error_of([&] { sw.deserialize(v1, "old.state"); }),
+               Catch::StartsWith("old.state: state belongs to a model of another shape") && Catch::Contains("C32") &&
+                   Catch::Contains("format 1 state: no fingerprint") && Catch::Contains("C48"));
+
+    auto bad = v1;
+    const std::uint32_t nine = 9;
+    std::memcpy(bad.data() + 8, &nine, 4);
+    CHECK_THAT(error_of([&] { sw.deserialize(bad, "x"); }), Catch::Contains("unsupported state format version 9"));
+}

@@ -23,6 +23,7 @@
 #include "checkpoint.hpp"
 #include "config.hpp"
 #include "error.hpp"
+#include "fingerprint.hpp"  // [issue-12] state identity
 #include "init.hpp"
 #include "io/pth.hpp"
 #include "layers/channel_mix.hpp"
@@ -72,6 +73,7 @@ public:
     static Model from_tensors(io::tensor_file file, const Progress& progress = {}) {
         auto w = std::make_shared<Weights>();
         w->config = detail::infer_config(file);
+        w->fingerprint = weights_fingerprint(file);  // [issue-12] stamped into states, see check_state()
         const Config& c = w->config;
         detail::TensorReader rd(file);
         const std::int64_t V = c.vocab_size, C = c.n_embd, A = c.dim_att, F = c.dim_ffn, H = c.n_head,
@@ -161,6 +163,10 @@ public:
 
     const Config& config() const { return w_->config; }
 
+    // [issue-12] Identity of the weights (rwkv/fingerprint.hpp), recorded in the states this
+    // model makes and in their serialised form.
+    std::uint64_t fingerprint() const { return w_->fingerprint; }
+
     // Threads used by forward() (the caller's thread included); default: hardware threads.
     // A Model is a cheap handle: copies share the weights, and each copy may use its own
     // thread setting. If two threads call forward() on the same handle at once, one of them
@@ -187,6 +193,7 @@ public:
 
     State new_state() const {
         State s(w_->config);
+        s.set_model_fingerprint(w_->fingerprint);  // [issue-12]
         if (!w_->time_state.empty()) apply_time_state(s);
         s.workspace().reserve(w_->config, 1);
         return s;
@@ -224,6 +231,7 @@ private:
         LayerNorm ln0, ln_out;
         std::vector<Block> blocks;
         std::vector<float> time_state;  // [L][H][N key][N value] or empty
+        std::uint64_t fingerprint = 0;  // [issue-12] weights_fingerprint(file)
     };
 
     explicit Model(std::shared_ptr<const Weights> w)
@@ -259,6 +267,10 @@ private:
         if (!(s.config() == w_->config))
             throw error("state belongs to a model of another shape (state: " + describe(s.config()) +
                         ", model: " + describe(w_->config) + ")");
+        // [issue-12] Same shape, other weights: refuse unless the state's origin is unknown (0).
+        if (s.model_fingerprint() != 0 && s.model_fingerprint() != w_->fingerprint)
+            throw error("state belongs to another model (state: " + State::describe(s.config(), s.model_fingerprint()) +
+                        "; this model: " + State::describe(w_->config, w_->fingerprint) + ")");
     }
 
     static std::string describe(const Config& c) {
