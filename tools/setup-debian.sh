@@ -6,5 +6,6 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-    ca-certificates cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev >/dev/null
+    ca-certificates cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev zlib1g-dev \
+    clang libclang-rt-14-dev >/dev/null
 echo "setup-debian: build dependencies installed"
