@@ -39,6 +39,12 @@ def contiguous(shape):
     for d in reversed(shape): st.insert(0, acc); acc *= d
     return st
 
+def zput(z, name, data):
+    """writestr with a fixed timestamp, so the seeds are byte-identical on every run."""
+    info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+    info.compress_type = z.compression
+    z.writestr(info, data)
+
 def write(folder, name, data):
     d = os.path.join(ROOT, folder); os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f: f.write(data)
@@ -52,10 +58,10 @@ def pth(entries, compress=zipfile.ZIP_STORED, archive="archive", top=None):
     obj = collections.OrderedDict(tensors) if top is None else top(collections.OrderedDict(tensors))
     b = io.BytesIO()
     with zipfile.ZipFile(b, "w", compression=compress) as z:
-        z.writestr(archive + "/data.pkl", dumps(obj, 2))
-        z.writestr(archive + "/byteorder", "little")
-        for k, v in blobs.items(): z.writestr(archive + "/data/" + k, v)
-        z.writestr(archive + "/version", "3\n")
+        zput(z, archive + "/data.pkl", dumps(obj, 2))
+        zput(z, archive + "/byteorder", "little")
+        for k, v in blobs.items(): zput(z, archive + "/data/" + k, v)
+        zput(z, archive + "/version", "3\n")
     return b.getvalue()
 
 def f32(shape, start=0.0, stride=None):
@@ -68,18 +74,22 @@ sd = collections.OrderedDict(
     [("emb.weight", Tensor(Storage(FloatStorage, "0", 6), 0, (2, 3), (3, 1))),
      ("blocks.0.att.time_state", Tensor(Storage(DoubleStorage, "1", 8), 0, (1, 2, 2), (4, 2, 1))),
      ("w.t", Tensor(Storage(FloatStorage, "0", 6), 0, (3, 2), (1, 3))),
-     ("_version", 3), ("big", 1 << 40), ("neg", -5), ("f", 0.5), ("b", b"\x00\x01"), ("flag", True)])
+     ("_version", 3), ("big", 1 << 40), ("neg", -5), ("f", 0.5), ("flag", True)])
 for proto in range(1, 6):
-    write("pickle", "state-dict-proto%d.pkl" % proto, dumps(sd, proto))
+    d = collections.OrderedDict(sd)
+    if proto >= 3: d["b"] = b"\x00\x01"  # before protocol 3, bytes pickle as a _codecs.encode call
+    write("pickle", "state-dict-proto%d.pkl" % proto, dumps(d, proto))
+write("pickle", "state-dict-proto0-values.pkl", dumps({"i": 7, "neg": -3, "big": 1 << 40, "f": 0.25, "t": True,
+                                                         "l": [1, 2], "n": None}, 0))
 write("pickle", "nested-state-dict-proto2.pkl", dumps({"epoch": 3, "state_dict": sd}, 2))
 
 # --- zip ---------------------------------------------------------------------------------------
 for comp, tag in ((zipfile.ZIP_STORED, "stored"), (zipfile.ZIP_DEFLATED, "deflated")):
     b = io.BytesIO()
     with zipfile.ZipFile(b, "w", compression=comp) as z:
-        z.writestr("a/data.pkl", b"\x80\x02}q\x00.")
-        z.writestr("a/data/0", bytes(range(64)) * 4)
-        z.writestr("a/empty", b"")
+        zput(z, "a/data.pkl", b"\x80\x02}q\x00.")
+        zput(z, "a/data/0", bytes(range(64)) * 4)
+        zput(z, "a/empty", b"")
     write("zip", tag + ".zip", b.getvalue())
 
 # --- pth: small checkpoints of every shape the reader handles ----------------------------------
