@@ -4,6 +4,7 @@
 
 #include <rwkv/model.hpp>
 #include <rwkv/sampler.hpp>
+#include <rwkv/state_file.hpp>
 #include <rwkv/tokenizer.hpp>
 #include <rwkv/utf8.hpp>
 
@@ -79,8 +80,10 @@ template <class Tokenizer>
 int chat(const Options& o, const cli::Engine& engine, const Tokenizer& tok) {
     const bool interactive = isatty(STDIN_FILENO);
     auto state = engine.new_state();
-    if (!o.state_in.empty()) state.load(o.state_in);
-    rwkv::Sampler sampler(static_cast<std::size_t>(engine.config().vocab_size), o.sampling);
+    if (!o.state_in.empty()) rwkv::load_state_file(state, o.state_in);  // a state file or a state-tuning .pth
+    rwkv::SamplerSettings sampling = o.sampling;  // + never sample an id the tokenizer cannot print
+    rwkv::ban_invalid_ids(sampling, tok.valid_ids(static_cast<std::size_t>(engine.config().vocab_size)));
+    rwkv::Sampler sampler(static_cast<std::size_t>(engine.config().vocab_size), sampling);
     std::vector<rwkv::token> ids;
     std::string line;
     if (interactive) std::fputs(usage + std::string_view(usage).find("Type"), stdout);

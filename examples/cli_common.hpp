@@ -136,6 +136,7 @@ private:
 inline std::unique_ptr<Engine> load_engine(const std::string& path, bool show_progress) {
     if (!std::filesystem::exists(path)) throw rwkv::error(path + ": no such model file");
     auto file = rwkv::io::load_pth(path);
+    for (const std::string& note : file.notes) std::fprintf(stderr, "note: %s: %s\n", path.c_str(), note.c_str());
     const bool big = std::filesystem::file_size(path) > 100u * 1024 * 1024;
     rwkv::Model<float>::Progress progress;
     if (show_progress && big)

@@ -3,6 +3,7 @@
 
 #include <rwkv/model.hpp>
 #include <rwkv/sampler.hpp>
+#include <rwkv/state_file.hpp>
 #include <rwkv/tokenizer.hpp>
 #include <rwkv/utf8.hpp>
 
@@ -24,6 +25,7 @@ const char* usage =
     "                     [-n N] [--temperature T] [--top-p P] [--top-k K]\n"
     "                     [--presence-penalty A] [--frequency-penalty A] [--penalty-decay D]\n"
     "                     [--seed S] [--state-in FILE] [--state-out FILE] [--threads N]\n"
+    "--state-in takes a state saved by --state-out or a state-tuning .pth (time_state tensors).\n"
     "Without --model the demo model (" RWKV_DEMO_MODEL ") is used.\n";
 
 struct Options {
@@ -67,13 +69,15 @@ int run(const Options& o, const cli::Engine& engine, const Tokenizer& tok, doubl
     std::vector<rwkv::token> ids = tok.encode(o.prompt);
     if (ids.empty()) throw cli::usage_error("the prompt is empty");
     auto state = engine.new_state();
-    if (!o.state_in.empty()) state.load(o.state_in);
+    if (!o.state_in.empty()) rwkv::load_state_file(state, o.state_in);  // a state file or a state-tuning .pth
 
     auto t0 = std::chrono::steady_clock::now();
     auto logits = engine.forward(ids, state);
     const double prefill_s = cli::seconds_since(t0);
 
-    rwkv::Sampler sampler(static_cast<std::size_t>(c.vocab_size), o.sampling);
+    rwkv::SamplerSettings sampling = o.sampling;  // + never sample an id the tokenizer cannot print
+    rwkv::ban_invalid_ids(sampling, tok.valid_ids(static_cast<std::size_t>(c.vocab_size)));
+    rwkv::Sampler sampler(static_cast<std::size_t>(c.vocab_size), sampling);
     rwkv::Utf8Stream out;
     // Token 0 ends a text for World models; in a byte-level model it is just the byte 0x00.
     const bool stop_at_zero = c.vocab_size > 256;

@@ -202,3 +202,93 @@ TEST_CASE("format-1 state files still load when their shape matches", "[state]")
     std::memcpy(bad.data() + 8, &nine, 4);
     CHECK_THAT(error_of([&] { sw.deserialize(bad, "x"); }), Catch::Contains("unsupported state format version 9"));
 }
+
+// ---- state-tuning .pth files as initial states (issue 12) ----------------------------------------
+
+#include <rwkv/state_file.hpp>
+
+#include "pickle_builder.hpp"
+#include "zip_writer.hpp"
+
+namespace {
+
+// A torch.save-like file of blocks.L.att.time_state tensors [H, N, N] (f32 values base + index),
+// plus `extra` tensors of one float each.
+std::string time_state_pth(const rwkv::Config& c, int layers, const std::vector<std::string>& extra = {},
+                           bool deflate = false) {
+    const std::int64_t H = c.n_head, N = c.head_size;
+    test_support::pickle_builder p;
+    p.proto(2).op('}').mark();
+    std::vector<test_support::zip_in> recs;
+    for (int l = 0; l < layers; ++l) {
+        p.str("blocks." + std::to_string(l) + ".att.time_state")
+            .tensor("FloatStorage", std::to_string(l), H * N * N, 0, {H, N, N}, {N * N, N, 1});
+        std::string data(static_cast<std::size_t>(H * N * N) * 4, '\0');
+        for (std::int64_t i = 0; i < H * N * N; ++i) {
+            const float v = static_cast<float>(1000 * l + i);
+            std::memcpy(data.data() + i * 4, &v, 4);
+        }
+        std::string record = "st/data/";  // appended, not "literal" + string: GCC 12 -Wrestrict false positive
+        record += std::to_string(l);
+        recs.push_back({record, data, 0, deflate});
+    }
+    for (std::size_t e = 0; e < extra.size(); ++e) {
+        std::string key = "x";
+        key += std::to_string(e);
+        p.str(extra[e]).tensor("FloatStorage", key, 1, 0, {1}, {1});
+        recs.push_back({"st/data/" + key, std::string(4, '\0')});
+    }
+    p.op('u').op('.');
+    recs.insert(recs.begin(), {"st/data.pkl", p.b});
+    return test_support::make_zip(recs).bytes;
+}
+
+}  // namespace
+
+TEST_CASE("a state-tuning .pth (time_state tensors only) loads as an initial state", "[state]") {
+    const auto m = rwkv::Model<float>::random(small_config(), 1, rwkv::Init::fast);
+    const rwkv::Config& c = m.config();
+    const temp_dir tmp("rwkv-state-test");
+    const std::int64_t H = c.n_head, N = c.head_size;
+    for (bool deflate : {false, true}) {
+        auto s = m.new_state();
+        m.forward(rwkv::token{1}, s);  // the shifts become non-zero; loading resets them
+        rwkv::load_state_file(s, tmp.write("tuned.pth", time_state_pth(c, c.n_layer, {}, deflate)));
+        CHECK(std::all_of(s.att_shift(1).begin(), s.att_shift(1).end(), [](float x) { return x == 0.0f; }));
+        // Stored [h][value j][key i]: element (h, j, i) of layer l is 1000 l + (h N + j) N + i.
+        const auto w = s.wkv(1);
+        const std::int64_t h = H - 1, i = 2, j = 5;
+        CHECK(w[static_cast<std::size_t>((h * N + i) * N + j)] == static_cast<float>(1000 + (h * N + j) * N + i));
+        CHECK(s.model_fingerprint() == m.fingerprint());
+        m.forward(rwkv::token{2}, s);  // and it runs
+    }
+    // The same file through the rwkv state-file path still works for native states.
+    auto native = m.new_state();
+    native.save(tmp.path / "native.state");
+    auto back = m.new_state();
+    rwkv::load_state_file(back, tmp.path / "native.state");
+}
+
+TEST_CASE("state-only .pth files that do not fit the model are refused by name", "[state][errors]") {
+    const auto m = rwkv::Model<float>::random(small_config(), 1, rwkv::Init::fast);
+    const rwkv::Config& c = m.config();
+    const temp_dir tmp("rwkv-state-test");
+    auto s = m.new_state();
+    m.forward(rwkv::token{1}, s);
+    const std::vector<float> before(s.data().begin(), s.data().end());
+    auto err = [&](const std::string& bytes) {
+        const auto p = tmp.write("bad.pth", bytes);
+        const std::string msg = error_of([&] { rwkv::load_state_file(s, p); });
+        CHECK_THAT(msg, Catch::StartsWith(p.string() + ": "));
+        CHECK(std::equal(before.begin(), before.end(), s.data().begin()));  // unchanged
+        return msg;
+    };
+    CHECK_THAT(err(time_state_pth(c, 1)), Catch::Contains("missing tensor 'blocks.1.att.time_state'"));
+    CHECK_THAT(err(time_state_pth(c, 3)), Catch::Contains("'blocks.2.att.time_state' is for layer 2 but the model has 2"));
+    CHECK_THAT(err(time_state_pth(c, 2, {"emb.weight"})),
+               Catch::Contains("not a state-only file: tensor 'emb.weight'"));
+    rwkv::Config other = c;
+    other.head_size = 4;
+    other.n_head = 8;
+    CHECK_THAT(err(time_state_pth(other, 2)), Catch::Contains("has shape [8, 4, 4], expected [4, 8, 8]"));
+}
