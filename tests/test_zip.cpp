@@ -282,3 +282,12 @@ TEST_CASE("read_zip refuses deflated entries whose data disagrees with the direc
         CHECK_THAT(err(), Catch::Contains("more than deflate can expand to"));
     }
 }
+
+TEST_CASE("read_zip refuses deflated entries that share compressed bytes", "[zip]") {
+    // Two central entries pointing at one local header: the overlapping-entries zip bomb.
+    std::vector<zip_in> entries = {{"a/x", std::string(3000, 'z'), 0, true}, {"a/x", std::string(3000, 'z'), 0, true}};
+    zip_out z = make_zip(entries);
+    set_le(z.bytes, z.central[1] + 42, z.local[0], 4);
+    CHECK_THAT(error_of([&] { read_zip(span_of(z.bytes), "bomb.zip"); }),
+               Catch::Contains("bomb.zip: zip entries 'a/x' and 'a/x' share compressed data"));
+}

@@ -195,6 +195,12 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
 
     zip_archive out;
     out.entries.reserve(static_cast<std::size_t>(count));
+    struct pending {
+        std::size_t entry;
+        std::uint64_t usize;
+        std::uint32_t crc;
+    };
+    std::vector<pending> deflated;
     const std::uint64_t cd_end = cd_offset + cd_size;
     std::uint64_t p = cd_offset;
     for (std::uint64_t i = 0; i < count; ++i) {
@@ -292,15 +298,34 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
             e.data = stored;
         } else {
             if (usize > std::numeric_limits<std::size_t>::max()) throw entry_fail("too large to inflate");
-            auto buf = std::make_shared<std::vector<std::byte>>(static_cast<std::size_t>(usize));
-            const std::string why = detail::zip_inflate(stored, buf->data(), usize, u32(p + 16));
-            if (!why.empty()) throw entry_fail(why);
-            e.data = std::span<const std::byte>(buf->data(), buf->size());
-            e.owner = std::move(buf);
+            e.data = stored;  // compressed bytes until the inflate pass below
+            deflated.push_back({out.entries.size(), usize, u32(p + 16)});
         }
-        e.name = std::move(name);  // last: the error messages above use it
+        e.name = std::move(name);
         out.entries.push_back(std::move(e));
         p = name_at + var_len;
+    }
+
+    // Deflated entries may not share compressed bytes: overlapping entries are how a small zip
+    // inflates to terabytes ("zip bomb"); no zip writer produces them. Checked before inflating.
+    if (!deflated.empty()) {
+        std::vector<const zip_entry*> by_offset;
+        for (const pending& d : deflated) by_offset.push_back(&out.entries[d.entry]);
+        std::sort(by_offset.begin(), by_offset.end(),
+                  [](const zip_entry* a, const zip_entry* b) { return a->data_offset < b->data_offset; });
+        for (std::size_t i = 1; i < by_offset.size(); ++i)
+            if (by_offset[i]->data_offset < by_offset[i - 1]->data_offset + by_offset[i - 1]->data.size())
+                throw fail("zip entries '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name +
+                           "' share compressed data (overlapping entries)");
+    }
+    for (const pending& d : deflated) {
+        zip_entry& e = out.entries[d.entry];
+        // Not zero-filled: pages are committed only as inflate writes real data.
+        std::shared_ptr<std::byte[]> buf(new std::byte[static_cast<std::size_t>(d.usize)]);
+        const std::string why = detail::zip_inflate(e.data, buf.get(), d.usize, d.crc);
+        if (!why.empty()) throw fail("zip entry '" + e.name + "': " + why);
+        e.data = std::span<const std::byte>(buf.get(), static_cast<std::size_t>(d.usize));
+        e.owner = std::move(buf);
     }
     return out;
 }
