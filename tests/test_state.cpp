@@ -284,6 +284,9 @@ TEST_CASE("state-only .pth files that do not fit the model are refused by name",
         return msg;
     };
     CHECK_THAT(err(time_state_pth(c, 1)), Catch::Contains("missing tensor 'blocks.1.att.time_state'"));
+    // State::load itself reads only rwkv state files, and says where a .pth goes.
+    const auto tuned = tmp.write("tuned.pth", time_state_pth(c, 2));
+    CHECK_THAT(error_of([&] { s.load(tuned); }), Catch::Contains("bad magic") && Catch::Contains("load_state_file"));
     CHECK_THAT(err(time_state_pth(c, 3)), Catch::Contains("'blocks.2.att.time_state' is for layer 2 but the model has 2"));
     CHECK_THAT(err(time_state_pth(c, 2, {"emb.weight"})),
                Catch::Contains("not a state-only file: tensor 'emb.weight'"));

@@ -83,7 +83,10 @@ public:
     void deserialize(std::span<const std::byte> bytes, const std::string& source = "state") {
         if (bytes.size() < 12 || std::memcmp(bytes.data(), magic, 8) != 0) {
             if (bytes.size() >= 8 && std::memcmp(bytes.data(), magic, 8) != 0)
-                throw error(source + ": not an rwkv state (bad magic)");
+                throw error(source + ": not an rwkv state (bad magic)" +
+                            (std::memcmp(bytes.data(), "PK\x03\x04", 4) == 0
+                                 ? "; a state-tuning .pth loads with rwkv::load_state_file (rwkv/state_file.hpp)"
+                                 : ""));
             throw error(source + ": truncated state (" + std::to_string(bytes.size()) + " bytes)");
         }
         std::uint32_t format;
