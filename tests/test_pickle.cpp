@@ -447,3 +447,20 @@ TEST_CASE("pickle: protocol 1-5 opcodes one by one", "[pickle]") {
         CHECK_THAT(load_error("cos\nsystem\n)\x81."s), Catch::Contains("unsupported object in checkpoint: os.system"));
     }
 }
+
+TEST_CASE("pickle: a dict holding itself loads; documents may be cyclic", "[pickle][regression]") {
+    // Found by fuzz_pickle (regressions/pickle/self-containing-dict): nothing in the library walks
+    // a document recursively, so a cycle made through the memo is just data.
+    pickle_builder p;
+    p.proto(2).empty_dict().put(0).str("me").get(0).op('s').stop();
+    const pk::document d = load(p.b);
+    REQUIRE(d.root.type == pk::kind::dict);
+    const auto& items = d.dict(d.root).items;
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].second.type == pk::kind::dict);
+    CHECK(items[0].second.i == d.root.i);
+    std::ifstream in(std::string(RWKV_SOURCE_DIR) + "/tests/fuzz/regressions/pickle/self-containing-dict", std::ios::binary);
+    REQUIRE(in);
+    const pk::document fuzzed = load(std::string((std::istreambuf_iterator<char>(in)), {}));
+    CHECK(fuzzed.root.type == pk::kind::dict);
+}

@@ -589,3 +589,12 @@ TEST_CASE("load_pth: training wrappers (prefixes, a nested state_dict) are unwra
         CHECK(load_pth(corpus_file("state-dict-nesting.pth")).find("emb.weight") != nullptr);
     }
 }
+
+TEST_CASE("load_pth: a checkpoint whose 'state_dict' is itself terminates with a clear error", "[pth][regression]") {
+    temp_dir tmp("rwkv-pth-test");
+    pickle_builder p;
+    p.proto(2).empty_dict().put(0).str("state_dict").get(0).op('s').stop();
+    const tensor_file f = load_pth(tmp.write("cycle.pth", make_zip(sample_records("arch", p.b)).bytes));
+    CHECK(f.tensors.empty());
+    CHECK(f.other_keys == std::vector<std::string>{"state_dict"});
+}
