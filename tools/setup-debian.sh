@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs what building, testing and benchmarking rwkv needs on Debian 12 (as root, or via sudo).
+# Installs what building, testing, benchmarking and fuzzing rwkv needs on Debian 12 (as root, or via
+# sudo): zlib inflates compressed checkpoints; clang + libclang-rt (libFuzzer) build tests/fuzz.
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
