@@ -55,6 +55,28 @@ void prefill(benchmark::State& st, const bench::Shape& shape) {
                                               benchmark::Counter::kIsRate);
 }
 
+// Batched decoding (Model::forward_batch): B sequences, one token each per step, weights read
+// once per step. tok/s counts all B sequences (aggregate); range(0) = B, 2 threads.
+template <class T>
+void decode_batch(benchmark::State& st, const bench::Shape& shape) {
+    auto model = model_of<T>(shape);
+    model.set_threads(2);
+    const auto B = static_cast<std::size_t>(st.range(0));
+    std::vector<rwkv::State> states;
+    for (std::size_t b = 0; b < B; ++b) states.push_back(model.new_state());
+    std::vector<rwkv::State*> ptrs;
+    for (auto& s : states) ptrs.push_back(&s);
+    std::vector<rwkv::token> toks(B);
+    for (std::size_t b = 0; b < B; ++b) toks[b] = static_cast<rwkv::token>(b * 131 + 1);
+    for (auto _ : st) {
+        auto logits = model.forward_batch(std::span<const rwkv::token>(toks), std::span<rwkv::State* const>(ptrs));
+        benchmark::DoNotOptimize(logits.data());
+        for (auto& t : toks) t = (t * 31 + 7) % model.config().vocab_size;
+    }
+    st.counters["tok/s"] =
+        benchmark::Counter(static_cast<double>(st.iterations() * B), benchmark::Counter::kIsRate);
+}
+
 // One layer's TimeMix + ChannelMix for one token (no head, no embedding): per-layer overhead.
 template <class T>
 void one_layer(benchmark::State& st, const bench::Shape& shape) {
@@ -75,6 +97,8 @@ void register_all(const bench::Shape& s, const char* type) {
     benchmark::RegisterBenchmark((base + "/prefill512").c_str(), prefill<T>, s)->Arg(1)->Arg(2)->UseRealTime()
         ->Unit(benchmark::kMillisecond)->MinTime(2.0);
     benchmark::RegisterBenchmark((base + "/layer").c_str(), one_layer<T>, s)->Arg(1)->Arg(2)->UseRealTime();
+    benchmark::RegisterBenchmark((base + "/decode_batch").c_str(), decode_batch<T>, s)
+        ->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Arg(32)->UseRealTime()->MinTime(1.0);
 }
 
 }  // namespace

@@ -126,7 +126,9 @@ inline rwkv::AnyModel load_model(const std::string& path, bool show_progress) {
                          "########################################", width - filled, "", done, total);
             if (done == total) std::fputc('\n', stderr);
         };
-    return rwkv::AnyModel::load(path, progress);
+    auto model = rwkv::AnyModel::load(path, progress);
+    for (const std::string& note : model.notes()) std::fprintf(stderr, "note: %s: %s\n", path.c_str(), note.c_str());
+    return model;
 }
 
 // World vocabulary when given (or stored in a GGUF model file), bytes for 256-token models, and

@@ -355,10 +355,10 @@ TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]"
     }
     SECTION("unsupported compression method") {
         zip_out z = make_zip(records);
-        set_le(z.bytes, z.central[0] + 10, 8, 2);
+        set_le(z.bytes, z.central[0] + 10, 12, 2);  // bzip2
         const std::string msg = load_error(tmp.write("bad.pth", z.bytes));
         CHECK_THAT(msg, Catch::Contains("'arch/data.pkl'"));
-        CHECK_THAT(msg, Catch::Contains("compression method 8"));
+        CHECK_THAT(msg, Catch::Contains("compression method 12 is not supported (only stored and deflate entries)"));
     }
     SECTION("unknown pickle opcode") {
         std::string bad = pkl;
@@ -393,12 +393,35 @@ TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]"
             {{"w", "FloatStorage", "0", 10, 0, {2147483647, 2147483647, 2147483647}, {1, 1, 1}}});
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("too large"));
     }
-    SECTION("non-contiguous stride") {
-        records[0].data = state_dict({{"t", "FloatStorage", "0", 10, 0, {2, 3}, {1, 2}}});
+    SECTION("self-overlapping (broadcast) stride") {
+        records[0].data = state_dict({{"t", "FloatStorage", "0", 10, 0, {4, 5}, {1, 0}}});
         const std::string msg = load_error(write_zip(records));
-        CHECK_THAT(msg, Catch::Contains("tensor 't'"));
-        CHECK_THAT(msg, Catch::Contains("not contiguous"));
-        CHECK_THAT(msg, Catch::Contains("stride [1, 2]"));
+        CHECK_THAT(msg, Catch::Contains("tensor 't'") && Catch::Contains("stride [1, 0]") &&
+                            Catch::Contains("overlaps itself"));
+    }
+    SECTION("strided view reaching past its storage") {
+        records[0].data = state_dict({{"t", "FloatStorage", "0", 10, 0, {2, 2}, {1, 9}}});
+        const std::string msg = load_error(write_zip(records));
+        CHECK_THAT(msg, Catch::Contains("tensor 't'") && Catch::Contains("exceed record 'arch/data/0'"));
+    }
+    SECTION("negative stride") {
+        records[0].data = state_dict({{"t", "FloatStorage", "0", 10, 0, {2, 3}, {-1, 2}}});
+        CHECK_THAT(load_error(write_zip(records)), Catch::Contains("tensor 't'") && Catch::Contains("negative stride"));
+    }
+    SECTION("wrapper prefix on some names only") {
+        records[0].data = state_dict({{"module.a", "FloatStorage", "0", 10, 0, {4}, {1}},
+                                      {"b", "FloatStorage", "0", 10, 4, {2, 3}, {3, 1}}});
+        CHECK_THAT(load_error(write_zip(records)),
+                   Catch::Contains("1 of 2 tensor names start with the training-wrapper prefix 'module.'") &&
+                       Catch::Contains("'module.a'") && Catch::Contains("(e.g. 'b')"));
+    }
+    SECTION("corrupt deflated entry") {
+        auto z = records;
+        z[2].deflate = true;
+        zip_out out = make_zip(z);
+        const auto at = rwkv::io::read_zip(test_support::span_of(out.bytes), "x").entries[2].data_offset;
+        out.bytes[at] = static_cast<char>(0xFF);  // block type 3: invalid in any deflate stream
+        CHECK_THAT(load_error(tmp.write("bad.pth", out.bytes)), Catch::Contains("zip entry 'arch/data/0'"));
     }
     SECTION("missing storage record") {
         records[0].data = state_dict({{"t", "FloatStorage", "7", 1, 0, {1}, {1}}});
@@ -470,4 +493,108 @@ TEST_CASE("load_pth: every truncation and byte corruption of a small checkpoint 
             }
         }
     }
+}
+
+// ---- files PyTorch loads that torch.save does not write from a plain model (issue 12) ----------
+
+namespace {
+
+bool has_note(const tensor_file& f, const std::string& part) {
+    return std::any_of(f.notes.begin(), f.notes.end(), [&](const std::string& n) { return n.find(part) != std::string::npos; });
+}
+
+fs::path corpus_file(const std::string& name) {
+    return fs::path(RWKV_SOURCE_DIR) / "tests" / "fuzz" / "corpus" / "pth" / name;
+}
+
+}  // namespace
+
+TEST_CASE("load_pth: deflate-compressed entries are inflated into owned memory", "[pth]") {
+    temp_dir tmp("rwkv-pth-test");
+    auto records = sample_records("arch", state_dict(sample_tensors()));
+    const tensor_file stored = load_pth(tmp.write("stored.pth", make_zip(records).bytes));
+    CHECK(stored.notes.empty());
+    for (auto& r : records) r.deflate = true;
+    const tensor_file f = load_pth(tmp.write("deflated.pth", make_zip(records).bytes));
+    REQUIRE(f.tensors.size() == stored.tensors.size());
+    for (std::size_t i = 0; i < f.tensors.size(); ++i) {
+        CHECK(f.tensors[i].name == stored.tensors[i].name);
+        CHECK(f.tensors[i].shape == stored.tensors[i].shape);
+        CHECK(std::equal(f.tensors[i].data.begin(), f.tensors[i].data.end(), stored.tensors[i].data.begin(),
+                         stored.tensors[i].data.end()));
+    }
+    CHECK(f.at("a").owner != nullptr);  // the inflated record outlives the zip listing
+    CHECK(has_note(f, "inflated deflate-compressed zip entries"));
+    // The same, zipped by CPython's zipfile module (tools/make-fuzz-seeds.py).
+    const tensor_file py = load_pth(corpus_file("deflated.pth"));
+    CHECK(to_f32(py.at("emb.weight")) == std::vector<float>{0, 0.25f, 0.5f, 0.75f, 1, 1.25f, 1.5f, 1.75f});
+}
+
+TEST_CASE("load_pth: float64 tensors are converted to float32 at read", "[pth]") {
+    temp_dir tmp("rwkv-pth-test");
+    std::string doubles(5 * 8, '\0');
+    const double v[5] = {1.5, -2.0, 1e-3, 1e300, -1e300};
+    std::memcpy(doubles.data(), v, sizeof v);
+    auto records = sample_records("arch", state_dict({{"d", "DoubleStorage", "3", 5, 0, {5}, {1}}}));
+    records.push_back({"arch/data/3", doubles});
+    const tensor_file f = load_pth(tmp.write("f64.pth", make_zip(records).bytes));
+    const tensor_view& d = f.at("d");
+    CHECK(d.type == dtype::f32);
+    CHECK(d.data.size() == 5 * 4);
+    const float inf = std::numeric_limits<float>::infinity();
+    CHECK(to_f32(d) == std::vector<float>{1.5f, -2.0f, 1e-3f, inf, -inf});  // beyond float range: +-inf, as torch
+    CHECK(has_note(f, "converted 1 float64 tensor to float32 (first: 'd')"));
+    const tensor_file py = load_pth(corpus_file("float64.pth"));
+    CHECK(to_f32(py.at("x")) == std::vector<float>{1.5f, -2.0f, 3.25f, 0.0f});
+}
+
+TEST_CASE("load_pth: non-contiguous tensors are gathered into a contiguous copy", "[pth]") {
+    temp_dir tmp("rwkv-pth-test");
+    // Storage 0..9; "t" is the transpose of a [2, 3] matrix at offset 1; "u" a [2, 2] slice with row stride 4.
+    auto records = sample_records("arch", state_dict({{"t", "FloatStorage", "0", 10, 1, {3, 2}, {1, 3}},
+                                                      {"u", "FloatStorage", "0", 10, 2, {2, 2}, {4, 1}}}));
+    const tensor_file f = load_pth(tmp.write("strided.pth", make_zip(records).bytes));
+    CHECK(to_f32(f.at("t")) == std::vector<float>{1, 4, 2, 5, 3, 6});
+    CHECK(to_f32(f.at("u")) == std::vector<float>{2, 3, 6, 7});
+    CHECK(f.at("t").owner != nullptr);
+    CHECK(has_note(f, "copied 2 non-contiguous tensors into contiguous memory (first: 't')"));
+    const tensor_file py = load_pth(corpus_file("transposed.pth"));  // [3, 2] stride (1, 3) over 0, .25, ..
+    CHECK(to_f32(py.at("x")) == std::vector<float>{0, 0.75f, 0.25f, 1.0f, 0.5f, 1.25f});
+}
+
+TEST_CASE("load_pth: training wrappers (prefixes, a nested state_dict) are unwrapped with a note", "[pth]") {
+    temp_dir tmp("rwkv-pth-test");
+    SECTION("DDP 'module.' and Fabric '_forward_module.' prefixes, nested") {
+        auto records = sample_records("arch", state_dict({{"_forward_module.module.a", "FloatStorage", "0", 10, 0, {4}, {1}},
+                                                          {"_forward_module.module.b", "FloatStorage", "0", 10, 4, {2, 3}, {3, 1}}}));
+        const tensor_file f = load_pth(tmp.write("wrapped.pth", make_zip(records).bytes));
+        REQUIRE(f.tensors.size() == 2);
+        CHECK(f.tensors[0].name == "a");
+        CHECK(f.tensors[1].name == "b");
+        CHECK(to_f32(f.at("b")) == std::vector<float>{4, 5, 6, 7, 8, 9});
+        CHECK(has_note(f, "stripped the training-wrapper prefix '_forward_module.' from all 2 tensor names"));
+        CHECK(has_note(f, "stripped the training-wrapper prefix 'module.' from all 2 tensor names"));
+        CHECK(load_pth(corpus_file("module-prefix.pth")).find("emb.weight") != nullptr);
+        CHECK(load_pth(corpus_file("forward-module-prefix.pth")).find("emb.weight") != nullptr);
+    }
+    SECTION("a Lightning checkpoint {'epoch': .., 'state_dict': {..}}") {
+        pickle_builder p;
+        p.proto(2).op('}').op('(').str("epoch").i1(3).str("state_dict").op('}').op('(');
+        p.str("a").tensor("FloatStorage", "0", 10, 0, {4}, {1});
+        p.op('u').op('u').op('.');
+        const tensor_file f = load_pth(tmp.write("lightning.pth", make_zip(sample_records("arch", p.b)).bytes));
+        REQUIRE(f.tensors.size() == 1);
+        CHECK(to_f32(f.at("a")) == std::vector<float>{0, 1, 2, 3});
+        CHECK(has_note(f, "using the 'state_dict' entry of a training checkpoint"));
+        CHECK(load_pth(corpus_file("state-dict-nesting.pth")).find("emb.weight") != nullptr);
+    }
+}
+
+TEST_CASE("load_pth: a checkpoint whose 'state_dict' is itself is read without looping", "[pth][regression]") {
+    temp_dir tmp("rwkv-pth-test");
+    pickle_builder p;
+    p.proto(2).empty_dict().put(0).str("state_dict").get(0).op('s').stop();
+    const tensor_file f = load_pth(tmp.write("cycle.pth", make_zip(sample_records("arch", p.b)).bytes));
+    CHECK(f.tensors.empty());
+    CHECK(f.other_keys == std::vector<std::string>{"state_dict"});
 }

@@ -2,6 +2,8 @@
 // distributions with fixed seeds.
 
 #include <rwkv/sampler.hpp>
+#include <rwkv/model.hpp>
+#include <rwkv/tokenizer.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -16,6 +18,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "errors.hpp"
 
 // Counting global allocator: the sampler promises no allocation per call, and this is
 // the only way to observe that from outside. noinline keeps GCC from inlining free() into
@@ -555,5 +559,102 @@ TEST_CASE("sample, accept and distribution allocate nothing after construction",
             CHECK(g_allocations.load() == 0);
             CHECK(std::none_of(drawn.begin(), drawn.begin() + 100, [&](token t) { return t <= 0 || t >= static_cast<token>(V); }));
         }
+    }
+}
+
+// ---- ids the tokenizer cannot decode are never sampled (issue 12) ----------------------------
+
+namespace {
+
+// A float tensor of `f` replaced by `values` (same shape), in a buffer of its own.
+void replace_tensor(rwkv::io::tensor_file& f, const std::string& name, std::vector<float> values) {
+    for (auto& t : f.tensors)
+        if (t.name == name) {
+            REQUIRE(static_cast<std::size_t>(t.numel()) == values.size());
+            auto buf = std::make_shared<std::vector<float>>(std::move(values));
+            t.type = rwkv::io::dtype::f32;
+            t.data = std::as_bytes(std::span<const float>(*buf));
+            t.owner = buf;
+            return;
+        }
+    FAIL("no tensor " << name);
+}
+
+}  // namespace
+
+TEST_CASE("valid_ids masks what a tokenizer decodes; ban_invalid_ids bans the rest", "[sampler][ban]") {
+    const auto world = rwkv::WorldTokenizer::from_text("1 'a' 1\n2 'b' 1\n3 'ab' 2\n5 'c' 1\n", "v");
+    const std::vector<bool> mask = world.valid_ids(70);
+    REQUIRE(mask.size() == 70);
+    CHECK(mask[0]);  // end of text decodes to nothing
+    CHECK((mask[1] && mask[2] && mask[3] && mask[5]));
+    CHECK_FALSE(mask[4]);  // a gap in the file
+    CHECK(std::count(mask.begin(), mask.end(), true) == 5);
+    const std::vector<bool> bytes = rwkv::ByteTokenizer{}.valid_ids(300);
+    CHECK(std::count(bytes.begin(), bytes.end(), true) == 256);
+    CHECK_FALSE(bytes[256]);
+
+    SamplerSettings st = plain(1.0, 3.0);
+    st.banned = {0};  // as rwkv-chat does; merged with the mask's bans
+    rwkv::ban_invalid_ids(st, mask);
+    Sampler s(70, st);
+    CHECK(s.settings().banned.size() == 70 - 4);
+    std::vector<float> l(70, 0.0f);
+    l[69] = 50.0f;  // the model strongly prefers an id the vocabulary does not define
+    for (int i = 0; i < 500; ++i) {
+        const token t = s.sample(l);
+        REQUIRE(world.contains(t));
+        REQUIRE(t != 0);
+    }
+    // Nothing decodable left: the sampler refuses the settings instead of failing mid-generation.
+    SamplerSettings none;
+    rwkv::ban_invalid_ids(none, std::vector<bool>(8, false));
+    CHECK_THAT(test_support::error_of([&] { Sampler(8, none); }), Catch::Contains("all 8 tokens are banned"));
+}
+
+TEST_CASE("a model whose greedy token is an undefined id generates only decodable ids", "[sampler][ban]") {
+    // A byte-level model with 320 rows (ids 256..319 undefined) whose output norm ignores x
+    // (weight 0, bias one-hot on channel 0), so logit v = head[v][0]: largest for id 300.
+    rwkv::Config c;
+    c.n_layer = 1;
+    c.n_embd = 32;
+    c.head_size = 8;
+    c.vocab_size = 320;
+    c.dim_lora_mix = 4;
+    c.dim_lora_decay = 8;
+    c.finalize();
+    auto f = rwkv::detail::random_tensors<float>(c, 7, rwkv::Init::fast);
+    std::vector<float> bias(32, 0.0f), head(320 * 32, 0.0f);
+    bias[0] = 1.0f;
+    for (int v = 0; v < 320; ++v) head[static_cast<std::size_t>(v) * 32] = 0.01f * static_cast<float>(v % 17);
+    head[300 * 32] = 10.0f;
+    replace_tensor(f, "ln_out.weight", std::vector<float>(32, 0.0f));
+    replace_tensor(f, "ln_out.bias", bias);
+    replace_tensor(f, "head.weight", head);
+    const auto model = rwkv::Model<float>::from_tensors(std::move(f));
+    const rwkv::ByteTokenizer tok;
+
+    auto state = model.new_state();
+    auto logits = model.forward(rwkv::token{'H'}, state);
+    SamplerSettings greedy = plain(1.0, 0.0);
+    // Without the mask the greedy pick is 300, which the tokenizer cannot print.
+    Sampler unmasked(320, greedy);
+    REQUIRE(unmasked.sample(logits) == 300);
+    CHECK_THROWS_AS(tok.token_bytes(300), rwkv::error);
+
+    for (double temperature : {0.0, 1.0, 3.0}) {
+        SamplerSettings st = plain(1.0, temperature);
+        rwkv::ban_invalid_ids(st, tok.valid_ids(320));
+        Sampler s(320, st);
+        auto st2 = model.new_state();
+        logits = model.forward(rwkv::token{'H'}, st2);
+        std::string text;
+        for (int i = 0; i < 40; ++i) {
+            const token t = s.sample(logits);
+            REQUIRE(tok.contains(t));
+            text += tok.token_bytes(t);
+            logits = model.forward(t, st2);
+        }
+        CHECK(text.size() == 40);
     }
 }

@@ -118,10 +118,14 @@ TEST_CASE("read_zip refuses malformed archives with messages naming the file and
         CHECK_THAT(msg, Catch::Contains("runs past the end of the file"));
     }
     SECTION("unsupported compression method") {
-        set_le(s, z.central[1] + 10, 8, 2);
+        set_le(s, z.central[1] + 10, 14, 2);  // LZMA
         const std::string msg = err();
         CHECK_THAT(msg, Catch::Contains("'archive/data/0'"));
-        CHECK_THAT(msg, Catch::Contains("compression method 8"));
+        CHECK_THAT(msg, Catch::Contains("compression method 14 is not supported (only stored and deflate entries)"));
+    }
+    SECTION("stored data marked as deflated") {
+        set_le(s, z.central[1] + 10, 8, 2);
+        CHECK_THAT(err(), Catch::Contains("zip entry 'archive/data/0': corrupt deflate data"));
     }
     SECTION("compressed and uncompressed sizes disagree") {
         set_le(s, z.central[3] + 20, 1, 4);
@@ -223,4 +227,67 @@ TEST_CASE("read_zip: single-byte corruptions never read out of bounds", "[zip]")
             }
         }
     }
+}
+
+TEST_CASE("read_zip inflates deflated entries into owned buffers, checking size and CRC", "[zip]") {
+    std::vector<zip_in> entries = sample;
+    entries[1].data = std::string(5000, 'a') + "tail";
+    entries[3].data = std::string("0123456789abcdef") + std::string(3000, '\x01');
+    for (auto& e : entries) e.deflate = true;
+    for (bool zip64 : {false, true}) {
+        const zip_out z = make_zip(entries, zip64);
+        const std::string& bytes = z.bytes;
+        const rwkv::io::zip_archive a = read_zip(span_of(bytes), "d.zip");
+        REQUIRE(a.entries.size() == entries.size());
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            CHECK(a.entries[i].method == 8);
+            CHECK(str_of(a.entries[i].data) == entries[i].data);
+            CHECK(a.entries[i].owner != nullptr);
+        }
+    }
+    // Mixed archives keep stored entries in place.
+    entries[1].deflate = false;
+    const zip_out mixed = make_zip(entries);
+    const rwkv::io::zip_archive m = read_zip(span_of(mixed.bytes), "m.zip");
+    CHECK(m.entries[1].owner == nullptr);
+    CHECK(m.entries[1].data.data() == span_of(mixed.bytes).data() + m.entries[1].data_offset);
+    CHECK(str_of(m.entries[3].data) == entries[3].data);
+}
+
+TEST_CASE("read_zip refuses deflated entries whose data disagrees with the directory", "[zip]") {
+    std::vector<zip_in> entries = {{"a/data/0", std::string(4000, 'x') + "end", 0, true}};
+    zip_out z = make_zip(entries);
+    std::string& s = z.bytes;
+    auto err = [&] { return error_of([&] { read_zip(span_of(s), "d.zip"); }); };
+    const std::size_t usize = 4003;
+    SECTION("CRC mismatch") {
+        set_le(s, z.central[0] + 16, 0x12345678, 4);
+        CHECK_THAT(err(), Catch::Contains("zip entry 'a/data/0': CRC-32 mismatch"));
+    }
+    SECTION("recorded size larger than the stream") {
+        set_le(s, z.central[0] + 24, usize + 1, 4);
+        CHECK_THAT(err(), Catch::Contains("inflates to 4003 bytes, fewer than its recorded 4004"));
+    }
+    SECTION("recorded size smaller than the stream") {
+        set_le(s, z.central[0] + 24, usize - 1, 4);
+        CHECK_THAT(err(), Catch::Contains("inflates to more than its recorded 4002 bytes"));
+    }
+    SECTION("compressed size cut short") {
+        const std::uint64_t csize = test_support::deflate_raw(entries[0].data).size();
+        set_le(s, z.central[0] + 20, csize - 3, 4);
+        CHECK_THAT(err(), Catch::Contains("zip entry 'a/data/0': deflate data is truncated"));
+    }
+    SECTION("a size no deflate stream can expand to") {
+        set_le(s, z.central[0] + 24, 0x7FFFFFFF, 4);
+        CHECK_THAT(err(), Catch::Contains("more than deflate can expand to"));
+    }
+}
+
+TEST_CASE("read_zip refuses deflated entries that share compressed bytes", "[zip]") {
+    // Two central entries pointing at one local header: the overlapping-entries zip bomb.
+    std::vector<zip_in> entries = {{"a/x", std::string(3000, 'z'), 0, true}, {"a/x", std::string(3000, 'z'), 0, true}};
+    zip_out z = make_zip(entries);
+    set_le(z.bytes, z.central[1] + 42, z.local[0], 4);
+    CHECK_THAT(error_of([&] { read_zip(span_of(z.bytes), "bomb.zip"); }),
+               Catch::Contains("bomb.zip: zip entries 'a/x' and 'a/x' share compressed data"));
 }

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "config.hpp"
 #include "error.hpp"
@@ -37,6 +38,8 @@ public:
     explicit AnyModel(M model) : impl_(std::make_shared<Holder<M>>(std::move(model))) {}
 
     const Config& config() const { return impl_->config(); }
+    // The reader's notes about the file (see Model::notes).
+    const std::vector<std::string>& notes() const { return impl_->notes(); }
     State new_state() const { return impl_->new_state(); }
     // Resets `s` to the model's initial state (zeros, or a state-tuned checkpoint's time_state).
     void reset(State& s) const { impl_->reset(s); }
@@ -70,6 +73,7 @@ private:
     struct Interface {
         virtual ~Interface() = default;
         virtual const Config& config() const = 0;
+        virtual const std::vector<std::string>& notes() const = 0;
         virtual State new_state() const = 0;
         virtual void reset(State&) const = 0;
         virtual std::span<const float> forward(std::span<const token>, State&) const = 0;
@@ -86,6 +90,14 @@ private:
     struct Holder final : Interface {
         explicit Holder(M m) : model(std::move(m)) {}
         const Config& config() const override { return model.config(); }
+        const std::vector<std::string>& notes() const override {
+            if constexpr (requires { model.notes(); }) {
+                return model.notes();
+            } else {
+                static const std::vector<std::string> none;
+                return none;
+            }
+        }
         State new_state() const override { return model.new_state(); }
         void reset(State& s) const override { model.reset(s); }
         std::span<const float> forward(std::span<const token> t, State& s) const override { return model.forward(t, s); }
@@ -97,7 +109,11 @@ private:
         }
         std::span<const float> forward_batch_prompts(std::span<const std::span<const token>> p,
                                                      std::span<State* const> s) const override {
-            return model.forward_batch(p, s);
+            if constexpr (requires { model.forward_batch(p, s); }) {
+                return model.forward_batch(p, s);
+            } else {
+                throw error("forward_batch: this model type has no batched prefill");
+            }
         }
         // set_threads on a shared holder would change every copy of this AnyModel: copies of
         // an AnyModel share one typed model handle, like copies of a Model share weights.

@@ -31,6 +31,7 @@
 #include "checkpoint.hpp"
 #include "config.hpp"
 #include "error.hpp"
+#include "fingerprint.hpp"
 #include "init.hpp"
 #include "io/open.hpp"
 #include "io/pth.hpp"
@@ -102,6 +103,7 @@ public:
     static Model from_tensors(io::tensor_file file, const Progress& progress = {}) {
         auto w = std::make_shared<Weights>();
         w->config = detail::infer_config(file);
+        w->fingerprint = weights_fingerprint(file);
         const Config& c = w->config;
         detail::TensorReader rd(file);
         using R = tensor_role;
@@ -200,6 +202,10 @@ public:
 
     const Config& config() const { return w_->config; }
 
+    // What the reader did beyond reading (converted dtypes, stripped wrapper prefixes, ...), one
+    // sentence each, for programs to show the user.
+    const std::vector<std::string>& notes() const { return w_->file.notes; }
+
     // The weight type in memory: "float32", "bfloat16", "float16", or for rwkv::stored the
     // formats the file holds, e.g. "stored: BF16" or "stored: Q8_0 + F16".
     std::string weight_type() const {
@@ -217,6 +223,10 @@ public:
             return out;
         }
     }
+
+    // Identity of the weights (rwkv/fingerprint.hpp), recorded in the states this
+    // model makes and in their serialised form.
+    std::uint64_t fingerprint() const { return w_->fingerprint; }
 
     // Threads used by forward() (the caller's thread included); default: hardware threads.
     // A Model is a cheap handle: copies share the weights, and each copy may use its own
@@ -248,6 +258,7 @@ public:
 
     State new_state() const {
         State s(w_->config);
+        s.set_model_fingerprint(w_->fingerprint);
         if (!w_->time_state.empty()) apply_time_state(s);
         s.workspace().reserve(w_->config, 1);
         return s;
@@ -349,6 +360,8 @@ private:
         std::vector<Block> blocks;
         std::vector<float> time_state;  // [L][H][N key][N value] or empty
         std::set<dtype> formats;        // of the big matrices, for weight_type()
+
+        std::uint64_t fingerprint = 0;  // weights_fingerprint(file)
     };
 
     explicit Model(std::shared_ptr<const Weights> w)
@@ -397,6 +410,10 @@ private:
         if (!(s.config() == w_->config))
             throw error("state belongs to a model of another shape (state: " + describe(s.config()) +
                         ", model: " + describe(w_->config) + ")");
+        // Same shape, other weights: refuse unless the state's origin is unknown (0).
+        if (s.model_fingerprint() != 0 && s.model_fingerprint() != w_->fingerprint)
+            throw error("state belongs to another model (state: " + State::describe(s.config(), s.model_fingerprint()) +
+                        "; this model: " + State::describe(w_->config, w_->fingerprint) + ")");
     }
 
     static std::string describe(const Config& c) {

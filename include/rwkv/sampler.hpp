@@ -144,6 +144,17 @@ inline std::string number_text(double x) {
 
 }  // namespace detail
 
+// Adds to s.banned every id whose entry in `valid` is false: the ids a model has rows for but its
+// tokenizer cannot decode (WorldTokenizer::valid_ids / ByteTokenizer::valid_ids), so that
+// sample() never returns one and generation never stops on an unprintable id (a World model has
+// 65536 rows for 65530 ids). `valid` has one entry per model id (the Sampler's vocab_size);
+// Sampler's constructor then refuses the settings if nothing is left to sample.
+inline void ban_invalid_ids(SamplerSettings& s, const std::vector<bool>& valid) {
+    for (std::size_t i = 0; i < valid.size(); ++i)
+        if (!valid[i]) s.banned.push_back(static_cast<token>(i));
+}
+
+
 class Sampler {
 public:
     using Settings = SamplerSettings;

@@ -35,6 +35,7 @@
 #include "error.hpp"
 #include "sampler.hpp"
 #include "state.hpp"
+#include "state_file.hpp"
 #include "token.hpp"
 #include "tokenizer.hpp"
 #include "utf8.hpp"
@@ -470,10 +471,21 @@ public:
         if (!out) throw error(path.string() + ": cannot write session file");
     }
 
-    // Reads a file written by save() (or State::save); see deserialize().
+    // Reads a file written by save() (or State::save; see deserialize()), or a state-tuning .pth
+    // (only att.time_state tensors; state_file.hpp), which replaces the state like a bare state.
     void load(const std::filesystem::path& path) {
         std::ifstream in(path, std::ios::binary);
         if (!in) throw error(path.string() + ": cannot open session file");
+        char magic[2] = {};
+        in.read(magic, 2);
+        if (in.gcount() == 2 && magic[0] == 'P' && magic[1] == 'K') {  // a zip: PyTorch .pth
+            State st = state_;
+            load_time_state(st, io::load_pth(path));
+            state_ = std::move(st);
+            logits_.clear();
+            return;
+        }
+        in.seekg(0);
         std::vector<char> buf((std::istreambuf_iterator<char>(in)), {});
         deserialize(std::as_bytes(std::span(buf)), path.string());
     }

@@ -4,7 +4,10 @@
 // the recurrent state (the forward scratch that hangs off a state is never copied; a copy grows
 // its own on first use).
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -26,11 +29,12 @@ public:
         data_.assign(static_cast<std::size_t>(config_.n_layer) * layer_floats(), 0.0f);
     }
 
-    State(const State& o) : config_(o.config_), data_(o.data_) {}
+    State(const State& o) : config_(o.config_), fingerprint_(o.fingerprint_), data_(o.data_) {}
     State& operator=(const State& o) {
         if (this != &o) {
             config_ = o.config_;
             data_ = o.data_;
+            fingerprint_ = o.fingerprint_;
         }
         return *this;
     }
@@ -58,24 +62,30 @@ public:
     void reset() { std::fill(data_.begin(), data_.end(), 0.0f); }
     State clone() const { return *this; }
 
-    // ---- serialisation: "RWKVSTAT", u32 format, u32 version, u32 n_layer, n_embd, n_head,
-    // head_size, u64 float count, floats (little-endian), u64 FNV-1a of everything before it.
+    // ---- identity: the model a state belongs to is its full shape (config()) plus a fingerprint
+    // of that model's weights (rwkv/fingerprint.hpp), stamped by Model::new_state(). 0 = unknown
+    // (a State built from a Config by hand): then only the shape is checked.
+    std::uint64_t model_fingerprint() const { return fingerprint_; }
+    void set_model_fingerprint(std::uint64_t fingerprint) { fingerprint_ = fingerprint; }
+
+    // ---- serialisation (format 2): "RWKVSTAT", u32 format, u32 version, n_layer, n_embd, n_head,
+    // head_size, dim_att, dim_ffn, vocab_size, dim_lora_mix, dim_lora_decay, u64 model fingerprint,
+    // u64 float count, floats, u64 FNV-1a of everything before it; all little-endian.
+    // Format 1 (read only) had just the first five shape fields and no fingerprint.
     std::vector<std::byte> serialize() const {
         // Sized up front and filled with memcpy (vector::insert trips a GCC 12 false warning).
-        const std::size_t total = 8 + 6 * 4 + 8 + data_.size() * sizeof(float) + 8;
+        const std::size_t total = header_bytes(format_version) + data_.size() * sizeof(float) + 8;
         std::vector<std::byte> out(total);
         std::size_t pos = 0;
         auto put = [&out, &pos](const void* p, std::size_t n) {
-            std::memcpy(out.data() + pos, p, n);
+            if (n != 0) std::memcpy(out.data() + pos, p, n);  // p may be null when n == 0
             pos += n;
         };
         put(magic, 8);
-        const std::uint32_t head[6] = {format_version, static_cast<std::uint32_t>(config_.version),
-                                       static_cast<std::uint32_t>(config_.n_layer),
-                                       static_cast<std::uint32_t>(config_.n_embd),
-                                       static_cast<std::uint32_t>(config_.n_head),
-                                       static_cast<std::uint32_t>(config_.head_size)};
-        put(head, sizeof head);
+        put(&format_version, 4);
+        const auto shape = shape_fields(config_);
+        put(shape.data(), shape.size() * 4);
+        put(&fingerprint_, 8);
         const std::uint64_t n = data_.size();
         put(&n, sizeof n);
         put(data_.data(), data_.size() * sizeof(float));
@@ -84,18 +94,34 @@ public:
         return out;
     }
 
-    // Restores a state written by serialize(). Throws rwkv::error (naming `source`) when the bytes
-    // are truncated or corrupt, or were saved from a model of another version or shape.
+    // Restores a state written by serialize() (format 2, or format 1 of earlier releases) into
+    // this state, whose shape and model fingerprint stay as they are. Throws rwkv::error (naming
+    // `source`) when the bytes are truncated or corrupt, or were saved from a model of another
+    // shape or, for format 2, from other weights (the message names both models). Format 1 files
+    // record no fingerprint and only part of the shape: they load when that part matches.
     void deserialize(std::span<const std::byte> bytes, const std::string& source = "state") {
-        constexpr std::size_t header = 8 + 6 * 4 + 8;
-        if (bytes.size() < header + 8) throw error(source + ": truncated state (" + std::to_string(bytes.size()) + " bytes)");
-        if (std::memcmp(bytes.data(), magic, 8) != 0) throw error(source + ": not an rwkv state (bad magic)");
-        std::uint32_t head[6];
-        std::memcpy(head, bytes.data() + 8, sizeof head);
-        if (head[0] != format_version)
-            throw error(source + ": unsupported state format version " + std::to_string(head[0]));
-        std::uint64_t n;
-        std::memcpy(&n, bytes.data() + 8 + sizeof head, sizeof n);
+        if (bytes.size() < 12 || std::memcmp(bytes.data(), magic, 8) != 0) {
+            if (bytes.size() >= 8 && std::memcmp(bytes.data(), magic, 8) != 0)
+                throw error(source + ": not an rwkv state (bad magic)" +
+                            (std::memcmp(bytes.data(), "PK\x03\x04", 4) == 0
+                                 ? "; a state-tuning .pth loads with rwkv::load_state_file (rwkv/state_file.hpp)"
+                                 : ""));
+            throw error(source + ": truncated state (" + std::to_string(bytes.size()) + " bytes)");
+        }
+        std::uint32_t format;
+        std::memcpy(&format, bytes.data() + 8, 4);
+        if (format != 1 && format != format_version)
+            throw error(source + ": unsupported state format version " + std::to_string(format) +
+                        " (this library reads 1 and " + std::to_string(format_version) + ")");
+        const std::size_t header = header_bytes(format);
+        if (bytes.size() < header + 8)
+            throw error(source + ": truncated state (" + std::to_string(bytes.size()) + " bytes)");
+        const std::size_t n_shape = format == 1 ? 5 : shape_count;
+        std::array<std::uint32_t, shape_count> shape{};
+        std::memcpy(shape.data(), bytes.data() + 12, n_shape * 4);
+        std::uint64_t fingerprint = 0, n;
+        if (format != 1) std::memcpy(&fingerprint, bytes.data() + 12 + n_shape * 4, 8);
+        std::memcpy(&n, bytes.data() + header - 8, sizeof n);
         if (n > (bytes.size() - header - 8) / sizeof(float) || header + n * sizeof(float) + 8 != bytes.size())
             throw error(source + ": truncated or oversized state (" + std::to_string(bytes.size()) +
                         " bytes for " + std::to_string(n) + " floats)");
@@ -103,21 +129,25 @@ public:
         std::memcpy(&sum, bytes.data() + header + n * sizeof(float), sizeof sum);
         if (sum != fnv1a(bytes.first(header + n * sizeof(float))))
             throw error(source + ": state checksum mismatch (corrupt file)");
-        const std::uint32_t want[5] = {static_cast<std::uint32_t>(config_.version),
-                                       static_cast<std::uint32_t>(config_.n_layer),
-                                       static_cast<std::uint32_t>(config_.n_embd),
-                                       static_cast<std::uint32_t>(config_.n_head),
-                                       static_cast<std::uint32_t>(config_.head_size)};
-        if (std::memcmp(head + 1, want, sizeof want) != 0 || n != data_.size()) {
-            auto shape = [](const std::uint32_t* h) {
-                return std::string(h[0] == 0 ? "x052" : h[0] == 1 ? "x060" : "unknown") + " L" +
-                       std::to_string(h[1]) + " C" + std::to_string(h[2]) + " H" + std::to_string(h[3]) +
-                       " N" + std::to_string(h[4]);
-            };
-            throw error(source + ": state is for a model of another shape (" + shape(head + 1) +
-                        "), this model is " + shape(want));
+        const auto want = shape_fields(config_);
+        const bool same_shape = std::equal(shape.begin(), shape.begin() + static_cast<std::ptrdiff_t>(n_shape), want.begin());
+        const bool other_weights = fingerprint != 0 && fingerprint_ != 0 && fingerprint != fingerprint_;
+        if (!same_shape || n != data_.size() || other_weights) {
+            const std::uint32_t* file_shape = shape.data();
+            const bool shape_ok = same_shape && n == data_.size();
+            throw error(source + ": state belongs to " + (shape_ok ? "another model" : "a model of another shape") +
+                        " (state: " + describe(file_shape, n_shape, fingerprint) + "; this model: " +
+                        describe(want.data(), shape_count, fingerprint_) + ")" +
+                        (shape_ok ? ": same shape, other weights" : ""));
         }
-        std::memcpy(data_.data(), bytes.data() + header, n * sizeof(float));
+        // Only when there is something to copy: data_.data() is null for an empty state (UB in memcpy).
+        if (n != 0) std::memcpy(data_.data(), bytes.data() + header, n * sizeof(float));
+    }
+
+    // "x060 L24 C2048 H32 N64 A2048 F7168 V65536 Dm32 Dw64 weights 0123456789abcdef": how the
+    // errors about foreign states name a model (weights "unknown" for fingerprint 0).
+    static std::string describe(const Config& c, std::uint64_t fingerprint) {
+        return describe(shape_fields(c).data(), shape_count, fingerprint);
     }
 
     void save(const std::filesystem::path& path) const {
@@ -142,7 +172,27 @@ public:
 
 private:
     static constexpr char magic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
-    static constexpr std::uint32_t format_version = 1;
+    static constexpr std::uint32_t format_version = 2;
+    static constexpr std::size_t shape_count = 10;
+
+    // magic, format, shape fields, (format 2: fingerprint), float count.
+    static constexpr std::size_t header_bytes(std::uint32_t format) {
+        return format == 1 ? 8 + 4 + 5 * 4 + 8 : 8 + 4 + shape_count * 4 + 8 + 8;
+    }
+    static std::array<std::uint32_t, shape_count> shape_fields(const Config& c) {
+        auto u = [](int x) { return static_cast<std::uint32_t>(x); };
+        return {static_cast<std::uint32_t>(c.version), u(c.n_layer), u(c.n_embd),   u(c.n_head),       u(c.head_size),
+                u(c.dim_att),                          u(c.dim_ffn), u(c.vocab_size), u(c.dim_lora_mix), u(c.dim_lora_decay)};
+    }
+    static std::string describe(const std::uint32_t* h, std::size_t count, std::uint64_t fingerprint) {
+        static constexpr const char* label[shape_count] = {"", " L", " C", " H", " N", " A", " F", " V", " Dm", " Dw"};
+        std::string out = h[0] == 0 ? "x052" : h[0] == 1 ? "x060" : "unknown";
+        for (std::size_t i = 1; i < count; ++i) out += label[i] + std::to_string(h[i]);
+        if (count < shape_count) return out + " (format 1 state: no fingerprint)";
+        char hex[17];
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fingerprint));
+        return out + " weights " + (fingerprint ? std::string(hex) : std::string("unknown"));
+    }
 
     std::size_t c() const { return static_cast<std::size_t>(config_.n_embd); }
     std::size_t wkv_floats() const {
@@ -161,6 +211,7 @@ private:
     }
 
     Config config_{};
+    std::uint64_t fingerprint_ = 0;  // see model_fingerprint()
     std::vector<float> data_;
     std::unique_ptr<detail::Workspace> ws_;
 };

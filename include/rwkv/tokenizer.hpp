@@ -297,6 +297,16 @@ public:
                entries_[static_cast<std::size_t>(id)].valid;
     }
 
+    // Mask over a model's `n` ids (its vocab_size, e.g. 65536 rows for World): true where
+    // decode()/token_bytes() accept the id (0 = end of text included), false for the rows the
+    // vocabulary does not define (65530..65535 for World). Give it to ban_invalid_ids()
+    // (sampler.hpp) so generation never draws an id it cannot print.
+    std::vector<bool> valid_ids(std::size_t n) const {
+        std::vector<bool> out(n);
+        for (std::size_t i = 0; i < n && i < entries_.size(); ++i) out[i] = entries_[i].valid != 0;
+        return out;
+    }
+
     // Embedding rows a model for this vocabulary has: (largest id + 1) rounded up to a
     // multiple of 64, which gives the 65536 rows of every World model (ids 65530…65535 exist
     // as rows but are never produced; decoding them is an error).
@@ -605,6 +615,12 @@ public:
         return std::string_view(&table()[static_cast<std::size_t>(id) & 0xFF], 1);
     }
     bool contains(token id) const noexcept { return id >= 0 && id < 256; }
+    // Mask over a model's `n` ids: true for 0..255 (see WorldTokenizer::valid_ids).
+    std::vector<bool> valid_ids(std::size_t n) const {
+        std::vector<bool> out(n);
+        for (std::size_t i = 0; i < n && i < 256; ++i) out[i] = true;
+        return out;
+    }
     std::size_t vocab_size() const noexcept { return 256; }
     std::size_t token_count() const noexcept { return 256; }
     token max_token_id() const noexcept { return 255; }

@@ -96,6 +96,12 @@ elseif(SCENARIO STREQUAL "generate_missing_files")
         if(NOT o_err MATCHES "another shape")
             message(FATAL_ERROR "${o_err}")
         endif()
+        # --state-in reads state-tuning .pth files too: this one is for a model of 1 head of size 2.
+        set(state_pth ${CMAKE_CURRENT_LIST_DIR}/../fuzz/corpus/pth/state-only.pth)
+        run_cli(o fail ${GENERATE} --model ${TINY5} --prompt x --state-in ${state_pth})
+        if(NOT o_err MATCHES "state-only.pth: tensor 'blocks.0.att.time_state' has shape \\[1, 2, 2\\], expected \\[8, 8, 8\\]")
+            message(FATAL_ERROR "${o_err}")
+        endif()
     endif()
 
 elseif(SCENARIO STREQUAL "generate_state_round_trip")

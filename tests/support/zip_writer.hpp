@@ -1,9 +1,13 @@
 #pragma once
-// A minimal zip writer (stored entries only), enough to build good and deliberately broken
-// archives and PyTorch-style checkpoints: the offsets it returns let a test corrupt one field.
+// A minimal zip writer (stored entries, and deflated ones through zlib), enough to build good and
+// deliberately broken archives and PyTorch-style checkpoints: the offsets it returns let a test
+// corrupt one field.
+
+#include <zlib.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,8 +18,31 @@ namespace test_support {
 struct zip_in {
     std::string name;
     std::string data;
-    std::uint16_t method = 0;  // written as given; the data is always stored as is
+    std::uint16_t method = 0;  // written as given; the data is stored as is unless `deflate`
+    bool deflate = false;      // compress the data (raw deflate, method 8, with its CRC-32)
 };
+
+// Raw deflate (no zlib header), as zip method 8 stores it.
+inline std::string deflate_raw(const std::string& in, int level = 6) {
+    z_stream zs{};
+    if (deflateInit2(&zs, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        throw std::runtime_error("deflateInit2 failed");
+    std::string out(deflateBound(&zs, static_cast<uLong>(in.size())), '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    const int rc = deflate(&zs, Z_FINISH);
+    deflateEnd(&zs);
+    if (rc != Z_STREAM_END) throw std::runtime_error("deflate failed");
+    out.resize(zs.total_out);
+    return out;
+}
+
+inline std::uint32_t crc32_of(const std::string& s) {
+    return static_cast<std::uint32_t>(
+        crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size())));
+}
 
 struct zip_out {
     std::string bytes;
@@ -34,7 +61,15 @@ inline zip_out make_zip(const std::vector<zip_in>& entries, bool zip64 = false,
     auto put64 = [](std::string& s, std::uint64_t v) { put_le(s, v, 8); };
     zip_out z;
     std::string& s = z.bytes;
+    // What each entry stores: its data, or the data deflated (then method 8, a CRC, two sizes).
+    std::vector<std::string> stored;
+    std::vector<std::uint32_t> crcs;
     for (const zip_in& e : entries) {
+        stored.push_back(e.deflate ? deflate_raw(e.data) : e.data);
+        crcs.push_back(e.deflate ? crc32_of(e.data) : 0);
+    }
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        const zip_in& e = entries[i];
         z.local.push_back(s.size());
         std::size_t pad = 0;
         if (align > 1) {
@@ -44,10 +79,10 @@ inline zip_out make_zip(const std::vector<zip_in>& entries, bool zip64 = false,
         put32(s, 0x04034b50);
         put16(s, 20);
         put16(s, 0);
-        put16(s, e.method);
-        put32(s, 0);  // time, date
-        put32(s, 0);  // crc (the reader does not check it)
-        put32(s, e.data.size());
+        put16(s, e.deflate ? 8 : e.method);
+        put32(s, 0);        // time, date
+        put32(s, crcs[i]);  // crc (checked by the reader for deflated entries only)
+        put32(s, stored[i].size());
         put32(s, e.data.size());
         put16(s, e.name.size());
         put16(s, pad);
@@ -57,7 +92,7 @@ inline zip_out make_zip(const std::vector<zip_in>& entries, bool zip64 = false,
             put16(s, pad - 4);
             s.append(pad - 4, 'Z');
         }
-        s += e.data;
+        s += stored[i];
     }
     const std::size_t cd = s.size();
     for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -67,10 +102,10 @@ inline zip_out make_zip(const std::vector<zip_in>& entries, bool zip64 = false,
         put16(s, 45);
         put16(s, 45);
         put16(s, 0);
-        put16(s, e.method);
+        put16(s, e.deflate ? 8 : e.method);
         put32(s, 0);
-        put32(s, 0);
-        put32(s, zip64 ? 0xFFFFFFFF : e.data.size());
+        put32(s, crcs[i]);
+        put32(s, zip64 ? 0xFFFFFFFF : stored[i].size());
         put32(s, zip64 ? 0xFFFFFFFF : e.data.size());
         put16(s, e.name.size());
         put16(s, zip64 ? 28 : 0);
@@ -84,7 +119,7 @@ inline zip_out make_zip(const std::vector<zip_in>& entries, bool zip64 = false,
             put16(s, 1);
             put16(s, 24);
             put64(s, e.data.size());
-            put64(s, e.data.size());
+            put64(s, stored[i].size());
             put64(s, z.local[i]);
         }
     }

@@ -1,6 +1,7 @@
 #pragma once
-// A small, safe reader for the pickle subset that torch.save writes (spec 8.1). It is a data
-// parser, not an interpreter: only an allowlist of globals is recognised, and "calling" one
+// A small, safe reader for the pickle subset that torch.save writes (spec 8.1), at every
+// protocol torch.save can be asked for (1-5; the text-form opcodes of protocol 0 that carry plain
+// values are read too). It is a data parser, not an interpreter: only an allowlist of globals is recognised, and "calling" one
 // builds a plain record (dict, storage reference, tensor description) — nothing is executed.
 //
 // Hostile input is bounded structurally: objects live in flat tables addressed by index
@@ -9,6 +10,7 @@
 // of values created are capped (see limits).
 
 #include <bit>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -305,6 +307,117 @@ class machine {
                 case 'Q':
                     push(persistent_load(pop()));
                     break;  // BINPERSID
+                // ---- protocols 0-2: text numbers and memo keys, Python 2 strings, MARK-built
+                // containers, stack manipulation, NEWOBJ.
+                case 'I': {  // INT: "00"/"01" are False/True (protocol 1 bools), else a decimal
+                    const std::string l = line();
+                    if (l == "00" || l == "01") push(value{kind::boolean, l == "01", 0});
+                    else push(integer(text_int(l, "INT")));
+                    break;
+                }
+                case 'L': {  // LONG: decimal with an optional trailing 'L'
+                    std::string l = line();
+                    if (!l.empty() && l.back() == 'L') l.pop_back();
+                    push(integer(text_int(l, "LONG")));
+                    break;
+                }
+                case 'F': {  // FLOAT: repr() text
+                    const std::string l = line();
+                    double d = 0;
+                    const auto r = std::from_chars(l.data(), l.data() + l.size(), d);
+                    if (r.ec != std::errc() || r.ptr != l.data() + l.size()) fail("bad FLOAT text '" + l + "'");
+                    push(value{kind::real, 0, d});
+                    break;
+                }
+                case 'p': {  // PUT (text key)
+                    memo_[memo_key(line())] = top();
+                    break;
+                }
+                case 'g':
+                    get(memo_key(line()));
+                    break;  // GET (text key)
+                case 'V':   // UNICODE (protocol 0): raw-unicode-escape text, kept as UTF-8
+                    push_text_unicode(line());
+                    break;
+                case 'T':   // BINSTRING: Python 2 str, kept as bytes
+                    push_string(read_le<std::uint32_t>());
+                    break;
+                case 'U':
+                    push_string(u8());
+                    break;  // SHORT_BINSTRING
+                case 'l':
+                    push(new_sequence(kind::list, pop_to_mark()));
+                    break;  // LIST
+                case 'd': {  // DICT
+                    std::vector<value> kv = pop_to_mark();
+                    if (kv.size() % 2 != 0) fail("DICT with an odd number of items");
+                    const value d = new_dict(false);
+                    for (std::size_t j = 0; j < kv.size(); j += 2)
+                        doc_.dicts[static_cast<std::size_t>(d.i)].items.emplace_back(kv[j], kv[j + 1]);
+                    push(d);
+                    break;
+                }
+                case '0':  // POP: the top item, or the top MARK when nothing is above it
+                    if (!marks_.empty() && stack_.size() == marks_.back()) marks_.pop_back();
+                    else pop();
+                    break;
+                case '1':
+                    pop_to_mark();
+                    break;  // POP_MARK
+                case '2':
+                    push(top());
+                    break;   // DUP
+                case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), only for allowlisted callables
+                    value args = pop(), cls = pop();
+                    push(call(cls, args));
+                    break;
+                }
+                case 0x92: {  // NEWOBJ_EX: kwargs must be empty
+                    value kwargs = pop(), args = pop(), cls = pop();
+                    if (kwargs.type != kind::dict || !doc_.dicts[static_cast<std::size_t>(kwargs.i)].items.empty())
+                        fail("NEWOBJ_EX with keyword arguments is not supported");
+                    push(call(cls, args));
+                    break;
+                }
+                case 0x8b: {  // LONG4: little-endian two's complement of a u32 byte count
+                    const std::uint32_t n = read_le<std::uint32_t>();
+                    push(integer(long_bytes(n)));
+                    break;
+                }
+                // ---- protocols 3-5: bytes, sets, out-of-band buffers.
+                case 'B':
+                    push_string(read_le<std::uint32_t>());
+                    break;  // BINBYTES
+                case 'C':
+                    push_string(u8());
+                    break;  // SHORT_BINBYTES
+                case 0x8e:
+                    push_string(read_le<std::uint64_t>());
+                    break;  // BINBYTES8
+                case 0x96:
+                    push_string(read_le<std::uint64_t>());
+                    break;  // BYTEARRAY8
+                case 0x8f:
+                    push(new_sequence(kind::list, {}));
+                    break;    // EMPTY_SET, kept as a list
+                case 0x90: {  // ADDITEMS
+                    std::vector<value> vs = pop_to_mark();
+                    std::vector<value>& l = list_at_top();
+                    l.insert(l.end(), vs.begin(), vs.end());
+                    break;
+                }
+                case 0x91:
+                    push(new_sequence(kind::list, pop_to_mark()));
+                    break;  // FROZENSET, kept as a list
+                case 0x97:
+                    fail("out-of-band buffers (pickle protocol 5 NEXT_BUFFER) are not supported");
+                case 0x98:
+                    (void)top();
+                    break;  // READONLY_BUFFER: a flag on the buffer above
+                case 0x82:
+                case 0x83:
+                case 0x84:
+                    fail("pickle extension registry codes (EXT1/2/4) are not supported");
                 case '.':   // STOP
                     doc_.root = pop();
                     return std::move(doc_);
@@ -345,17 +458,31 @@ class machine {
             }
         fail("truncated pickle: GLOBAL name without newline");
     }
-    std::int64_t long1() {
-        const unsigned n = u8();
+    std::int64_t long1() { return long_bytes(u8()); }
+
+    // The byte count of LONG1/LONG4 and their value, sign-extended; more than 8 bytes is refused.
+    std::int64_t long_bytes(std::uint64_t n) {
         if (n > 8) fail("integer of " + std::to_string(n) + " bytes is too large");
         need(n);
         std::uint64_t v = 0;
-        for (unsigned j = 0; j < n; ++j)
-            v |= std::to_integer<std::uint64_t>(in_[pos_ + j]) << (8 * j);
+        for (unsigned j = 0; j < n; ++j) v |= std::to_integer<std::uint64_t>(in_[pos_ + j]) << (8 * j);
         if (n > 0 && n < 8 && (std::to_integer<unsigned>(in_[pos_ + n - 1]) & 0x80u))
             v |= ~std::uint64_t{0} << (8 * n);  // sign-extend two's complement
-        pos_ += n;
+        pos_ += static_cast<std::size_t>(n);
         return static_cast<std::int64_t>(v);  // modular conversion (well defined since C++20)
+    }
+    std::int64_t text_int(const std::string& l, const char* op) const {
+        std::int64_t v = 0;
+        const char* b = l.data() + (!l.empty() && l[0] == '+');
+        const auto r = std::from_chars(b, l.data() + l.size(), v);
+        if (r.ec != std::errc() || r.ptr != l.data() + l.size() || b == l.data() + l.size())
+            fail(std::string("bad ") + op + " text '" + l.substr(0, 32) + "' (not a 64-bit integer)");
+        return v;
+    }
+    std::uint32_t memo_key(const std::string& l) const {
+        const std::int64_t k = text_int(l, "memo key");
+        if (k < 0 || k > 0xFFFFFFFF) fail("memo key " + l + " is out of range");
+        return static_cast<std::uint32_t>(k);
     }
 
     void count(std::size_t n) {
@@ -412,6 +539,42 @@ class machine {
         doc_.strings.emplace_back(reinterpret_cast<const char*>(in_.data() + pos_),
                                   static_cast<std::size_t>(n));
         pos_ += static_cast<std::size_t>(n);
+        push(value{kind::string, static_cast<std::int64_t>(doc_.strings.size() - 1), 0});
+    }
+    // raw-unicode-escape: \uXXXX and \UXXXXXXXX are code points, every other byte is Latin-1.
+    void push_text_unicode(const std::string& l) {
+        std::string out;
+        auto utf8 = [&out](std::uint32_t cp) {
+            if (cp < 0x80) {
+                out += static_cast<char>(cp);
+            } else if (cp < 0x800) {
+                out += static_cast<char>(0xC0 | (cp >> 6));
+                out += static_cast<char>(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
+                out += static_cast<char>(0xE0 | (cp >> 12));
+                out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+                out += static_cast<char>(0x80 | (cp & 0x3F));
+            } else {
+                out += static_cast<char>(0xF0 | (cp >> 18));
+                out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+                out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+                out += static_cast<char>(0x80 | (cp & 0x3F));
+            }
+        };
+        for (std::size_t i = 0; i < l.size();) {
+            const std::size_t digits = l[i] == '\\' && i + 1 < l.size() ? (l[i + 1] == 'u' ? 4 : l[i + 1] == 'U' ? 8 : 0) : 0;
+            if (digits == 0) {
+                utf8(static_cast<unsigned char>(l[i++]));
+                continue;
+            }
+            std::uint32_t cp = 0;
+            const auto r = std::from_chars(l.data() + i + 2, l.data() + std::min(l.size(), i + 2 + digits), cp, 16);
+            if (r.ec != std::errc() || r.ptr != l.data() + i + 2 + digits || cp > 0x10FFFF)
+                fail("bad \\u escape in UNICODE text");
+            utf8(cp);
+            i += 2 + digits;
+        }
+        doc_.strings.push_back(std::move(out));
         push(value{kind::string, static_cast<std::int64_t>(doc_.strings.size() - 1), 0});
     }
     std::vector<value>& list_at_top() {

@@ -40,8 +40,9 @@ struct tensor_view {
     // the owning tensor_file's mappings. Alignment is whatever the file gives (PyTorch pads to
     // 64 bytes, others may not): read through memcpy or check alignment before casting.
     std::span<const std::byte> data;
-    // For tensors built in memory (Model<T>::random): the buffer behind `data`, so that a
-    // weight used in place can keep just its own buffer alive. Empty for file-backed tensors.
+    // For tensors built in memory (Model<T>::random), inflated from a compressed entry, or
+    // converted/gathered by a reader: the buffer behind `data`, so that a weight used in place can
+    // keep just its own buffer alive. Empty for tensors used in place in a file mapping.
     std::shared_ptr<const void> owner;
 
     std::int64_t numel() const {
@@ -66,6 +67,9 @@ struct tensor_file {
     // tools like rwkv-info. Informational only: nothing downstream depends on them.
     std::string format;
     std::vector<std::pair<std::string, std::string>> metadata;
+    // What the reader did beyond reading (converted dtypes, gathered strides, stripped wrapper
+    // prefixes, a nested 'state_dict' used): one sentence each, for programs to show the user.
+    std::vector<std::string> notes;
 
     const tensor_view* find(std::string_view name) const {
         for (const tensor_view& t : tensors)

@@ -1,10 +1,18 @@
 #pragma once
-// Central-directory reader for uncompressed ("stored") zip archives, the container of PyTorch
-// checkpoints. It only locates entries; it never inflates and never trusts a header: every
-// offset and size is checked against the file before use.
+// Central-directory reader for zip archives, the container of PyTorch checkpoints. Stored
+// (uncompressed) entries, what torch.save writes, are located in place with zero copies;
+// deflate-compressed entries (checkpoints re-zipped by other tools) are inflated with zlib into an
+// owned buffer that the entry's `owner` keeps alive. It never trusts a header: every offset and
+// size is checked against the file before use, and an inflated entry must match its recorded size
+// and CRC-32 exactly.
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,8 +26,12 @@ namespace rwkv::io {
 struct zip_entry {
     std::string name;
     std::uint64_t local_header_offset = 0;
-    std::uint64_t data_offset = 0;    // first byte of the entry's data in the file
-    std::span<const std::byte> data;  // the stored bytes, inside the file span
+    std::uint64_t data_offset = 0;    // first byte of the entry's (compressed) data in the file
+    std::uint16_t method = 0;         // 0 stored, 8 deflate
+    // The entry's uncompressed bytes: inside the file span for stored entries, inside `owner`
+    // (the inflated copy) for deflated ones.
+    std::span<const std::byte> data;
+    std::shared_ptr<const void> owner;  // empty for stored entries
 };
 
 struct zip_archive {
@@ -51,6 +63,69 @@ constexpr std::uint16_t zip_sat16 = 0xFFFF;
 // True when [off, off + len) lies inside a buffer of `size` bytes, without overflowing.
 inline bool zip_fits(std::uint64_t off, std::uint64_t len, std::uint64_t size) noexcept {
     return off <= size && len <= size - off;
+}
+
+// Deflate cannot expand data more than ~1032:1; a larger claimed size is a corrupt (or hostile)
+// header, refused before allocating for it.
+constexpr std::uint64_t zip_max_deflate_ratio = 1032;
+
+// Raw-deflate `in` into exactly `size` bytes; the error text (or empty on success) says why not.
+inline std::string zip_inflate(std::span<const std::byte> in, std::byte* out, std::uint64_t size,
+                               std::uint32_t crc) {
+    z_stream zs{};
+    if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) return "zlib inflateInit2 failed";
+    // zlib counts in 32-bit uInt: feed and drain in chunks so entries over 4 GiB work.
+    constexpr std::uint64_t chunk = std::uint64_t{1} << 30;
+    std::uint64_t in_pos = 0, out_pos = 0;
+    std::string why;
+    for (;;) {
+        if (zs.avail_in == 0 && in_pos < in.size()) {
+            const std::uint64_t n = std::min<std::uint64_t>(chunk, in.size() - in_pos);
+            zs.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data() + in_pos));
+            zs.avail_in = static_cast<uInt>(n);
+            in_pos += n;
+        }
+        if (zs.avail_out == 0 && out_pos < size) {
+            const std::uint64_t n = std::min<std::uint64_t>(chunk, size - out_pos);
+            zs.next_out = reinterpret_cast<Bytef*>(out + out_pos);
+            zs.avail_out = static_cast<uInt>(n);
+            out_pos += n;
+        }
+        if (zs.avail_out == 0) {  // all `size` bytes written: the stream must end right here
+            unsigned char probe;
+            zs.next_out = &probe;
+            zs.avail_out = 1;
+            const int rc = inflate(&zs, Z_FINISH);
+            if (rc == Z_STREAM_END && zs.avail_out == 1) break;
+            why = rc == Z_DATA_ERROR ? "corrupt deflate data"
+                  : zs.avail_out == 0 ? "inflates to more than its recorded " + std::to_string(size) + " bytes"
+                                       : "deflate data is truncated";
+            break;
+        }
+        const int rc = inflate(&zs, Z_NO_FLUSH);
+        if (rc == Z_STREAM_END) {
+            const std::uint64_t written = out_pos - zs.avail_out;
+            if (written == size) break;
+            why = "inflates to " + std::to_string(written) + " bytes, fewer than its recorded " + std::to_string(size);
+            break;
+        }
+        if (rc == Z_OK) continue;
+        if (rc == Z_BUF_ERROR && zs.avail_in == 0 && in_pos == in.size()) {
+            why = "deflate data is truncated";
+            break;
+        }
+        if (rc == Z_BUF_ERROR) continue;  // no progress this round: the refills above make room
+        why = rc == Z_DATA_ERROR ? "corrupt deflate data" : "zlib error " + std::to_string(rc);
+        break;
+    }
+    inflateEnd(&zs);
+    if (!why.empty()) return why;
+    // CRC-32 in 1 GiB pieces for the same 32-bit reason.
+    uLong c = crc32(0L, Z_NULL, 0);
+    for (std::uint64_t p = 0; p < size; p += chunk)
+        c = crc32(c, reinterpret_cast<const Bytef*>(out + p), static_cast<uInt>(std::min(chunk, size - p)));
+    if (static_cast<std::uint32_t>(c) != crc) return "CRC-32 mismatch after inflating (corrupt entry)";
+    return {};
 }
 
 }  // namespace detail
@@ -120,6 +195,12 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
 
     zip_archive out;
     out.entries.reserve(static_cast<std::size_t>(count));
+    struct pending {
+        std::size_t entry;
+        std::uint64_t usize;
+        std::uint32_t crc;
+    };
+    std::vector<pending> deflated;
     const std::uint64_t cd_end = cd_offset + cd_size;
     std::uint64_t p = cd_offset;
     for (std::uint64_t i = 0; i < count; ++i) {
@@ -174,12 +255,15 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
         }
         if (need64 && !have64) throw entry_fail("saturated sizes but no zip64 extra field");
         if (flags & 0x0001) throw entry_fail("encrypted entries are not supported");
-        if (method != 0)
+        if (method != 0 && method != 8)
             throw entry_fail("compression method " + std::to_string(method) +
-                             " is not supported (only stored, uncompressed entries)");
-        if (csize != usize)
+                             " is not supported (only stored and deflate entries)");
+        if (method == 0 && csize != usize)
             throw entry_fail("stored entry with compressed size " + std::to_string(csize) +
                              " != uncompressed size " + std::to_string(usize));
+        if (method == 8 && usize > csize * detail::zip_max_deflate_ratio + 64)
+            throw entry_fail("deflated entry claims " + std::to_string(usize) + " bytes from " + std::to_string(csize) +
+                             " compressed bytes, more than deflate can expand to (corrupt header)");
 
         // The data offset comes from the LOCAL header: its extra field (PyTorch's alignment
         // padding) may differ in length from the central one.
@@ -199,19 +283,49 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
                              static_cast<std::size_t>(local_name_len)) != name)
             throw entry_fail("local header name does not match the central directory");
         const std::uint64_t data_offset = after_header + local_name_len + local_extra_len;
-        if (!detail::zip_fits(data_offset, usize, size))
+        if (!detail::zip_fits(data_offset, csize, size))
             throw entry_fail("data (offset " + std::to_string(data_offset) + ", size " +
-                             std::to_string(usize) + ") runs past the end of the file (" +
+                             std::to_string(csize) + ") runs past the end of the file (" +
                              std::to_string(size) + " bytes; truncated?)");
 
         zip_entry e;
-        e.name = std::move(name);
         e.local_header_offset = lho;
         e.data_offset = data_offset;
-        e.data =
-            file.subspan(static_cast<std::size_t>(data_offset), static_cast<std::size_t>(usize));
+        e.method = method;
+        const std::span<const std::byte> stored =
+            file.subspan(static_cast<std::size_t>(data_offset), static_cast<std::size_t>(csize));
+        if (method == 0) {
+            e.data = stored;
+        } else {
+            if (usize > std::numeric_limits<std::size_t>::max()) throw entry_fail("too large to inflate");
+            e.data = stored;  // compressed bytes until the inflate pass below
+            deflated.push_back({out.entries.size(), usize, u32(p + 16)});
+        }
+        e.name = std::move(name);
         out.entries.push_back(std::move(e));
         p = name_at + var_len;
+    }
+
+    // Deflated entries may not share compressed bytes: overlapping entries are how a small zip
+    // inflates to terabytes ("zip bomb"); no zip writer produces them. Checked before inflating.
+    if (!deflated.empty()) {
+        std::vector<const zip_entry*> by_offset;
+        for (const pending& d : deflated) by_offset.push_back(&out.entries[d.entry]);
+        std::sort(by_offset.begin(), by_offset.end(),
+                  [](const zip_entry* a, const zip_entry* b) { return a->data_offset < b->data_offset; });
+        for (std::size_t i = 1; i < by_offset.size(); ++i)
+            if (by_offset[i]->data_offset < by_offset[i - 1]->data_offset + by_offset[i - 1]->data.size())
+                throw fail("zip entries '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name +
+                           "' share compressed data (overlapping entries)");
+    }
+    for (const pending& d : deflated) {
+        zip_entry& e = out.entries[d.entry];
+        // Not zero-filled: pages are committed only as inflate writes real data.
+        std::shared_ptr<std::byte[]> buf(new std::byte[static_cast<std::size_t>(d.usize)]);
+        const std::string why = detail::zip_inflate(e.data, buf.get(), d.usize, d.crc);
+        if (!why.empty()) throw fail("zip entry '" + e.name + "': " + why);
+        e.data = std::span<const std::byte>(buf.get(), static_cast<std::size_t>(d.usize));
+        e.owner = std::move(buf);
     }
     return out;
 }
