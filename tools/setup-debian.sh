@@ -7,5 +7,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     ca-certificates cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev \
-    libedit-dev python3 >/dev/null
+    libcpp-httplib-dev pkg-config libedit-dev python3 curl >/dev/null
 echo "setup-debian: build dependencies installed"
