@@ -681,8 +681,9 @@ private:
             for (const auto& piece : rwkv_server::chat_segments(req.messages)) tok.encode(piece, prompt);
         if (prompt.empty()) throw ApiError(400, "the prompt encodes to no tokens", "prompt");
         if (prompt.size() > opt_.max_prompt_tokens)
-            throw ApiError(400, "the prompt has " + std::to_string(prompt.size()) + " tokens; this server takes at most " +
-                                    std::to_string(opt_.max_prompt_tokens) + " (--max-prompt-tokens)",
+            throw ApiError(400,
+                           "the prompt has " + std::to_string(prompt.size()) + " tokens; this server takes at most " +
+                               std::to_string(opt_.max_prompt_tokens) + " (--max-prompt-tokens)",
                            endpoint == Endpoint::chat ? "messages" : "prompt", "invalid_request_error",
                            "context_length_exceeded");
         if (!req.have_seed) req.sampling.seed = seeds_();
@@ -732,7 +733,8 @@ private:
                     *role_sent = true;
                     out += rwkv_server::sse(rwkv_server::stream_chunk(e, job->head, "", nullptr, nullptr, true));
                 }
-                for (const auto& p : pieces) out += rwkv_server::sse(rwkv_server::stream_chunk(e, job->head, p, nullptr));
+                for (const auto& p : pieces)
+                    out += rwkv_server::sse(rwkv_server::stream_chunk(e, job->head, p, nullptr));
                 if (done) {
                     if (job->error) {
                         out += rwkv_server::sse(job->error->to_json());

@@ -346,8 +346,27 @@ def scenario_concurrent(a):
             check(results[i] == single[i], f"client {i}: concurrent {results[i]!r} != alone {single[i]!r}")
         stats = s.health()["stats"]
         check(stats["max_batch"] >= 2, f"requests were never decoded together: {stats}")
-        print(f"measured: 8 x {n} tokens, one client at a time {8 * n / single_s:.0f} tok/s, "
+        print(f"measured (streaming): 8 x {n} tokens, one client at a time {8 * n / single_s:.0f} tok/s, "
               f"8 concurrent clients {8 * n / multi_s:.0f} tok/s aggregate (largest batch {stats['max_batch']})")
+
+        # The same without streaming (less client work per token), 256 tokens each.
+        def whole(i):
+            status, r = s.post("/v1/completions", {**body(i), "max_tokens": 256})
+            check(status == 200 and r["usage"]["completion_tokens"] == 256, str(r))
+
+        t0 = time.time()
+        for i in range(8):
+            whole(i)
+        single_s = time.time() - t0
+        threads = [threading.Thread(target=whole, args=(i,)) for i in range(8)]
+        t0 = time.time()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        multi_s = time.time() - t0
+        print(f"measured (whole responses): 8 x 256 tokens, one client at a time {8 * 256 / single_s:.0f} tok/s, "
+              f"8 concurrent clients {8 * 256 / multi_s:.0f} tok/s aggregate")
 
 
 def scenario_errors(a):
@@ -390,7 +409,8 @@ def scenario_errors(a):
         status, r = s.post("/v1/completions", {"prompt": "x", "model": "gpt-4"})
         check(r["error"]["code"] == "model_not_found", str(r))
         status, r = s.post("/v1/completions", {"prompt": "x" * 100})
-        check(r["error"]["code"] == "context_length_exceeded" and "--max-prompt-tokens" in r["error"]["message"], str(r))
+        check(r["error"]["code"] == "context_length_exceeded" and "--max-prompt-tokens" in r["error"]["message"],
+              str(r))
         # Routes and sizes refused by the HTTP layer, still in the error shape.
         status, r = s.get("/nope")
         check(status == 404 and "no route" in r["error"]["message"], str(r))
@@ -402,6 +422,29 @@ def scenario_errors(a):
         # Still serving.
         status, r = s.post("/v1/completions", {"prompt": "x", "max_tokens": 5})
         check(status == 200 and r["usage"]["completion_tokens"] == 5, str(r))
+
+
+def scenario_limits(a):
+    # --timeout: a request still running after it ends with 408 in the error shape.
+    with Server(a.server, "--timeout", "0.5", "--max-tokens", "100000000") as s:
+        t0 = time.time()
+        status, r = s.post("/v1/completions", {"prompt": PROMPT, "max_tokens": 100000000})
+        check(status == 408 and r["error"]["code"] == "timeout" and time.time() - t0 < 10, f"{status} {r}")
+        check(s.post("/v1/completions", {"prompt": PROMPT, "max_tokens": 5})[0] == 200, "short request after timeout")
+    # --max-sessions 1 --max-queue 1: one running, one waiting, the third refused with 429.
+    with Server(a.server, "--max-sessions", "1", "--max-queue", "1", "--max-tokens", "100000000") as s:
+        running, _ = open_stream(s.port, {"prompt": PROMPT, "max_tokens": 100000000})
+        waiting = threading.Thread(target=lambda: s.post("/v1/completions", {"prompt": "x", "max_tokens": 3}))
+        waiting.start()
+        deadline = time.time() + 10
+        while s.health()["queued"] != 1:
+            check(time.time() < deadline, f"the second request never queued: {s.health()}")
+            time.sleep(0.02)
+        status, r = s.post("/v1/completions", {"prompt": "x", "max_tokens": 3})
+        check(status == 429 and r["error"]["code"] == "rate_limit_exceeded", f"{status} {r}")
+        running.close()  # the running client leaves: the waiting request gets the slot and finishes
+        waiting.join(30)
+        check(not waiting.is_alive(), "the queued request never ran")
 
 
 def open_stream(port, body):
