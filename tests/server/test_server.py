@@ -479,34 +479,38 @@ def scenario_cancel(a):
 
 
 def scenario_sigterm(a):
-    s = Server(a.server, "--max-tokens", "100000000", "--shutdown-timeout", "3")
-    long_sock, long_got = open_stream(s.port, {"prompt": PROMPT, "max_tokens": 100000000, "temperature": 0})
-    short_sock, short_got = open_stream(s.port, {"prompt": "Fortune", "max_tokens": 300, "temperature": 0})
-    s.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
-    # While draining, new requests are refused with 503 and the error shape.
-    status, r = s.post("/v1/completions", {"prompt": "x"})
-    check(status == 503 and r["error"]["code"] == "shutting_down", f"during shutdown: {status} {r}")
+    s = Server(a.server, "--max-tokens", "100000000", "--shutdown-timeout", "10")
+    try:
+        long_sock, long_got = open_stream(s.port, {"prompt": PROMPT, "max_tokens": 100000000, "temperature": 0})
+        short_sock, short_got = open_stream(s.port, {"prompt": "Fortune", "max_tokens": 200, "temperature": 0})
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # While draining, new requests are refused with 503 and the error shape.
+        status, r = s.post("/v1/completions", {"prompt": "x"})
+        check(status == 503 and r["error"]["code"] == "shutting_down", f"during shutdown: {status} {r}")
 
-    def read_all(sock, got):
-        sock.settimeout(30)
-        while not got.endswith(b"0\r\n\r\n"):  # the chunked body's end
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-        sock.close()
-        return got.decode("utf-8", "replace")
+        def read_all(sock, got):
+            sock.settimeout(30)
+            while not got.endswith(b"0\r\n\r\n"):  # the chunked body's end
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            sock.close()
+            return got.decode("utf-8", "replace")
 
-    short = read_all(short_sock, short_got)
-    long = read_all(long_sock, long_got)
-    check('"finish_reason":"length"' in short and "data: [DONE]" in short,
-          "the short request did not finish normally: " + short[-300:])
-    check('"code":"shutting_down"' in long and "data: [DONE]" in long,
-          "the long request was not ended with an error event: " + long[-300:])
-    rc = s.stop()
-    check(rc == 0, f"exit status {rc} after SIGTERM:\n{s.log()}")
-    check("SIGTERM" in s.log() and "stopped" in s.log(), s.log())
+        short = read_all(short_sock, short_got)
+        long = read_all(long_sock, long_got)
+        check('"finish_reason":"length"' in short and "data: [DONE]" in short,
+              "the short request did not finish normally: " + short[-300:])
+        check('"code":"shutting_down"' in long and "data: [DONE]" in long,
+              "the long request was not ended with an error event: " + long[-300:])
+        rc = s.stop()
+        check(rc == 0, f"exit status {rc} after SIGTERM:\n{s.log()}")
+        check("SIGTERM" in s.log() and "stopped" in s.log(), s.log())
+    except BaseException:
+        s.proc.kill()
+        raise
 
 
 def scenario_openai(a):
