@@ -8,5 +8,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     ca-certificates cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev \
-    zlib1g-dev libedit-dev python3 clang libclang-rt-14-dev >/dev/null
+    zlib1g-dev libedit-dev python3 clang libclang-rt-14-dev libcpp-httplib-dev pkg-config curl >/dev/null
 echo "setup-debian: build dependencies installed"

@@ -84,3 +84,21 @@ for src, dst in [("gguf/rwkv6.gguf", "a"), ("safetensors/hf.safetensors", "b"), 
         put("corpus/open/" + dst, f.read())
 put("corpus/open/index.json", b'{"weight_map":{"x":"missing.safetensors"}}')
 put("corpus/open/zip", b"PK\x03\x04" + b"\0" * 26)
+
+# --- rwkv-server requests (fuzz_server_request): first byte 0 = /v1/completions, 1 = /v1/chat/completions.
+def request(endpoint, body):
+    return bytes([endpoint]) + (body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode())
+
+put("corpus/server_request/completion.json", request(0, {"prompt": "The best thing about", "max_tokens": 40,
+                                                         "temperature": 0, "stop": ["\n"], "stream": True}))
+put("corpus/server_request/token_ids.json", request(0, {"prompt": [84, 104, 101], "seed": 7, "top_p": 0.9, "top_k": 5,
+                                                        "presence_penalty": 0.5, "frequency_penalty": -0.5}))
+put("corpus/server_request/chat.json", request(1, {"model": "m", "messages": [
+    {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi\r\n\n\nthere"},
+    {"role": "assistant", "content": " Hello!"}, {"role": "user", "content": [{"type": "text", "text": "More?"}]}],
+    "stream": True, "stream_options": {"include_usage": True}}))
+put("corpus/server_request/chat_fields.json", request(1, {"messages": [{"role": "user", "content": "x"}],
+                                                          "max_completion_tokens": 3, "n": 1, "logprobs": False,
+                                                          "cache_prompt": False}))
+put("corpus/server_request/bad_types.json", request(0, {"prompt": "x", "temperature": "hot", "max_tokens": -1}))
+put("corpus/server_request/malformed.json", request(0, b"{not json"))
