@@ -7,7 +7,7 @@
 // llama.cpp: only the big matrices (embedding, head, r k v g o, ffn key/value/receptance) are
 // converted; vectors and the x060 LoRA matrices stay F32 (llama-quantize keeps time_mix_w1/w2 and
 // time_mix_decay_w1/w2 in F32 too). Mixes (unless `pure`): the head is Q6_K for the quantized
-// types (llama.cpp's rule for output.weight), and for q4_k_m / q5_k_m the value matrices
+// types other than Q8_0 (llama.cpp's rule for output.weight), and for q4_k_m / q5_k_m the value matrices
 // (time_mix_value, channel_mix_value: the RWKV counterparts of attn_v / ffn_down) take Q6_K in
 // llama.cpp's "use more bits" layers (the first and last eighth, and every third between).
 // Rows that are not whole blocks of the chosen type fall back like llama.cpp's quantizer: Q4_K → Q5_0,
@@ -227,7 +227,8 @@ inline void write_gguf(const io::tensor_file& in, const std::filesystem::path& o
         }
         w.add_tensor(name, {static_cast<std::uint64_t>(cols), static_cast<std::uint64_t>(rows)}, t, std::move(bytes));
     };
-    const dtype head_type = quantized && !opt.pure ? dtype::q6_k : plan.base;
+    // llama.cpp: output.weight becomes Q6_K unless the file type is Q8_0 (already finer).
+    const dtype head_type = quantized && !opt.pure && plan.base != dtype::q8_0 ? dtype::q6_k : plan.base;
     // In llama.cpp's order (the order llama-quantize writes).
     matrix("output.weight", R::head, -1, head_type, 0);
     vector("output_norm.bias", R::ln_out_bias, -1);
