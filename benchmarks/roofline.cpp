@@ -4,10 +4,18 @@
 //   decode floor   = bandwidth / bytes of weights read per token
 //   prefill ceiling = (one core's Eigen sgemm rate × threads) / flops per token
 //
-//   build/benchmarks/rwkv-roofline [--threads N] [--shapes all|1b6|0b4] [--types bf16,fp16,fp32]
+//   build/benchmarks/rwkv-roofline [--threads N] [--shapes all|1b6|0b4] [--types bf16,fp16,fp32,q8_0,q4_k,...]
+//
+// Block formats (q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q2_k q3_k iq4_nl) run Model<format>: the
+// big matrices and the head quantized on load, LoRA matrices fp32; their floor counts the bytes
+// of *that format* (block bytes / block values), so "% of floor" says how close the kernel is to
+// reading its own weights at the machine's bandwidth. "x bf16" is decode tok/s over bf16's in the
+// same run (when bf16 is among the types).
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <sstream>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -46,13 +54,49 @@ double model_weight_bytes(const rwkv::Config& c) {
     double per_layer = 5 * A * C + 2 * C * F + C * C;
     if (c.version == rwkv::Version::x060)
         per_layer += C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C + C * c.dim_lora_decay + c.dim_lora_decay * A;
-    return (c.n_layer * per_layer + 2 * V * C) * sizeof(T);
+    if constexpr (rwkv::is_weight_format_v<T>) return (c.n_layer * per_layer + 2 * V * C) * T::block_bytes / T::block_elems;
+    else return (c.n_layer * per_layer + 2 * V * C) * sizeof(T);
+}
+
+// Bytes per value of the big matrices and of the LoRA matrices under weight policy T.
+template <class T>
+std::pair<double, double> bytes_per_value() {
+    if constexpr (rwkv::is_weight_format_v<T>) {
+        return {static_cast<double>(T::block_bytes) / T::block_elems, 4.0};
+    } else {
+        return {static_cast<double>(sizeof(T)), static_cast<double>(sizeof(T))};
+    }
+}
+
+// Bytes of weights one decoded token reads: every matrix once, plus one embedding row.
+template <class T>
+double bytes_per_token(const rwkv::Config& c) {
+    const auto [big, lora] = bytes_per_value<T>();
+    const double C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size;
+    const double per_layer = 5 * A * C + 2 * C * F + C * C;
+    const double lora_values = c.version == rwkv::Version::x060 ? C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C +
+                                                                      C * c.dim_lora_decay + c.dim_lora_decay * A
+                                                                : 0.0;
+    return (c.n_layer * per_layer + V * C + C) * big + c.n_layer * lora_values * lora;
+}
+
+std::map<std::string, double> bf16_decode;  // per shape, for the "x bf16" column
+
+template <class T>
+rwkv::Model<T> random_model(const bench::Shape& shape) {
+    if constexpr (rwkv::is_weight_format_v<T>) {
+        // Quantize on load from a bf16 tensor set (half the transient memory of fp32).
+        return rwkv::Model<T>::from_tensors(
+            rwkv::detail::random_tensors<rwkv::bfloat16>(bench::config_of(shape), 1, rwkv::Init::fast));
+    } else {
+        return rwkv::Model<T>::random(bench::config_of(shape), 1, rwkv::Init::fast);
+    }
 }
 
 template <class T>
 void run_shape(const bench::Shape& shape, const char* type, int threads, double bw, double gemm) {
     auto t0 = clk::now();
-    auto model = rwkv::Model<T>::random(bench::config_of(shape), 1, rwkv::Init::fast);
+    auto model = random_model<T>(shape);
     model.set_threads(threads);
     const double build_s = secs(t0);
     const auto& c = model.config();
@@ -91,13 +135,17 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, double 
         }
         model.set_bf16_prefill(false);
     }
-    const double floor = bw / bench::weight_bytes_per_token<T>(c);
+    const double floor = bw / bytes_per_token<T>(c);
     const double weights_mib = model_weight_bytes<T>(c) / 1048576.0;
+    if (std::string(type) == "bf16") bf16_decode[shape.name] = decode;
     const double rss_mib = resident_mib();
     const double ceiling = gemm * threads / bench::flops_per_prefill_token(c);
-    std::printf("%-11s %-5s %7.2f tok/s  floor %7.2f  = %5.1f %%   | prefill512 %8.1f tok/s  ceiling %8.1f  = %5.1f %%"
+    const auto bf = bf16_decode.find(shape.name);
+    char ratio[32] = "";
+    if (bf != bf16_decode.end()) std::snprintf(ratio, sizeof ratio, " = %.2fx bf16", decode / bf->second);
+    std::printf("%-11s %-6s %7.2f tok/s%s  floor %7.2f  = %5.1f %%   | prefill512 %8.1f tok/s  ceiling %8.1f  = %5.1f %%"
                 "   | RSS %.0f MiB = weights %.0f MiB + %.1f %%\n",
-                shape.name, type, decode, floor, 100.0 * decode / floor, prefill, ceiling, 100.0 * prefill / ceiling,
+                shape.name, type, decode, ratio, floor, 100.0 * decode / floor, prefill, ceiling, 100.0 * prefill / ceiling,
                 rss_mib, weights_mib, 100.0 * (rss_mib - weights_mib) / weights_mib);
     (void)build_s;
     if (prefill_bf16 > 0.0)
@@ -117,7 +165,8 @@ int main(int argc, char** argv) {
         else if (a == "--shapes" && i + 1 < argc) shapes = argv[++i];
         else if (a == "--types" && i + 1 < argc) types = argv[++i];
         else {
-            std::fprintf(stderr, "usage: rwkv-roofline [--threads N] [--shapes all|1b6|0b4] [--types bf16,fp16,fp32]\n");
+            std::fprintf(stderr, "usage: rwkv-roofline [--threads N] [--shapes all|1b6|0b4] "
+                                 "[--types bf16,fp16,fp32,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q2_k,q3_k,iq4_nl]\n");
             return 2;
         }
     }
@@ -132,9 +181,31 @@ int main(int argc, char** argv) {
     for (const auto* s : {&bench::eagle_0b4, &bench::finch_0b4, &bench::finch_1b6}) {
         const std::string name = s->name;
         if (shapes != "all" && name.find(shapes == "1b6" ? "1.6B" : "0.4B") == std::string::npos) continue;
-        if (types.find("bf16") != std::string::npos) run_shape<rwkv::bfloat16>(*s, "bf16", threads, bw, gemm);
-        if (types.find("fp16") != std::string::npos) run_shape<rwkv::half>(*s, "fp16", threads, bw, gemm);
-        if (types.find("fp32") != std::string::npos) run_shape<float>(*s, "fp32", threads, bw, gemm);
+        // In the order given, so that formats can be interleaved with bf16 on a noisy machine.
+        std::stringstream list(types);
+        for (std::string t; std::getline(list, t, ',');) {
+            if (t == "bf16") run_shape<rwkv::bfloat16>(*s, "bf16", threads, bw, gemm);
+            else if (t == "fp16") run_shape<rwkv::half>(*s, "fp16", threads, bw, gemm);
+            else if (t == "fp32") run_shape<float>(*s, "fp32", threads, bw, gemm);
+#define RWKV_ROOFLINE_FORMAT(name) \
+    else if (t == #name) run_shape<rwkv::name>(*s, #name, threads, bw, gemm);
+            RWKV_ROOFLINE_FORMAT(q8_0)
+            RWKV_ROOFLINE_FORMAT(q4_0)
+            RWKV_ROOFLINE_FORMAT(q4_1)
+            RWKV_ROOFLINE_FORMAT(q5_0)
+            RWKV_ROOFLINE_FORMAT(q5_1)
+            RWKV_ROOFLINE_FORMAT(q2_k)
+            RWKV_ROOFLINE_FORMAT(q3_k)
+            RWKV_ROOFLINE_FORMAT(q4_k)
+            RWKV_ROOFLINE_FORMAT(q5_k)
+            RWKV_ROOFLINE_FORMAT(q6_k)
+            RWKV_ROOFLINE_FORMAT(iq4_nl)
+#undef RWKV_ROOFLINE_FORMAT
+            else {
+                std::fprintf(stderr, "rwkv-roofline: unknown type '%s'\n", t.c_str());
+                return 2;
+            }
+        }
     }
     return 0;
 }

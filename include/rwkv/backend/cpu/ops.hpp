@@ -1,8 +1,9 @@
 #pragma once
 // backend_ops<rwkv::cpu>: the op vocabulary (backend.hpp) on the CPU. Projections switch once
 // on the weight's format: F32 / BF16 / F16 run the SIMD mat-vec (one token: bandwidth-bound
-// decode) or the blocked GEMM (prefill); other formats decode rows to fp32 and dot them
-// (exact against the format's reference decoder). Products of one dispatch share one barrier
+// decode) or the blocked GEMM (prefill); block formats (Q8_0 ... Q6_K, IQ4_NL) dequantize in
+// registers for the mat-vec and per band of rows into the fp32 GEMM (matvec_quant.hpp), exact
+// against the format's reference decoder; anything else decodes rows to fp32 and dots them. Products of one dispatch share one barrier
 // of the thread pool. The WKV of a span runs heads in parallel, token by token with the fused
 // step or in the chunked form (Model::set_chunked_wkv).
 
@@ -21,6 +22,7 @@
 #include "../workspace.hpp"
 #include "gemm.hpp"
 #include "matvec.hpp"
+#include "matvec_quant.hpp"
 #include "norm.hpp"
 #include "threads.hpp"
 #include "wkv.hpp"
@@ -189,6 +191,10 @@ struct backend_ops<cpu> {
         if (viewable_as<float>(W)) return typed<float>(ws, W, X, n, Y);
         if (viewable_as<bfloat16>(W)) return typed<bfloat16>(ws, W, X, n, Y);
         if (viewable_as<half>(W)) return typed<half>(ws, W, X, n, Y);
+        if (quant_kernel_format(W)) {  // block formats: in-register dequantization (matvec_quant.hpp)
+            if (n == 1) return qmatvec(W, X, Y, ws.pool);
+            return qgemm(W, X, n, Y, ws.pool, ws.tiles);
+        }
         project_decoded(W, X, n, Y, ws.pool, ws.tiles);
     }
 
@@ -205,6 +211,7 @@ struct backend_ops<cpu> {
             if (same_format<float>(jobs)) return matvec_group<float>(ws, jobs);
             if (same_format<bfloat16>(jobs)) return matvec_group<bfloat16>(ws, jobs);
             if (same_format<half>(jobs)) return matvec_group<half>(ws, jobs);
+            if (all_block_formats(jobs)) return qmatvec_group(ws, jobs);
         }
         for (const auto& j : jobs) project(ws, *j.W, j.X, n, j.Y);
     }
@@ -327,6 +334,20 @@ private:
         for (const auto& j : jobs)
             if (!backend::cpu::viewable_as<T>(*j.W)) return false;
         return true;
+    }
+
+    static bool all_block_formats(std::initializer_list<product> jobs) {
+        for (const auto& j : jobs)
+            if (!backend::cpu::quant_kernel_format(*j.W)) return false;
+        return true;
+    }
+
+    // Block formats may differ between the products (K-quant mixes): one dispatch still.
+    static void qmatvec_group(Workspace& ws, std::initializer_list<product> jobs) {
+        backend::cpu::QMatvecJob j[8];
+        std::size_t i = 0;
+        for (const auto& p : jobs) j[i++] = {p.W, p.X, p.Y};
+        backend::cpu::qmatvec_many(std::span<const backend::cpu::QMatvecJob>(j, i), ws.pool);
     }
 
     template <class T>
