@@ -85,7 +85,7 @@ void BM_EigenBands(benchmark::State& state) {
                                             std::vector<float>(gemm_scratch_floats(n_tokens, cols)));
     for (auto _ : state) {
         pool.run([&](int t, int nt) {
-            const int band = gemm_detail::eigen_band(cols);
+            const int band = gemm_detail::eigen_band;
             const int bands = (rows + band - 1) / band;
             const int b0 = bands * t / nt, b1 = bands * (t + 1) / nt;
             gemm_detail::gemm_rows_eigen(d.W, d.x.data(), n_tokens, d.y.data(), b0 * band, std::min(rows, b1 * band),

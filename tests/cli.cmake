@@ -5,6 +5,9 @@ if(NOT RWKV_BUILD_EXAMPLES)
 endif()
 find_package(Python3 COMPONENTS Interpreter)
 set(RWKV_CLI_CHECK ${CMAKE_CURRENT_SOURCE_DIR}/cli/check.cmake)
+# Cross builds run the programs through the emulator (qemu-user), which CTest only puts in front
+# of a test's own COMMAND; the scripts put it in front of every program they run. '|'-separated.
+string(REPLACE ";" "|" RWKV_TEST_EMULATOR "${CMAKE_CROSSCOMPILING_EMULATOR}")
 foreach(scenario IN ITEMS generate_golden_greedy generate_bad_flags generate_missing_files
                           generate_state_round_trip generate_demo_model chat_scripted chat_bad_flags
                           generate_no_arguments generate_help_version generate_short_flags
@@ -17,5 +20,6 @@ foreach(scenario IN ITEMS generate_golden_greedy generate_bad_flags generate_mis
             -DPYTHON=${Python3_EXECUTABLE}
             -DBUILD_DIR=${PROJECT_BINARY_DIR}
             -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-work/${scenario}
+            -DEMULATOR=${RWKV_TEST_EMULATOR}
             -P ${RWKV_CLI_CHECK})
 endforeach()

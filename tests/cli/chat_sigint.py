@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """rwkv-chat and SIGINT: the first Ctrl-C stops the reply in progress and the chat goes on; one at the
 prompt exits (status 0) after saving to --state-out. The tiny greedy model never writes a blank line
-after "hi", so its reply runs until interrupted. Usage: chat_sigint.py RWKV_CHAT MODEL STATE_OUT"""
+after "hi", so its reply runs until interrupted. Usage: chat_sigint.py [EMULATOR...] RWKV_CHAT MODEL STATE_OUT
+(a cross build puts its emulator, e.g. qemu-aarch64 -L /usr/aarch64-linux-gnu, before the program)"""
 import os
 import select
 import signal
@@ -9,8 +10,8 @@ import subprocess
 import sys
 import time
 
-chat, model, state_out = sys.argv[1:4]
-p = subprocess.Popen([chat, "--model", model, "--temperature", "0", "-n", "100000000", "--state-out", state_out],
+*chat, model, state_out = sys.argv[1:]
+p = subprocess.Popen(chat + ["--model", model, "--temperature", "0", "-n", "100000000", "--state-out", state_out],
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 out = b""
 

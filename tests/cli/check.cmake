@@ -3,6 +3,9 @@
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 set(TINY5 ${FIXTURES}/tiny/tiny-rwkv-5v2-730K.pth)
+# EMULATOR: the command (words separated by '|') that runs the programs in a cross build, e.g.
+# qemu-aarch64|-L|/usr/aarch64-linux-gnu; empty for a native build.
+string(REPLACE "|" ";" EMULATOR "${EMULATOR}")
 set(TEXTA ${FIXTURES}/tiny/textA.txt)
 
 function(need_fixtures)
@@ -14,7 +17,7 @@ endfunction()
 
 # run(<out-var> <expect-rc: 0|fail> args...) — captures stdout, checks the exit status.
 macro(run_cli outvar expect)
-    execute_process(COMMAND ${ARGN} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
+    execute_process(COMMAND ${EMULATOR} ${ARGN} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
     if("${expect}" STREQUAL "0" AND NOT _rc EQUAL 0)
         message(FATAL_ERROR "command failed (${_rc}): ${ARGN}\nstderr: ${_err}")
     endif()
@@ -138,7 +141,7 @@ elseif(SCENARIO STREQUAL "chat_scripted")
     endif()
     file(WRITE ${WORK}/script.txt "Hello there\n/save ${WORK}/chat.state\n/bogus\n/load ${WORK}/missing.state\n/reset\n/load ${WORK}/chat.state\nHow are you?\n/quit\nnever read\n")
     foreach(i 1 2)
-        execute_process(COMMAND ${CHAT} --model ${TINY5} -n 40 --seed 3 INPUT_FILE ${WORK}/script.txt
+        execute_process(COMMAND ${EMULATOR} ${CHAT} --model ${TINY5} -n 40 --seed 3 INPUT_FILE ${WORK}/script.txt
             RESULT_VARIABLE rc OUTPUT_VARIABLE out${i} ERROR_VARIABLE err)
         if(NOT rc EQUAL 0)
             message(FATAL_ERROR "rwkv-chat failed (${rc}): ${err}")
@@ -262,7 +265,7 @@ elseif(SCENARIO STREQUAL "chat_sigint")
         message(STATUS "SKIPPED: needs the fixtures and python3")
         return()
     endif()
-    execute_process(COMMAND ${PYTHON} ${CMAKE_CURRENT_LIST_DIR}/chat_sigint.py ${CHAT} ${TINY5} ${WORK}/sigint.state
+    execute_process(COMMAND ${PYTHON} ${CMAKE_CURRENT_LIST_DIR}/chat_sigint.py ${EMULATOR} ${CHAT} ${TINY5} ${WORK}/sigint.state
         RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
     if(NOT rc EQUAL 0)
         message(FATAL_ERROR "chat_sigint.py failed (${rc}): ${out}${err}")

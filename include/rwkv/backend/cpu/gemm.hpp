@@ -71,10 +71,11 @@ inline float* align64(float* p) {
     return reinterpret_cast<float*>((a + 63u) & ~std::uintptr_t{63});
 }
 
-// Rows per band of the Eigen path: small enough to stay in L2 once widened.
-inline int eigen_band(int cols) {
-    return std::clamp(static_cast<int>(262144 / std::max(cols, 1)) / 16 * 16, 16, 256);
-}
+// Rows per band of the Eigen path, bands starting at multiples of it: Eigen's blocking (and so its
+// summation order) depends on the product's shape, so every output row must be computed in the
+// same band however the rows are split between threads (gemm() splits at multiples of
+// gemm_row_unit, a multiple of this). The widened band stays in L2 up to 5461 columns.
+inline constexpr int eigen_band = 48;
 
 // Scratch of the blocked paths: Xᵀ [K][round16(n)], the widened W panel [mc][kc], the Yᵀ band
 // [mc][round16(n)], each 64-byte aligned.
@@ -91,10 +92,10 @@ void gemm_rows_eigen(const Matrix<T>& W, const float* X, int n, float* Y, int ro
     using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using ConstMap = Eigen::Map<const RowMajor>;
     using MutMap = Eigen::Map<RowMajor, 0, Eigen::OuterStride<>>;
-    const int band = eigen_band(W.cols);
+    constexpr int band = eigen_band;
     const ConstMap x(X, n, W.cols);
-    for (int o0 = row_begin; o0 < row_end; o0 += band) {
-        const int rows = std::min(band, row_end - o0);
+    for (int o0 = row_begin; o0 < row_end; o0 = (o0 / band + 1) * band) {
+        const int rows = std::min((o0 / band + 1) * band, row_end) - o0;
         MutMap y(Y + o0, n, rows, Eigen::OuterStride<>(W.rows));
         if constexpr (std::is_same_v<T, float>) {
             y.noalias() = x * ConstMap(W.row(o0), rows, W.cols).transpose();
@@ -465,7 +466,7 @@ struct Bf16Dot {
 // Floats of scratch one thread needs for gemm_rows with n activation rows of `cols` columns,
 // on any path.
 inline std::size_t gemm_scratch_floats(int n, int cols) {
-    const std::size_t eigen = static_cast<std::size_t>(gemm_detail::eigen_band(cols)) * static_cast<std::size_t>(cols);
+    const std::size_t eigen = static_cast<std::size_t>(gemm_detail::eigen_band) * static_cast<std::size_t>(cols);
     return std::max({eigen, gemm_detail::blocked_scratch(n, cols), gemm_amx_scratch_floats(n, cols)});
 }
 
@@ -525,6 +526,7 @@ void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begi
 // Rows of W go to threads in units of this many (a multiple of every micro-kernel's rows and a
 // whole 64-byte line of each Y row).
 inline constexpr int gemm_row_unit = 48;
+static_assert(gemm_row_unit % gemm_detail::eigen_band == 0, "thread splits must fall on the Eigen path's band boundaries");
 
 // Y[n][W.rows] = X[n][W.cols] · Wᵀ, rows split across the pool's threads (pool may be null; when
 // another thread holds it, the caller does all the work). per_thread_scratch grows (only) to

@@ -93,7 +93,7 @@ inline void wkv_chunked_heads(int h_begin, int h_end, int n_head, int head_size,
     using Strided = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
     using StridedOut = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
     if (T <= 0 || h_begin >= h_end) return;
-    detail::wkv_flush_denormals flush;
+    [[maybe_unused]] detail::wkv_flush_denormals flush;  // a no-op off x86 (no MXCSR)
 
     const Index N = head_size, Q = chunk, P = std::min<Index>(wkv_sub_block, Q);
     const Index A_ = static_cast<Index>(n_head) * N;
