@@ -42,7 +42,8 @@ struct Data {
     std::vector<float> x, y;
     Matrix<T> W;
     Data(int rows, int cols)
-        : w(static_cast<std::size_t>(rows) * cols), x(static_cast<std::size_t>(n_tokens) * cols),
+        : w(static_cast<std::size_t>(rows) * cols),
+          x(static_cast<std::size_t>(n_tokens) * cols),
           y(static_cast<std::size_t>(n_tokens) * rows) {
         fill(w, 1);
         fill(x, 2);

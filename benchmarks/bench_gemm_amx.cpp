@@ -26,7 +26,8 @@ struct Data {
     std::vector<float> x, y;
     Matrix<bfloat16> W;
     Data(int rows, int cols)
-        : w(static_cast<std::size_t>(rows) * cols), x(static_cast<std::size_t>(n_tokens) * cols),
+        : w(static_cast<std::size_t>(rows) * cols),
+          x(static_cast<std::size_t>(n_tokens) * cols),
           y(static_cast<std::size_t>(n_tokens) * rows) {
         std::uint32_t s = 12345u;
         auto next = [&s] {

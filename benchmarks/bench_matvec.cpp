@@ -74,7 +74,8 @@ void BM_matvec(benchmark::State& state) {
         benchmark::ClobberMemory();
         if (++i == w.m.size()) i = 0;
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * rows * cols * static_cast<std::int64_t>(sizeof(T)));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * rows * cols *
+                            static_cast<std::int64_t>(sizeof(T)));
     state.SetLabel(std::string(scalar_name<T>()) + " " + isa_name(active_isa()));
 }
 
@@ -91,13 +92,15 @@ void BM_matvec_many_rkvg(benchmark::State& state) {
     for (auto _ : state) {
         MatvecJob<T> jobs[4];
         for (std::size_t j = 0; j < 4; ++j)
-            jobs[j] = {&w.m[(i + j) % n], x.data() + j * static_cast<std::size_t>(d), y.data() + j * static_cast<std::size_t>(d)};
+            jobs[j] = {&w.m[(i + j) % n], x.data() + j * static_cast<std::size_t>(d),
+                       y.data() + j * static_cast<std::size_t>(d)};
         matvec_many(std::span<const MatvecJob<T>>(jobs), &pool);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
         i = (i + 4) % n;
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * 4 * d * d * static_cast<std::int64_t>(sizeof(T)));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * 4 * d * d *
+                            static_cast<std::int64_t>(sizeof(T)));
     state.SetLabel(std::string(scalar_name<T>()) + " " + isa_name(active_isa()));
 }
 
@@ -111,7 +114,8 @@ float read_generic(const float* p, std::size_t n) {
     float acc[S][16] = {};
     for (std::size_t i = 0; i + 16 <= per; i += 16)
         for (int s = 0; s < S; ++s)
-            for (int l = 0; l < 16; ++l) acc[s][l] += p[static_cast<std::size_t>(s) * per + i + static_cast<std::size_t>(l)];
+            for (int l = 0; l < 16; ++l)
+                acc[s][l] += p[static_cast<std::size_t>(s) * per + i + static_cast<std::size_t>(l)];
     float t = 0.0f;
     for (int s = 0; s < S; ++s)
         for (int l = 0; l < 16; ++l) t += acc[s][l];
@@ -159,7 +163,9 @@ void BM_read_bandwidth(benchmark::State& state) {
     const std::size_t per_thread = buf.size() / static_cast<std::size_t>(threads);
     float sink[64] = {};
     for (auto _ : state) {
-        pool.run([&](int t, int) { sink[t * 16] += read_streams<S>(buf.data() + static_cast<std::size_t>(t) * per_thread, per_thread); });
+        pool.run([&](int t, int) {
+            sink[t * 16] += read_streams<S>(buf.data() + static_cast<std::size_t>(t) * per_thread, per_thread);
+        });
         benchmark::DoNotOptimize(sink);
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
@@ -178,7 +184,8 @@ void BM_pool_run(benchmark::State& state) {
 }
 
 void matvec_shapes(benchmark::internal::Benchmark* b) {
-    for (auto [rows, cols] : {std::pair{2048, 2048}, std::pair{7168, 2048}, std::pair{2048, 7168}, std::pair{65536, 2048}})
+    for (auto [rows, cols] :
+         {std::pair{2048, 2048}, std::pair{7168, 2048}, std::pair{2048, 7168}, std::pair{65536, 2048}})
         for (int threads : {1, 2}) b->Args({rows, cols, threads});
     b->ArgNames({"rows", "cols", "threads"})->UseRealTime();
 }

@@ -80,8 +80,7 @@ void BM_qmatvec(benchmark::State& state) {
         benchmark::ClobberMemory();
         if (++i == w.w.size()) i = 0;
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
-                            static_cast<std::int64_t>(w.w[0].bytes()));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(w.w[0].bytes()));
     state.SetLabel(std::string(dtype_name(T)) + " " + isa_name(active_isa()));
 }
 

@@ -51,8 +51,8 @@ void prefill(benchmark::State& st, const bench::Shape& shape) {
         auto logits = model.forward(std::span<const rwkv::token>(prompt), s);
         benchmark::DoNotOptimize(logits.data());
     }
-    st.counters["tok/s"] = benchmark::Counter(static_cast<double>(st.iterations() * prompt.size()),
-                                              benchmark::Counter::kIsRate);
+    st.counters["tok/s"] =
+        benchmark::Counter(static_cast<double>(st.iterations() * prompt.size()), benchmark::Counter::kIsRate);
 }
 
 // Batched decoding (Model::forward_batch): B sequences, one token each per step, weights read
@@ -73,8 +73,7 @@ void decode_batch(benchmark::State& st, const bench::Shape& shape) {
         benchmark::DoNotOptimize(logits.data());
         for (auto& t : toks) t = (t * 31 + 7) % model.config().vocab_size;
     }
-    st.counters["tok/s"] =
-        benchmark::Counter(static_cast<double>(st.iterations() * B), benchmark::Counter::kIsRate);
+    st.counters["tok/s"] = benchmark::Counter(static_cast<double>(st.iterations() * B), benchmark::Counter::kIsRate);
 }
 
 // One layer's TimeMix + ChannelMix for one token (no head, no embedding): per-layer overhead.
@@ -94,11 +93,22 @@ template <class T>
 void register_all(const bench::Shape& s, const char* type) {
     const std::string base = std::string(s.name) + "/" + type;
     benchmark::RegisterBenchmark((base + "/decode").c_str(), decode<T>, s)->Arg(1)->Arg(2)->UseRealTime()->MinTime(2.0);
-    benchmark::RegisterBenchmark((base + "/prefill512").c_str(), prefill<T>, s)->Arg(1)->Arg(2)->UseRealTime()
-        ->Unit(benchmark::kMillisecond)->MinTime(2.0);
+    benchmark::RegisterBenchmark((base + "/prefill512").c_str(), prefill<T>, s)
+        ->Arg(1)
+        ->Arg(2)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(2.0);
     benchmark::RegisterBenchmark((base + "/layer").c_str(), one_layer<T>, s)->Arg(1)->Arg(2)->UseRealTime();
     benchmark::RegisterBenchmark((base + "/decode_batch").c_str(), decode_batch<T>, s)
-        ->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Arg(32)->UseRealTime()->MinTime(1.0);
+        ->Arg(1)
+        ->Arg(2)
+        ->Arg(4)
+        ->Arg(8)
+        ->Arg(16)
+        ->Arg(32)
+        ->UseRealTime()
+        ->MinTime(1.0);
 }
 
 }  // namespace

@@ -50,34 +50,24 @@ void step(benchmark::State& st, ck::wkv_isa isa) {
     }
     Layer L(static_cast<int>(st.range(0)), static_cast<int>(st.range(1)), 1);
     for (auto _ : st) {
-        ck::wkv_step_isa(isa, L.H, L.N, L.r.data(), L.k.data(), L.v.data(), L.w.data(), L.u.data(),
-                         L.S.data(), L.y.data());
+        ck::wkv_step_isa(isa, L.H, L.N, L.r.data(), L.k.data(), L.v.data(), L.w.data(), L.u.data(), L.S.data(),
+                         L.y.data());
         benchmark::DoNotOptimize(L.y.data());
         benchmark::ClobberMemory();
     }
     st.SetItemsProcessed(st.iterations());
-    st.counters["state_GB/s"] =
-        benchmark::Counter(double(st.iterations()) * 2.0 * double(L.S.size() * sizeof(float)),
-                           benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+    st.counters["state_GB/s"] = benchmark::Counter(double(st.iterations()) * 2.0 * double(L.S.size() * sizeof(float)),
+                                                   benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
-void BM_step_reference(benchmark::State& st) {
-    step(st, ck::wkv_isa::scalar);
-}
-void BM_step_xsimd(benchmark::State& st) {
-    step(st, ck::wkv_isa::xsimd);
-}
-void BM_step_avx2(benchmark::State& st) {
-    step(st, ck::wkv_isa::avx2);
-}
-void BM_step_avx512(benchmark::State& st) {
-    step(st, ck::wkv_isa::avx512);
-}
+void BM_step_reference(benchmark::State& st) { step(st, ck::wkv_isa::scalar); }
+void BM_step_xsimd(benchmark::State& st) { step(st, ck::wkv_isa::xsimd); }
+void BM_step_avx2(benchmark::State& st) { step(st, ck::wkv_isa::avx2); }
+void BM_step_avx512(benchmark::State& st) { step(st, ck::wkv_isa::avx512); }
 void BM_step_dispatch(benchmark::State& st) {
     Layer L(static_cast<int>(st.range(0)), static_cast<int>(st.range(1)), 1);
     for (auto _ : st) {
-        ck::wkv_step(L.H, L.N, L.r.data(), L.k.data(), L.v.data(), L.w.data(), L.u.data(),
-                     L.S.data(), L.y.data());
+        ck::wkv_step(L.H, L.N, L.r.data(), L.k.data(), L.v.data(), L.w.data(), L.u.data(), L.S.data(), L.y.data());
         benchmark::DoNotOptimize(L.y.data());
         benchmark::ClobberMemory();
     }
@@ -86,13 +76,12 @@ void BM_step_dispatch(benchmark::State& st) {
 
 // Prefill: args H, N, T.
 void BM_prefill_steps(benchmark::State& st) {
-    Layer L(static_cast<int>(st.range(0)), static_cast<int>(st.range(1)),
-            static_cast<int>(st.range(2)));
+    Layer L(static_cast<int>(st.range(0)), static_cast<int>(st.range(1)), static_cast<int>(st.range(2)));
     for (auto _ : st) {
         for (std::size_t t = 0; t < static_cast<std::size_t>(L.T); ++t) {
             const std::size_t o = t * L.A;
-            ck::wkv_step(L.H, L.N, L.r.data() + o, L.k.data() + o, L.v.data() + o, L.w.data() + o,
-                         L.u.data(), L.S.data(), L.y.data() + o);
+            ck::wkv_step(L.H, L.N, L.r.data() + o, L.k.data() + o, L.v.data() + o, L.w.data() + o, L.u.data(),
+                         L.S.data(), L.y.data() + o);
         }
         benchmark::DoNotOptimize(L.y.data());
         benchmark::ClobberMemory();
@@ -102,14 +91,13 @@ void BM_prefill_steps(benchmark::State& st) {
 
 // Prefill: args H, N, T, Q, static decay (x052: one λ row, stride 0).
 void BM_prefill_chunked(benchmark::State& st) {
-    Layer L(static_cast<int>(st.range(0)), static_cast<int>(st.range(1)),
-            static_cast<int>(st.range(2)));
+    Layer L(static_cast<int>(st.range(0)), static_cast<int>(st.range(1)), static_cast<int>(st.range(2)));
     const int Q = static_cast<int>(st.range(3));
     const std::size_t stride = st.range(4) ? 0 : L.A;
     std::vector<float> scratch(ck::wkv_chunked_scratch_floats(L.N, Q));
     for (auto _ : st) {
-        ck::wkv_chunked(L.H, L.N, L.T, L.r.data(), L.k.data(), L.v.data(), L.lw.data(), stride,
-                        L.u.data(), L.S.data(), L.y.data(), scratch.data(), Q);
+        ck::wkv_chunked(L.H, L.N, L.T, L.r.data(), L.k.data(), L.v.data(), L.lw.data(), stride, L.u.data(), L.S.data(),
+                        L.y.data(), scratch.data(), Q);
         benchmark::DoNotOptimize(L.y.data());
         benchmark::ClobberMemory();
     }

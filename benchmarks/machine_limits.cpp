@@ -36,7 +36,8 @@ float sum_streams(const float* p, std::size_t stride, std::size_t len, int strea
     float acc[8][16] = {};
     for (std::size_t i = 0; i + 16 <= len; i += 16)
         for (int s = 0; s < streams; ++s)
-            for (int l = 0; l < 16; ++l) acc[s][l] += p[static_cast<std::size_t>(s) * stride + i + static_cast<std::size_t>(l)];
+            for (int l = 0; l < 16; ++l)
+                acc[s][l] += p[static_cast<std::size_t>(s) * stride + i + static_cast<std::size_t>(l)];
     float total = 0.0f;
     for (auto& a : acc)
         for (float v : a) total += v;
@@ -60,7 +61,8 @@ double read_bandwidth(int threads, std::size_t bytes, int streams) {
                     sum_streams(buf.data() + static_cast<std::size_t>(t) * per, len, len, streams);
             });
         for (auto& th : pool) th.join();
-        best = std::max(best, static_cast<double>(len) * static_cast<double>(streams) * threads * sizeof(float) / secs(t0));
+        best = std::max(best,
+                        static_cast<double>(len) * static_cast<double>(streams) * threads * sizeof(float) / secs(t0));
     }
     if (sink[0] < 0) best = -best;  // keep the sums observable
     return best;

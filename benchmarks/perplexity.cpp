@@ -79,8 +79,7 @@ int main(int argc, char** argv) {
             if (t == "f32") v = nats_per_byte<float>(pos[0], ids, text.size());
             else if (t == "bf16") v = nats_per_byte<rwkv::bfloat16>(pos[0], ids, text.size());
             else if (t == "f16") v = nats_per_byte<rwkv::half>(pos[0], ids, text.size());
-#define RWKV_PPL_FORMAT(name) \
-    else if (t == #name) v = nats_per_byte<rwkv::name>(pos[0], ids, text.size());
+#define RWKV_PPL_FORMAT(name) else if (t == #name) v = nats_per_byte<rwkv::name>(pos[0], ids, text.size());
             RWKV_PPL_FORMAT(q8_0)
             RWKV_PPL_FORMAT(q4_0)
             RWKV_PPL_FORMAT(q4_1)

@@ -54,7 +54,8 @@ double model_weight_bytes(const rwkv::Config& c) {
     double per_layer = 5 * A * C + 2 * C * F + C * C;
     if (c.version == rwkv::Version::x060)
         per_layer += C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C + C * c.dim_lora_decay + c.dim_lora_decay * A;
-    if constexpr (rwkv::is_weight_format_v<T>) return (c.n_layer * per_layer + 2 * V * C) * T::block_bytes / T::block_elems;
+    if constexpr (rwkv::is_weight_format_v<T>)
+        return (c.n_layer * per_layer + 2 * V * C) * T::block_bytes / T::block_elems;
     else return (c.n_layer * per_layer + 2 * V * C) * sizeof(T);
 }
 
@@ -143,14 +144,17 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, double 
     const auto bf = bf16_decode.find(shape.name);
     char ratio[32] = "";
     if (bf != bf16_decode.end()) std::snprintf(ratio, sizeof ratio, " = %.2fx bf16", decode / bf->second);
-    std::printf("%-11s %-6s %7.2f tok/s%s  floor %7.2f  = %5.1f %%   | prefill512 %8.1f tok/s  ceiling %8.1f  = %5.1f %%"
-                "   | RSS %.0f MiB = weights %.0f MiB + %.1f %%\n",
-                shape.name, type, decode, ratio, floor, 100.0 * decode / floor, prefill, ceiling, 100.0 * prefill / ceiling,
-                rss_mib, weights_mib, 100.0 * (rss_mib - weights_mib) / weights_mib);
+    std::printf(
+        "%-11s %-6s %7.2f tok/s%s  floor %7.2f  = %5.1f %%   | prefill512 %8.1f tok/s  ceiling %8.1f  = %5.1f %%"
+        "   | RSS %.0f MiB = weights %.0f MiB + %.1f %%\n",
+        shape.name, type, decode, ratio, floor, 100.0 * decode / floor, prefill, ceiling, 100.0 * prefill / ceiling,
+        rss_mib, weights_mib, 100.0 * (rss_mib - weights_mib) / weights_mib);
     (void)build_s;
     if (prefill_bf16 > 0.0)
-        std::printf("%-11s %-5s   opt-in bf16-activation prefill (set_bf16_prefill): %8.1f tok/s = %5.1f %% of the fp32 ceiling\n",
-                    shape.name, type, prefill_bf16, 100.0 * prefill_bf16 / ceiling);
+        std::printf(
+            "%-11s %-5s   opt-in bf16-activation prefill (set_bf16_prefill): %8.1f tok/s = %5.1f %% of the fp32 "
+            "ceiling\n",
+            shape.name, type, prefill_bf16, 100.0 * prefill_bf16 / ceiling);
     std::fflush(stdout);
 }
 
@@ -165,19 +169,22 @@ int main(int argc, char** argv) {
         else if (a == "--shapes" && i + 1 < argc) shapes = argv[++i];
         else if (a == "--types" && i + 1 < argc) types = argv[++i];
         else {
-            std::fprintf(stderr, "usage: rwkv-roofline [--threads N] [--shapes all|1b6|0b4] "
-                                 "[--types bf16,fp16,fp32,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q2_k,q3_k,iq4_nl]\n");
+            std::fprintf(stderr,
+                         "usage: rwkv-roofline [--threads N] [--shapes all|1b6|0b4] "
+                         "[--types bf16,fp16,fp32,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q2_k,q3_k,iq4_nl]\n");
             return 2;
         }
     }
     const double bw1 = machine_limits::read_bandwidth(threads, std::size_t{1} << 30, 1);
     const double bw = machine_limits::read_bandwidth(threads, std::size_t{1} << 30, 8);
     const double gemm = machine_limits::sgemm_one_core();
-    std::printf("machine: read bandwidth %.1f GB/s (%d threads, 8 streams each; %.1f GB/s with 1 stream each); "
-                "Eigen sgemm -march=native %.1f GFLOP/s on one core\n",
-                bw / 1e9, threads, bw1 / 1e9, gemm / 1e9);
-    std::printf("decode floor = bandwidth / weight bytes per token; prefill ceiling = sgemm x %d threads / flops per token\n",
-                threads);
+    std::printf(
+        "machine: read bandwidth %.1f GB/s (%d threads, 8 streams each; %.1f GB/s with 1 stream each); "
+        "Eigen sgemm -march=native %.1f GFLOP/s on one core\n",
+        bw / 1e9, threads, bw1 / 1e9, gemm / 1e9);
+    std::printf(
+        "decode floor = bandwidth / weight bytes per token; prefill ceiling = sgemm x %d threads / flops per token\n",
+        threads);
     for (const auto* s : {&bench::eagle_0b4, &bench::finch_0b4, &bench::finch_1b6}) {
         const std::string name = s->name;
         if (shapes != "all" && name.find(shapes == "1b6" ? "1.6B" : "0.4B") == std::string::npos) continue;
@@ -187,8 +194,7 @@ int main(int argc, char** argv) {
             if (t == "bf16") run_shape<rwkv::bfloat16>(*s, "bf16", threads, bw, gemm);
             else if (t == "fp16") run_shape<rwkv::half>(*s, "fp16", threads, bw, gemm);
             else if (t == "fp32") run_shape<float>(*s, "fp32", threads, bw, gemm);
-#define RWKV_ROOFLINE_FORMAT(name) \
-    else if (t == #name) run_shape<rwkv::name>(*s, #name, threads, bw, gemm);
+#define RWKV_ROOFLINE_FORMAT(name) else if (t == #name) run_shape<rwkv::name>(*s, #name, threads, bw, gemm);
             RWKV_ROOFLINE_FORMAT(q8_0)
             RWKV_ROOFLINE_FORMAT(q4_0)
             RWKV_ROOFLINE_FORMAT(q4_1)

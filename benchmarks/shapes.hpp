@@ -45,7 +45,8 @@ inline double flops_per_prefill_token(const rwkv::Config& c) {
     const double C = c.n_embd, A = c.dim_att, F = c.dim_ffn, N = c.head_size;
     double per_layer = 2 * (5 * A * C + 2 * C * F + C * C) + 4 * A * N;  // + WKV
     if (c.version == rwkv::Version::x060)
-        per_layer += 2 * (C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C + C * c.dim_lora_decay + c.dim_lora_decay * A);
+        per_layer +=
+            2 * (C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C + C * c.dim_lora_decay + c.dim_lora_decay * A);
     return c.n_layer * per_layer;
 }
 

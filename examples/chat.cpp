@@ -183,11 +183,14 @@ int chat(const Options& o) {
 
         std::fputs("Assistant: ", stdout);
         std::fflush(stdout);
-        const auto r = session.chat(line, static_cast<std::size_t>(o.max_tokens), [](std::string_view text) {
-            std::fwrite(text.data(), 1, text.size(), stdout);
-            std::fflush(stdout);
-            return true;
-        }, &cancel_reply);
+        const auto r = session.chat(
+            line, static_cast<std::size_t>(o.max_tokens),
+            [](std::string_view text) {
+                std::fwrite(text.data(), 1, text.size(), stdout);
+                std::fflush(stdout);
+                return true;
+            },
+            &cancel_reply);
         if (r.reason == rwkv::StopReason::cancelled) std::fputs(" [interrupted]", stdout);
         std::fputs("\n\n", stdout);
         std::fflush(stdout);

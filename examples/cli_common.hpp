@@ -97,7 +97,8 @@ inline bool parse_sampling_flag(Args& a, rwkv::SamplerSettings& s, bool& have_se
     else if (f == "--presence-penalty") s.presence_penalty = parse_double(f, a.value(), -100, 100);
     else if (f == "--frequency-penalty") s.frequency_penalty = parse_double(f, a.value(), -100, 100);
     else if (f == "--penalty-decay") s.penalty_decay = parse_double(f, a.value(), 0, 1);
-    else if (f == "--seed") s.seed = static_cast<std::uint64_t>(parse_int(f, a.value(), 0, INT64_MAX)), have_seed = true;
+    else if (f == "--seed")
+        s.seed = static_cast<std::uint64_t>(parse_int(f, a.value(), 0, INT64_MAX)), have_seed = true;
     else return false;
     return true;
 }
@@ -122,8 +123,8 @@ inline rwkv::AnyModel load_model(const std::string& path, bool show_progress) {
     if (show_progress && big)
         progress = [](int done, int total) {
             const int width = 40, filled = done * width / total;
-            std::fprintf(stderr, "\rloading [%.*s%*s] %d/%d layers", filled,
-                         "########################################", width - filled, "", done, total);
+            std::fprintf(stderr, "\rloading [%.*s%*s] %d/%d layers", filled, "########################################",
+                         width - filled, "", done, total);
             if (done == total) std::fputc('\n', stderr);
         };
     auto model = rwkv::AnyModel::load(path, progress);

@@ -21,8 +21,8 @@ int main() {
 
     const auto model = rwkv::Model<float>::random(config, /*seed=*/2024);
     const auto& c = model.config();
-    std::printf("Finch L%d C%d H%d N%d F%d V%d, LoRA %d/%d\n", c.n_layer, c.n_embd, c.n_head, c.head_size,
-                c.dim_ffn, c.vocab_size, c.dim_lora_mix, c.dim_lora_decay);
+    std::printf("Finch L%d C%d H%d N%d F%d V%d, LoRA %d/%d\n", c.n_layer, c.n_embd, c.n_head, c.head_size, c.dim_ffn,
+                c.vocab_size, c.dim_lora_mix, c.dim_lora_decay);
 
     std::vector<rwkv::token> tokens(100);
     for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<rwkv::token>((i * 37 + 11) % 1024);

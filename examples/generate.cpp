@@ -123,9 +123,8 @@ int run(const Options& o) {
     const double decode_s = cli::seconds_since(t0);
     if (!o.state_out.empty()) session.save(o.state_out);
 
-    std::fprintf(stderr,
-                 "%s: prefill %zu tokens %.1f tok/s | decode %zu tokens %.1f tok/s (%s) | peak RSS %.1f MiB\n", prog,
-                 ids.size(), static_cast<double>(ids.size()) / prefill_s, result.tokens,
+    std::fprintf(stderr, "%s: prefill %zu tokens %.1f tok/s | decode %zu tokens %.1f tok/s (%s) | peak RSS %.1f MiB\n",
+                 prog, ids.size(), static_cast<double>(ids.size()) / prefill_s, result.tokens,
                  result.tokens > 0 ? static_cast<double>(result.tokens) / decode_s : 0.0,
                  rwkv::stop_reason_name(result.reason), cli::peak_rss_mib());
     return 0;

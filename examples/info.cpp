@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
             e.second += t.numel();
         }
         std::printf("tensors:     %zu, %lld parameters, %zu bytes of weights (%.2f bits/parameter)\n", f.tensors.size(),
-                    static_cast<long long>(params), bytes, params ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0.0);
+                    static_cast<long long>(params), bytes,
+                    params ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0.0);
         for (const auto& [type, e] : by_type)
             std::printf("  %-8s %4d tensors, %lld values\n", type.c_str(), e.first, static_cast<long long>(e.second));
         if (list)

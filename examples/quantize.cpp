@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
             opt.vocab = &*vocab;
         } else if (in.format.rfind("GGUF", 0) == 0) {  // keep a GGUF's own vocabulary as stored
             const rwkv::io::gguf_file g = rwkv::io::read_gguf(pos[0]);
-            if (const auto* t = g.find("tokenizer.ggml.tokens"); t && g.string_or("tokenizer.ggml.model", "") == "rwkv") {
+            if (const auto* t = g.find("tokenizer.ggml.tokens");
+                t && g.string_or("tokenizer.ggml.model", "") == "rwkv") {
                 opt.vocab_tokens = t->strings;
                 if (const auto* ty = g.find("tokenizer.ggml.token_type"); ty && ty->ints.size() == t->strings.size())
                     for (auto v : ty->ints) opt.vocab_types.push_back(static_cast<std::int32_t>(v));

@@ -53,9 +53,9 @@ struct Options {
     std::string model, vocab, host = "127.0.0.1";
     int port = 8080;
     int threads = 0;
-    std::size_t max_sessions = 16;    // requests decoded together
-    std::size_t max_queue = 64;       // requests waiting for a slot; more get 429
-    std::size_t max_tokens = 4096;    // per request
+    std::size_t max_sessions = 16;  // requests decoded together
+    std::size_t max_queue = 64;     // requests waiting for a slot; more get 429
+    std::size_t max_tokens = 4096;  // per request
     std::size_t max_prompt_tokens = 32768;
     std::size_t max_body_mb = 16;
     double timeout_s = 600;           // per request, from arrival to the last token
@@ -88,9 +88,9 @@ void print_help() {
         "      --shutdown-timeout S  on SIGTERM/SIGINT, running requests get S seconds to finish (default %g)\n"
         "  -h, --help                this text\n"
         "      --version             the library version\n",
-        RWKV_DEMO_MODEL_NAME, d.host.c_str(), d.port, std::max(1u, std::thread::hardware_concurrency()),
-        d.max_sessions, d.max_queue, d.max_tokens, d.max_prompt_tokens, d.max_body_mb, d.timeout_s, d.cache_mb,
-        d.prefill_chunk, d.shutdown_timeout_s);
+        RWKV_DEMO_MODEL_NAME, d.host.c_str(), d.port, std::max(1u, std::thread::hardware_concurrency()), d.max_sessions,
+        d.max_queue, d.max_tokens, d.max_prompt_tokens, d.max_body_mb, d.timeout_s, d.cache_mb, d.prefill_chunk,
+        d.shutdown_timeout_s);
 }
 
 Options parse(int argc, char** argv) {
@@ -235,11 +235,11 @@ struct Job {
     rwkv::Sampler sampler;
     rwkv::State state;
     std::vector<float> logits;
-    std::size_t fed = 0;        // prompt tokens in the state
-    std::size_t cached = 0;     // of which came from the cache
+    std::size_t fed = 0;                 // prompt tokens in the state
+    std::size_t cached = 0;              // of which came from the cache
     std::vector<rwkv::token> generated;  // tokens sampled and fed
-    std::string consumed;       // their bytes
-    std::string pending;        // bytes held back: they may start a stop string
+    std::string consumed;                // their bytes
+    std::string pending;                 // bytes held back: they may start a stop string
     rwkv::Utf8Stream utf8;
     bool started_text = false;  // chat: the first character (a space) was looked at
     std::string held_newlines;  // chat: newlines that end the reply are not part of it
@@ -315,8 +315,8 @@ public:
                 step(active);
             } catch (const std::exception& e) {  // a bug, not a bad request: fail what ran, keep serving
                 std::fprintf(stderr, "%s: error in a decode step: %s\n", prog, e.what());
-                for (auto& j : active) fail(*j, ApiError(500, std::string("internal error: ") + e.what(), {},
-                                                        "server_error"));
+                for (auto& j : active)
+                    fail(*j, ApiError(500, std::string("internal error: ") + e.what(), {}, "server_error"));
             }
             std::erase_if(active, [](const std::shared_ptr<Job>& j) { return j->done; });
             active_count_ = active.size();
@@ -430,8 +430,8 @@ private:
             ++cancelled_;
             fail(j, ApiError(499, "client disconnected"));
         } else if (now > j.deadline)
-            fail(j, ApiError(408, "request timed out after " + rwkv::detail::number_text(opt_.timeout_s) +
-                                      " s (--timeout)",
+            fail(j, ApiError(408,
+                             "request timed out after " + rwkv::detail::number_text(opt_.timeout_s) + " s (--timeout)",
                              {}, "timeout_error", "timeout"));
         else return false;
         return true;
@@ -560,8 +560,8 @@ private:
         std::fprintf(stderr,
                      "%s: %s %s | prompt %zu tokens (cached %zu, prefilled %zu) | generated %zu tokens | %s | "
                      "%.3f s\n",
-                     prog, j.head.id.c_str(), j.req.endpoint == Endpoint::chat ? "chat" : "completion",
-                     j.prompt.size(), j.cached, j.fed - j.cached, j.generated.size(), outcome, s);
+                     prog, j.head.id.c_str(), j.req.endpoint == Endpoint::chat ? "chat" : "completion", j.prompt.size(),
+                     j.cached, j.fed - j.cached, j.generated.size(), outcome, s);
     }
 
     static std::size_t held_suffix(std::string_view text, const std::vector<std::string>& stops) {
@@ -590,8 +590,8 @@ private:
     bool draining_ = false, stop_ = false;
     std::atomic<bool> cancel_all_{false};
     std::size_t requests_ = 0;
-    std::atomic<std::size_t> active_count_{0}, cancelled_{0}, steps_{0}, max_batch_{0},
-        decoded_{0}, prefilled_{0}, cached_tokens_{0}, cache_entries_{0}, cache_bytes_{0};
+    std::atomic<std::size_t> active_count_{0}, cancelled_{0}, steps_{0}, max_batch_{0}, decoded_{0}, prefilled_{0},
+        cached_tokens_{0}, cache_entries_{0}, cache_bytes_{0};
 };
 
 // ---- HTTP ---------------------------------------------------------------------------------------------------
@@ -616,20 +616,20 @@ public:
         });
         svr.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
             if (req.matches[1] == model_id_) return reply(res, 200, model_json());
-            reply(res, 404, ApiError(404, "model '" + std::string(req.matches[1]) + "' does not exist", "model",
-                                     "invalid_request_error", "model_not_found")
-                                .to_json());
+            reply(res, 404,
+                  ApiError(404, "model '" + std::string(req.matches[1]) + "' does not exist", "model",
+                           "invalid_request_error", "model_not_found")
+                      .to_json());
         });
         svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
             handle(req, res, Endpoint::completions);
         });
-        svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-            handle(req, res, Endpoint::chat);
-        });
+        svr.Post("/v1/chat/completions",
+                 [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, Endpoint::chat); });
         // Anything else, and errors httplib produces itself (413, 400), in OpenAI's error shape.
         svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
             if (!res.body.empty()) return;
-            const std::string msg = res.status == 404 ? "no route for " + req.method + " " + req.path
+            const std::string msg = res.status == 404   ? "no route for " + req.method + " " + req.path
                                     : res.status == 413 ? "request body too large (--max-body-mb)"
                                                         : "HTTP error " + std::to_string(res.status);
             res.set_content(rwkv_server::dump(ApiError(res.status, msg).to_json()), "application/json");
@@ -640,8 +640,7 @@ public:
                 std::rethrow_exception(ep);
             } catch (const std::exception& e) {
                 what = e.what();
-            } catch (...) {
-            }
+            } catch (...) {}
             reply(res, 500, ApiError(500, "internal error: " + what, {}, "server_error").to_json());
         });
     }
@@ -705,8 +704,8 @@ private:
         job->head = {(endpoint == Endpoint::chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++), model_id_,
                      static_cast<std::int64_t>(std::time(nullptr))};
         job->arrived = clock_type::now();
-        job->deadline = job->arrived + std::chrono::duration_cast<clock_type::duration>(
-                                           std::chrono::duration<double>(opt_.timeout_s));
+        job->deadline = job->arrived +
+                        std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(opt_.timeout_s));
         return job;
     }
 
@@ -739,8 +738,7 @@ private:
                     if (job->error) {
                         out += rwkv_server::sse(job->error->to_json());
                     } else {
-                        out += rwkv_server::sse(
-                            rwkv_server::stream_chunk(e, job->head, "", job->finish, &job->usage));
+                        out += rwkv_server::sse(rwkv_server::stream_chunk(e, job->head, "", job->finish, &job->usage));
                         if (job->req.include_usage)
                             out += rwkv_server::sse(rwkv_server::usage_chunk(e, job->head, job->usage));
                     }
@@ -810,8 +808,7 @@ int run(const Options& o) {
         std::fprintf(stderr, "%s: error: cannot listen on %s:%d\n", prog, o.host.c_str(), o.port);
         return 1;
     }
-    std::fprintf(stderr, "%s: model '%s' | listening on http://%s:%d\n", prog, model_id.c_str(), o.host.c_str(),
-                 port);
+    std::fprintf(stderr, "%s: model '%s' | listening on http://%s:%d\n", prog, model_id.c_str(), o.host.c_str(), port);
 
     std::thread scheduler([&] { engine.run(); });
     std::atomic<bool> exiting{false};

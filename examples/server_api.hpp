@@ -30,8 +30,11 @@ using json = nlohmann::json;
 struct ApiError : std::runtime_error {
     ApiError(int http_status, const std::string& message, std::string parameter = {},
              std::string error_type = "invalid_request_error", std::string error_code = {})
-        : std::runtime_error(message), status(http_status), param(std::move(parameter)),
-          type(std::move(error_type)), code(std::move(error_code)) {}
+        : std::runtime_error(message),
+          status(http_status),
+          param(std::move(parameter)),
+          type(std::move(error_type)),
+          code(std::move(error_code)) {}
 
     json to_json() const {
         return {{"error",
@@ -61,16 +64,16 @@ struct Message {
 
 struct CompletionRequest {
     Endpoint endpoint = Endpoint::completions;
-    std::string prompt;                      // completions: text ...
+    std::string prompt;                                     // completions: text ...
     std::optional<std::vector<rwkv::token>> prompt_tokens;  // ... or token ids
-    std::vector<Message> messages;           // chat
+    std::vector<Message> messages;                          // chat
     std::size_t max_tokens = 16;
-    rwkv::SamplerSettings sampling{};        // temperature, top_p, top_k, penalties, seed
-    bool have_seed = false;                  // otherwise the server draws one
-    std::vector<std::string> stop;           // never emitted
+    rwkv::SamplerSettings sampling{};  // temperature, top_p, top_k, penalties, seed
+    bool have_seed = false;            // otherwise the server draws one
+    std::vector<std::string> stop;     // never emitted
     bool stream = false;
-    bool include_usage = false;              // stream_options.include_usage: a usage chunk before [DONE]
-    bool cache_prompt = true;                // extension (as llama-server): use and fill the state cache
+    bool include_usage = false;  // stream_options.include_usage: a usage chunk before [DONE]
+    bool cache_prompt = true;    // extension (as llama-server): use and fill the state cache
 };
 
 // OpenAI's defaults where it has them (temperature 1, top_p 1, penalties 0; max_tokens 16 for completions,
@@ -101,8 +104,9 @@ inline double number(const json& v, const std::string& name, double lo, double h
     if (!v.is_number()) bad_type(name, v, "a number");
     const double x = v.get<double>();
     if (!(x >= lo && x <= hi))
-        throw ApiError(400, "'" + name + "' must be between " + rwkv::detail::number_text(lo) + " and " +
-                                rwkv::detail::number_text(hi) + ", got " + v.dump(),
+        throw ApiError(400,
+                       "'" + name + "' must be between " + rwkv::detail::number_text(lo) + " and " +
+                           rwkv::detail::number_text(hi) + ", got " + v.dump(),
                        name);
     return x;
 }
@@ -113,9 +117,10 @@ inline long long integer(const json& v, const std::string& name, long long lo, l
         throw ApiError(400, "'" + name + "' must be at most " + std::to_string(hi) + ", got " + v.dump(), name);
     const long long x = v.is_number_unsigned() ? static_cast<long long>(v.get<std::uint64_t>()) : v.get<long long>();
     if (x < lo || x > hi)
-        throw ApiError(400, "'" + name + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-                                ", got " + v.dump(),
-                       name);
+        throw ApiError(
+            400,
+            "'" + name + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + v.dump(),
+            name);
     return x;
 }
 
@@ -172,8 +177,9 @@ inline CompletionRequest parse_request(std::string_view body, Endpoint endpoint,
     if (const json* m = field("model")) {
         if (!m->is_string()) bad_type("model", *m, "a string");
         if (!limits.model_id.empty() && m->get<std::string>() != limits.model_id)
-            throw ApiError(404, "model '" + m->get<std::string>() + "' does not exist; this server serves '" +
-                                    limits.model_id + "' (GET /v1/models)",
+            throw ApiError(404,
+                           "model '" + m->get<std::string>() + "' does not exist; this server serves '" +
+                               limits.model_id + "' (GET /v1/models)",
                            "model", "invalid_request_error", "model_not_found");
     }
 
@@ -212,17 +218,16 @@ inline CompletionRequest parse_request(std::string_view body, Endpoint endpoint,
             std::string rname = role->get<std::string>();
             if (rname == "developer") rname = "system";  // OpenAI's newer name for the system role
             if (rname != "system" && rname != "user" && rname != "assistant")
-                throw ApiError(400, "'" + name + ".role' must be \"system\", \"user\" or \"assistant\", got \"" +
-                                        rname + "\"",
-                               name + ".role");
+                throw ApiError(
+                    400, "'" + name + ".role' must be \"system\", \"user\" or \"assistant\", got \"" + rname + "\"",
+                    name + ".role");
             const auto content = m.find("content");
             if (content == m.end() || content->is_null())
                 throw ApiError(400, "'" + name + ".content' is required", name + ".content");
             r.messages.push_back({rname, content_text(*content, name + ".content")});
         }
         if (r.messages.back().role == "assistant")
-            throw ApiError(400, "the last message must be from the user or the system, not the assistant",
-                           "messages");
+            throw ApiError(400, "the last message must be from the user or the system, not the assistant", "messages");
     }
 
     // max_completion_tokens is the chat API's newer name for max_tokens.
@@ -230,9 +235,10 @@ inline CompletionRequest parse_request(std::string_view body, Endpoint endpoint,
         if (const json* v = field(name)) {
             const long long want = integer(*v, name, 1, std::numeric_limits<long long>::max());
             if (static_cast<unsigned long long>(want) > limits.max_tokens)
-                throw ApiError(400, "'" + std::string(name) + "' is " + std::to_string(want) +
-                                        "; this server generates at most " + std::to_string(limits.max_tokens) +
-                                        " tokens per request (--max-tokens)",
+                throw ApiError(400,
+                               "'" + std::string(name) + "' is " + std::to_string(want) +
+                                   "; this server generates at most " + std::to_string(limits.max_tokens) +
+                                   " tokens per request (--max-tokens)",
                                name);
             r.max_tokens = static_cast<std::size_t>(want);
         }
@@ -245,8 +251,8 @@ inline CompletionRequest parse_request(std::string_view body, Endpoint endpoint,
     if (const json* v = field("penalty_decay")) r.sampling.penalty_decay = number(*v, "penalty_decay", 0, 1);
     if (const json* v = field("seed")) {
         if (!v->is_number_integer()) bad_type("seed", *v, "an integer");
-        r.sampling.seed = v->is_number_unsigned() ? v->get<std::uint64_t>()
-                                                  : static_cast<std::uint64_t>(v->get<std::int64_t>());
+        r.sampling.seed =
+            v->is_number_unsigned() ? v->get<std::uint64_t>() : static_cast<std::uint64_t>(v->get<std::int64_t>());
         r.have_seed = true;
     }
     if (const json* v = field("stop")) {
@@ -277,8 +283,7 @@ inline CompletionRequest parse_request(std::string_view body, Endpoint endpoint,
         throw ApiError(400, "'n' must be 1 (one choice per request)", "n");
     if (const json* v = field("best_of"); v && integer(*v, "best_of", 1, 128) != 1)
         throw ApiError(400, "'best_of' must be 1", "best_of");
-    if (const json* v = field("echo"); v && boolean(*v, "echo"))
-        throw ApiError(400, "'echo' is not supported", "echo");
+    if (const json* v = field("echo"); v && boolean(*v, "echo")) throw ApiError(400, "'echo' is not supported", "echo");
     if (const json* v = field("logprobs"); v && !(v->is_boolean() && !v->get<bool>()))
         throw ApiError(400, "'logprobs' is not supported", "logprobs");
     if (field("suffix")) throw ApiError(400, "'suffix' is not supported", "suffix");
@@ -355,7 +360,7 @@ struct ResponseHead {
 
 // A whole (non-streaming) response.
 inline json completion_response(Endpoint e, const ResponseHead& h, const std::string& text, const char* finish,
-                                 const Usage& u) {
+                                const Usage& u) {
     json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
     if (e == Endpoint::chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
     else choice["text"] = text;

@@ -48,7 +48,7 @@ typedef enum rwkv_status {
     RWKV_ERROR_INVALID_ARGUMENT = 2, /* a NULL handle or pointer, or a value out of range */
     RWKV_ERROR_BUFFER_TOO_SMALL = 3, /* the needed size is stored in the size output */
     RWKV_ERROR_OUT_OF_MEMORY = 4,
-    RWKV_ERROR_INTERNAL = 5          /* anything else (a bug: please report) */
+    RWKV_ERROR_INTERNAL = 5 /* anything else (a bug: please report) */
 } rwkv_status;
 
 typedef struct rwkv_model rwkv_model;

@@ -146,8 +146,14 @@ rwkv_status rwkv_model_get_info(const rwkv_model* model, rwkv_model_info* out) {
         need(model, "model");
         need(out, "out");
         const rwkv::Config& c = model->model.config();
-        *out = rwkv_model_info{c.version == rwkv::Version::x052 ? 5 : 6, c.n_layer, c.n_embd, c.n_head, c.head_size,
-                               c.vocab_size, model->model.threads(), model->weight_type.c_str(),
+        *out = rwkv_model_info{c.version == rwkv::Version::x052 ? 5 : 6,
+                               c.n_layer,
+                               c.n_embd,
+                               c.n_head,
+                               c.head_size,
+                               c.vocab_size,
+                               model->model.threads(),
+                               model->weight_type.c_str(),
                                model->tokenizer.kind()};
         return RWKV_OK;
     });
@@ -269,8 +275,8 @@ rwkv_status rwkv_forward_batch(const rwkv_model* model, rwkv_state* const* state
 void rwkv_sampling_default(rwkv_sampling* out) {
     if (!out) return;
     const rwkv::SamplerSettings d;
-    *out = rwkv_sampling{d.temperature, d.top_p, d.top_k, d.presence_penalty, d.frequency_penalty, d.penalty_decay,
-                         d.seed};
+    *out = rwkv_sampling{d.temperature,       d.top_p,         d.top_k, d.presence_penalty,
+                         d.frequency_penalty, d.penalty_decay, d.seed};
 }
 
 rwkv_status rwkv_session_new(const rwkv_model* model, const rwkv_sampling* sampling, rwkv_session** out) {

@@ -26,18 +26,28 @@ inline std::vector<Case> cases() {
         out.push_back({m, b.string() + ".pth", b.string() + ".textA.json", b.string() + ".textA.step_logits.f32",
                        b.string() + ".textA.state.f32", b.string() + ".textA.greedy_logits.f32"});
     }
-    for (std::string m : {"rand-x052-L2-D128-H64-V1000", "rand-x060-L2-D128-H64-V1000",
-                          "rand-x052-L3-D256-H64-V4099", "rand-x060-L3-D256-H64-V4099"}) {
+    for (std::string m : {"rand-x052-L2-D128-H64-V1000", "rand-x060-L2-D128-H64-V1000", "rand-x052-L3-D256-H64-V4099",
+                          "rand-x060-L3-D256-H64-V4099"}) {
         const auto b = (d / "random" / m).string();
         out.push_back({m, b + ".pth", b + ".json", b + ".logits.f32", b + ".state.f32", {}});
     }
     // Low-precision files compare with the goldens of the same values widened to fp32 first.
     // The bf16 golden state comes from the reference's bf16 ln0 path, so only fp16's applies.
     const auto b = (d / "random" / "rand-x060-L2-D128-H64-V1000").string();
-    out.push_back({"rand-x060-L2-D128-H64-V1000.bf16", b + ".bf16.pth", b + ".bf16.json",
-                   b + ".bf16.upcast_first.logits.f32", {}, {}, false});
-    out.push_back({"rand-x060-L2-D128-H64-V1000.fp16", b + ".fp16.pth", b + ".fp16.json",
-                   b + ".fp16.upcast_first.logits.f32", b + ".fp16.state.f32", {}, true});
+    out.push_back({"rand-x060-L2-D128-H64-V1000.bf16",
+                   b + ".bf16.pth",
+                   b + ".bf16.json",
+                   b + ".bf16.upcast_first.logits.f32",
+                   {},
+                   {},
+                   false});
+    out.push_back({"rand-x060-L2-D128-H64-V1000.fp16",
+                   b + ".fp16.pth",
+                   b + ".fp16.json",
+                   b + ".fp16.upcast_first.logits.f32",
+                   b + ".fp16.state.f32",
+                   {},
+                   true});
     return out;
 }
 

@@ -205,7 +205,9 @@ TEMPLATE_TEST_CASE("embed and head match the reference for every format", "[ops]
 TEMPLATE_TEST_CASE("ddlerp matches the reference, including LoRA widths larger than dim_att", "[ops]", rwkv::cpu) {
     using B = rwkv::backend_ops<TestType>;
     std::mt19937 g(4);
-    struct Shape { int C, Dm; };
+    struct Shape {
+        int C, Dm;
+    };
     for (rwkv::dtype t : {rwkv::dtype::f32, rwkv::dtype::bf16, rwkv::dtype::f16}) {
         for (Shape s : {Shape{16, 3}, Shape{24, 40}, Shape{64, 32}}) {
             for (int n : {1, 4, 130}) {
@@ -245,10 +247,12 @@ TEMPLATE_TEST_CASE("wkv matches the reference for head sizes 1-128, spans and st
             for (int n : {1, 2, 33}) {
                 for (bool chunked : {false, true}) {
                     for (bool static_decay : {false, true}) {
-                        INFO("N " << N << " H " << H << " n " << n << " chunked " << chunked << " static " << static_decay);
+                        INFO("N " << N << " H " << H << " n " << n << " chunked " << chunked << " static "
+                                  << static_decay);
                         const int A = H * N;
                         const auto nA = static_cast<std::size_t>(n) * static_cast<std::size_t>(A);
-                        const auto r = rnd(nA, g), k = rnd(nA, g), v = rnd(nA, g), u = rnd(static_cast<std::size_t>(A), g);
+                        const auto r = rnd(nA, g), k = rnd(nA, g), v = rnd(nA, g),
+                                   u = rnd(static_cast<std::size_t>(A), g);
                         auto lam = rnd(static_decay ? static_cast<std::size_t>(A) : nA, g, -6, -0.01f);
                         std::vector<float> w(lam.size());
                         for (std::size_t i = 0; i < w.size(); ++i) w[i] = std::exp(lam[i]);
@@ -259,8 +263,8 @@ TEMPLATE_TEST_CASE("wkv matches the reference for head sizes 1-128, spans and st
                         const rwkv::sequence_rows qa{n, nullptr, Sa.data()}, qb{n, nullptr, Sb.data()};
                         B::wkv(f.cpu_ws, {H, N, r.data(), k.data(), v.data(), w.data(), lam.data(), stride, u.data(),
                                           ya.data(), std::span<const rwkv::sequence_rows>(&qa, 1)});
-                        Ref::wkv(f.ref_ws, {H, N, r.data(), k.data(), v.data(), w.data(), lam.data(), stride,
-                                            u.data(), yb.data(), std::span<const rwkv::sequence_rows>(&qb, 1)});
+                        Ref::wkv(f.ref_ws, {H, N, r.data(), k.data(), v.data(), w.data(), lam.data(), stride, u.data(),
+                                            yb.data(), std::span<const rwkv::sequence_rows>(&qb, 1)});
                         const float scale = static_cast<float>(N) * static_cast<float>(n);
                         check_close(ya, yb, 2e-6f * scale, 1e-5f, "wkv y");
                         check_close(Sa, Sb, 2e-6f * scale, 1e-5f, "wkv state");

@@ -22,10 +22,10 @@ namespace fs = std::filesystem;
 namespace {
 
 struct golden_case {
-    std::string label;   // relative path for messages
-    fs::path model;      // file or folder
-    fs::path logits;     // golden [n_tokens, V]
-    fs::path peer;       // peer logits, or empty
+    std::string label;  // relative path for messages
+    fs::path model;     // file or folder
+    fs::path logits;    // golden [n_tokens, V]
+    fs::path peer;      // peer logits, or empty
     std::vector<rwkv::token> tokens;
     float row0_tol = 1e-4f;
 };

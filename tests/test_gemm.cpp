@@ -95,7 +95,7 @@ TEST_CASE("gemm_rows writes only its row range, and nothing for empty inputs", "
                 else REQUIRE(v != -7.0f);
             }
         std::vector<float> z(3 * 40, -7.0f);
-        gemm_rows(W.m, X.p, 3, z.data(), 3, 3, scratch.data(), isa);  // empty range
+        gemm_rows(W.m, X.p, 3, z.data(), 3, 3, scratch.data(), isa);   // empty range
         gemm_rows(W.m, X.p, 0, z.data(), 0, 40, scratch.data(), isa);  // no activations
         REQUIRE(z == std::vector<float>(3 * 40, -7.0f));
     }

@@ -153,7 +153,8 @@ TEST_CASE("GGUF errors name the file and what is wrong", "[gguf]") {
     SECTION("another architecture, named") {
         gguf_builder g;
         g.add_string("general.architecture", "llama").add_tensor("x", {4}, 0, f32_bytes(iota(4)));
-        CHECK_THAT(err(g.build()), Catch::Contains("architecture 'llama' is not supported") && Catch::Contains("rwkv6"));
+        CHECK_THAT(err(g.build()),
+                   Catch::Contains("architecture 'llama' is not supported") && Catch::Contains("rwkv6"));
         gguf_builder none;
         none.add_tensor("x", {4}, 0, f32_bytes(iota(4)));
         CHECK_THAT(err(none.build()), Catch::Contains("general.architecture"));
@@ -196,7 +197,8 @@ TEST_CASE("GGUF errors name the file and what is wrong", "[gguf]") {
         test_support::put_le(e, 8, 4);
         test_support::put_le(e, std::uint64_t{1} << 50, 8);
         arr.rwkv6().add_raw(e);
-        CHECK_THAT(err(arr.build()), Catch::Contains("tokenizer.ggml.tokens") && Catch::Contains("more than the file holds"));
+        CHECK_THAT(err(arr.build()),
+                   Catch::Contains("tokenizer.ggml.tokens") && Catch::Contains("more than the file holds"));
         gguf_builder bad_type;
         std::string k;
         gguf_builder::str(k, "k");
@@ -213,7 +215,9 @@ TEST_CASE("GGUF errors name the file and what is wrong", "[gguf]") {
         gguf_builder g;
         g.rwkv6().add_tensor("a", {8}, 0, f32_bytes(iota(8))).add_tensor("b", {8}, 0, f32_bytes(iota(8)));
         std::string b = g.build();
-        const std::size_t at = b.find("b", b.find("\x01\x00\x00\x00\x00\x00\x00\x00" "b")) + 1 + 4 + 8 + 4;
+        const std::size_t at = b.find("b", b.find("\x01\x00\x00\x00\x00\x00\x00\x00"
+                                                  "b")) +
+                               1 + 4 + 8 + 4;
         test_support::set_le(b, at, 0, 8);
         CHECK_THAT(err(b), Catch::Contains("'a' and 'b' overlap"));
         test_support::set_le(b, at, 4, 8);
@@ -230,7 +234,8 @@ TEST_CASE("GGUF fixtures: every file parses, quantized tensors stay quantized an
     // Blocks 6..11 were divided by 2 in the file and come back as Q4_0 with doubled scales.
     CHECK(f.at("blocks.7.att.output.weight").type == dtype::q4_0);
     CHECK(f.at("blocks.7.att.output.weight").owner != nullptr);
-    const auto k2 = rwkv::io::load_gguf(fixtures::dir() / "formats/gguf-kquant/rand-x060-L2-D256-H64-V1000-Q3_K_M.gguf");
+    const auto k2 =
+        rwkv::io::load_gguf(fixtures::dir() / "formats/gguf-kquant/rand-x060-L2-D256-H64-V1000-Q3_K_M.gguf");
     CHECK(k2.at("blocks.0.att.key.weight").type == dtype::q3_k);
     CHECK(k2.at("blocks.0.ffn.value.weight").type == dtype::iq4_nl);
     CHECK(k2.at("head.weight").type == dtype::q6_k);

@@ -34,8 +34,8 @@ TEST_CASE("hf_to_official_name undoes the HF conversion scripts' renaming", "[hf
 
 TEST_CASE("load_hf: folder errors", "[hf]") {
     temp_dir dir("rwkv-hf");
-    CHECK_THAT(error_of([&] { rwkv::io::load_hf(dir.path); }), Catch::Contains("no weights found") &&
-                                                                   Catch::Contains("model.safetensors"));
+    CHECK_THAT(error_of([&] { rwkv::io::load_hf(dir.path); }),
+               Catch::Contains("no weights found") && Catch::Contains("model.safetensors"));
     dir.write("config.json", R"({"model_type":"llama"})");
     dir.write("model.safetensors", test_support::safetensors_bytes({{"rwkv.x", "F32", {1}, f32_bytes({1})}}));
     CHECK_THAT(error_of([&] { rwkv::io::load_hf(dir.path); }),

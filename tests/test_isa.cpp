@@ -44,8 +44,8 @@ TEST_CASE("the generic kernels use the build's SIMD architecture (NEON on aarch6
         a[i] = static_cast<float>(i + 1);
         b[i] = 2.0f;
     }
-    const auto v = matvec_detail::gvec_fma(matvec_detail::gvec_load(a), matvec_detail::gvec_load(b),
-                                           matvec_detail::gvec_zero());
+    const auto v =
+        matvec_detail::gvec_fma(matvec_detail::gvec_load(a), matvec_detail::gvec_load(b), matvec_detail::gvec_zero());
     const float n = static_cast<float>(matvec_detail::gvec_size);
     CHECK(matvec_detail::gvec_sum(v) == n * (n + 1.0f));
 }

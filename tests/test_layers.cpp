@@ -60,11 +60,11 @@ rwkv::Config shape(rwkv::Version v, int C, int N, int A, int F, int Dm, int Dw, 
 std::vector<rwkv::Config> shapes() {
     std::vector<rwkv::Config> out;
     for (auto v : {rwkv::Version::x052, rwkv::Version::x060}) {
-        out.push_back(shape(v, 32, 8, 32, 112, 8, 16, 50));   // ordinary proportions
-        out.push_back(shape(v, 24, 4, 16, 8, 40, 48, 10));    // Dm > A, Dw > A, F < C, V < C, A != C
+        out.push_back(shape(v, 32, 8, 32, 112, 8, 16, 50));  // ordinary proportions
+        out.push_back(shape(v, 24, 4, 16, 8, 40, 48, 10));   // Dm > A, Dw > A, F < C, V < C, A != C
         // head size 1 (x060 only: a [H, 1] x052 decay is how RWKV-5.1 files look), A < C < F < V
         out.push_back(shape(v, 20, v == rwkv::Version::x060 ? 1 : 2, 12, 36, 3, 5, 300));
-        out.push_back(shape(v, 16, 24, 48, 20, 2, 64, 17));   // head size 24 > C, A > C
+        out.push_back(shape(v, 16, 24, 48, 20, 2, 64, 17));  // head size 24 > C, A > C
     }
     return out;
 }

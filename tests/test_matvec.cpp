@@ -165,7 +165,7 @@ TEST_CASE("matvec_many computes several products in one dispatch", "[matvec]") {
             REQUIRE(ya == ra);
             REQUIRE(yb == rb);
             REQUIRE(yc == rc);
-            REQUIRE(yd[0] == -1.0f);  // zero rows: untouched
+            REQUIRE(yd[0] == -1.0f);                     // zero rows: untouched
             REQUIRE(ye == std::vector<float>(5, 0.0f));  // zero columns: empty sums
         }
         std::vector<float> ya(512, NAN), yb(512, NAN);

@@ -69,8 +69,8 @@ void check_case(const Case& k, float tol) {
     state_modes = max_rel_diff(st3.data().data(), st.data().data(), st.data().size());
     CHECK(state_modes <= 1e-4f);
 
-    std::printf("%-36s %-9s step %.2e  span(all rows) %.2e  span(last) %.2e  split %.2e  state %.2e\n",
-                k.name.c_str(), policy_name<T>(), step, span_all, span_last, span_split, state_rel);
+    std::printf("%-36s %-9s step %.2e  span(all rows) %.2e  span(last) %.2e  split %.2e  state %.2e\n", k.name.c_str(),
+                policy_name<T>(), step, span_all, span_last, span_split, state_rel);
     CHECK(step <= tol);
     CHECK(span_all <= tol);
     CHECK(span_last <= tol);
@@ -122,11 +122,13 @@ TEST_CASE("Model<stored> keeps every fixture's tensors as stored, in place, and 
         const auto file_type = rwkv::io::load_pth(k.model).at("head.weight").type;
         std::vector<const rwkv::Weight*> big = {&m.emb(), &m.head()};
         for (const auto& b : m.blocks()) {
-            std::visit([&](const auto& att) {
-                for (const auto* w : {&att.core.receptance, &att.core.key, &att.core.value, &att.core.gate,
-                                      &att.core.output})
-                    big.push_back(w);
-            }, b.att);
+            std::visit(
+                [&](const auto& att) {
+                    for (const auto* w :
+                         {&att.core.receptance, &att.core.key, &att.core.value, &att.core.gate, &att.core.output})
+                        big.push_back(w);
+                },
+                b.att);
             for (const auto* w : {&b.ffn.key, &b.ffn.receptance, &b.ffn.value}) big.push_back(w);
         }
         INFO(k.name);
@@ -245,7 +247,8 @@ TEST_CASE("missing, unknown, misshapen and mistyped tensors are named", "[model]
         for (auto& t : f.tensors)
             if (t.name == "blocks.1.ln1.weight") t.type = rwkv::io::dtype::i32;
         auto msg = error_of([&] { M::from_tensors(f); });
-        CHECK_THAT(msg, Catch::Contains("blocks.1.ln1.weight") && Catch::Contains("I32") && Catch::Contains("supported: F32"));
+        CHECK_THAT(
+            msg, Catch::Contains("blocks.1.ln1.weight") && Catch::Contains("I32") && Catch::Contains("supported: F32"));
     }
 }
 
@@ -276,8 +279,7 @@ TEST_CASE("other RWKV generations are refused by name", "[model][errors]") {
     }
 }
 
-TEST_CASE("token ids out of range and foreign states are rejected without touching the state",
-          "[model][errors]") {
+TEST_CASE("token ids out of range and foreign states are rejected without touching the state", "[model][errors]") {
     RWKV_REQUIRE_FIXTURES();
     auto m = rwkv::Model<float>::load(fixtures::dir() / "tiny" / "tiny-rwkv-6v0-1m.pth");
     auto st = m.new_state();
@@ -437,7 +439,9 @@ rwkv::Config batch_config(rwkv::Version v) {
 // fixture's tiny models for the numbers and random ones for the API.
 std::vector<rwkv::token> prompt(std::size_t n, int vocab, int seed) {
     std::vector<rwkv::token> t(n);
-    for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<rwkv::token>((i * 31 + static_cast<std::size_t>(seed) * 7 + 1) % static_cast<std::size_t>(vocab));
+    for (std::size_t i = 0; i < n; ++i)
+        t[i] = static_cast<rwkv::token>((i * 31 + static_cast<std::size_t>(seed) * 7 + 1) %
+                                        static_cast<std::size_t>(vocab));
     return t;
 }
 
@@ -545,7 +549,8 @@ TEST_CASE("forward_batch checks its arguments before touching any state", "[mode
     CHECK_THAT(error_of([&] { model.forward_batch(std::span<const rwkv::token>(ok), foreign); }),
                Catch::Contains("another shape"));
     const std::vector<rwkv::token> empty;
-    std::vector<std::span<const rwkv::token>> prompts = {std::span<const rwkv::token>(ok), std::span<const rwkv::token>(empty)};
+    std::vector<std::span<const rwkv::token>> prompts = {std::span<const rwkv::token>(ok),
+                                                         std::span<const rwkv::token>(empty)};
     CHECK_THAT(error_of([&] { model.forward_batch(std::span<const std::span<const rwkv::token>>(prompts), two); }),
                Catch::Contains("prompt 1 is empty"));
     CHECK(std::equal(before.begin(), before.end(), a.data().begin()));
@@ -633,6 +638,6 @@ TEST_CASE("opt-in bf16 prefill stays close to the goldens and leaves decoding ex
         step = std::max(step, max_abs_diff(lg.data(), gold.data() + t * V, V));
     }
     std::printf("bf16 prefill (activations rounded to bf16): span max|d| %.3g; one token at a time %.2e\n", d, step);
-    CHECK(d < 0.15f);   // bf16 rounding of activations, logits of std ~1.5
+    CHECK(d < 0.15f);          // bf16 rounding of activations, logits of std ~1.5
     CHECK(step <= logit_tol);  // decode never uses the bf16 path
 }

@@ -24,7 +24,8 @@ TEST_CASE("detect_kind reads magic bytes", "[open]") {
     CHECK(rwkv::io::detect_kind(dir.write("a.bin", std::string("PK\x03\x04", 4) + "rest")) == file_kind::pth);
     CHECK(rwkv::io::detect_kind(dir.write("a.pth", test_support::gguf_builder().rwkv6().build())) == file_kind::gguf);
     CHECK(rwkv::io::detect_kind(dir.write("a.gguf", test_support::rwkvcpp_builder(1, 1, 1).s)) == file_kind::rwkvcpp);
-    CHECK(rwkv::io::detect_kind(dir.write("a.txt", test_support::safetensors_bytes({{"x", "F32", {1}, f32_bytes({1})}}))) ==
+    CHECK(rwkv::io::detect_kind(
+              dir.write("a.txt", test_support::safetensors_bytes({{"x", "F32", {1}, f32_bytes({1})}}))) ==
           file_kind::safetensors);
     CHECK(rwkv::io::detect_kind(dir.write("a.json", "  {\"weight_map\":{}}")) == file_kind::safetensors_index);
     CHECK(rwkv::io::detect_kind(dir.path) == file_kind::hf_folder);

@@ -60,8 +60,7 @@ TEST_CASE("pickle: scalars", "[pickle]") {
     const pk::document d = load(p.b);
     const auto& t = d.items(d.root);
     REQUIRE(t.size() == 17);
-    const std::int64_t ints[] = {255, 65535,  -5,           2147483647, 0,
-                                 -1,  -32768, 0x0504030201, INT64_MIN};
+    const std::int64_t ints[] = {255, 65535, -5, 2147483647, 0, -1, -32768, 0x0504030201, INT64_MIN};
     for (int i = 0; i < 9; ++i) {
         CHECK(t[i].type == pk::kind::integer);
         CHECK(t[i].i == ints[i]);
@@ -190,11 +189,10 @@ TEST_CASE("pickle: parameters and _rebuild_from_type_v2 unwrap to the tensor", "
 
 TEST_CASE("pickle: every storage class of the spec table", "[pickle]") {
     const std::pair<const char*, dtype> table[] = {
-        {"FloatStorage", dtype::f32},     {"HalfStorage", dtype::f16},
-        {"BFloat16Storage", dtype::bf16}, {"DoubleStorage", dtype::f64},
-        {"LongStorage", dtype::i64},      {"IntStorage", dtype::i32},
-        {"ShortStorage", dtype::i16},     {"CharStorage", dtype::i8},
-        {"ByteStorage", dtype::u8},       {"BoolStorage", dtype::boolean},
+        {"FloatStorage", dtype::f32},    {"HalfStorage", dtype::f16}, {"BFloat16Storage", dtype::bf16},
+        {"DoubleStorage", dtype::f64},   {"LongStorage", dtype::i64}, {"IntStorage", dtype::i32},
+        {"ShortStorage", dtype::i16},    {"CharStorage", dtype::i8},  {"ByteStorage", dtype::u8},
+        {"BoolStorage", dtype::boolean},
     };
     for (const auto& [name, type] : table) {
         pickle_builder p;
@@ -216,14 +214,12 @@ TEST_CASE("pickle: refuses globals outside the allowlist", "[pickle]") {
     SECTION("STACK_GLOBAL builtins eval") {
         pickle_builder p;
         p.proto(4).short_str("builtins").short_str("eval").op(0x93).stop();
-        CHECK_THAT(load_error(p.b),
-                   Catch::Contains("unsupported object in checkpoint: builtins.eval"));
+        CHECK_THAT(load_error(p.b), Catch::Contains("unsupported object in checkpoint: builtins.eval"));
     }
     SECTION("other torch functions") {
         pickle_builder p;
         p.proto(2).global("torch", "load").stop();
-        CHECK_THAT(load_error(p.b),
-                   Catch::Contains("unsupported object in checkpoint: torch.load"));
+        CHECK_THAT(load_error(p.b), Catch::Contains("unsupported object in checkpoint: torch.load"));
         pickle_builder q;
         q.proto(2).global("torch", "ComplexFloatStorage").stop();
         CHECK_THAT(load_error(q.b), Catch::Contains("torch.ComplexFloatStorage"));
@@ -231,8 +227,7 @@ TEST_CASE("pickle: refuses globals outside the allowlist", "[pickle]") {
     SECTION("calling a storage class") {
         pickle_builder p;
         p.proto(2).global("torch", "FloatStorage").empty_tuple().reduce().stop();
-        CHECK_THAT(load_error(p.b),
-                   Catch::Contains("unsupported object in checkpoint: torch.FloatStorage"));
+        CHECK_THAT(load_error(p.b), Catch::Contains("unsupported object in checkpoint: torch.FloatStorage"));
     }
     SECTION("_rebuild_from_type_v2 cannot wrap itself") {
         pickle_builder p;
@@ -261,18 +256,10 @@ TEST_CASE("pickle: malformed streams throw rwkv::error naming opcode and offset"
         CHECK_THAT(load_error("\x80\x02h\x05."s), Catch::Contains("memo key 5"));
         CHECK_THAT(load_error("\x80\x02j\x00\x00\x01\x00."s), Catch::Contains("memo key 65536"));
     }
-    SECTION("missing mark") {
-        CHECK_THAT(load_error("\x80\x02Nt."s), Catch::Contains("MARK"));
-    }
-    SECTION("no STOP") {
-        CHECK_THAT(load_error("\x80\x02N"s), Catch::Contains("no STOP"));
-    }
-    SECTION("empty input") {
-        CHECK_THAT(load_error(""), Catch::Contains("no STOP"));
-    }
-    SECTION("protocol too new") {
-        CHECK_THAT(load_error("\x80\x06N."s), Catch::Contains("protocol 6"));
-    }
+    SECTION("missing mark") { CHECK_THAT(load_error("\x80\x02Nt."s), Catch::Contains("MARK")); }
+    SECTION("no STOP") { CHECK_THAT(load_error("\x80\x02N"s), Catch::Contains("no STOP")); }
+    SECTION("empty input") { CHECK_THAT(load_error(""), Catch::Contains("no STOP")); }
+    SECTION("protocol too new") { CHECK_THAT(load_error("\x80\x06N."s), Catch::Contains("protocol 6")); }
     SECTION("huge lengths are checked before allocating") {
         CHECK_THAT(load_error("\x80\x02X\xff\xff\xff\xff"
                               "abc."s),
@@ -318,8 +305,7 @@ TEST_CASE("pickle: malformed streams throw rwkv::error naming opcode and offset"
     }
 }
 
-TEST_CASE("pickle: every truncation and random corruption throws rwkv::error or loads",
-          "[pickle]") {
+TEST_CASE("pickle: every truncation and random corruption throws rwkv::error or loads", "[pickle]") {
     const std::string good = spec_trace();
     REQUIRE_NOTHROW(load(good));
     for (std::size_t n = 0; n < good.size(); ++n) {
@@ -333,18 +319,15 @@ TEST_CASE("pickle: every truncation and random corruption throws rwkv::error or 
         for (int f = 0; f < flips; ++f) s[rng() % s.size()] = static_cast<char>(rng() & 0xFF);
         try {
             load(s);
-        } catch (const rwkv::error&) {
-        }
+        } catch (const rwkv::error&) {}
     }
     for (int iter = 0; iter < 5000; ++iter) {  // pure noise, biased to opcode bytes
         std::string s(rng() % 64, '\0');
-        const std::string alphabet =
-            "\x80\x02}q(Xhjrtu)sQRb.KN]ae\x85\x86\x87\x8a\x8c\x93\x94\x95"s;
+        const std::string alphabet = "\x80\x02}q(Xhjrtu)sQRb.KN]ae\x85\x86\x87\x8a\x8c\x93\x94\x95"s;
         for (char& c : s) c = alphabet[rng() % alphabet.size()];
         try {
             load(s);
-        } catch (const rwkv::error&) {
-        }
+        } catch (const rwkv::error&) {}
     }
     SUCCEED("no crash, no sanitizer report");
 }
@@ -440,7 +423,8 @@ TEST_CASE("pickle: protocol 1-5 opcodes one by one", "[pickle]") {
         CHECK_THAT(load_error("Fnanx\n."s), Catch::Contains("bad FLOAT text"));
         CHECK_THAT(load_error("Np-1\n."s), Catch::Contains("memo key -1 is out of range"));
         CHECK_THAT(load_error("S'x'\n."s), Catch::Contains("unknown pickle opcode 0x53"));
-        CHECK_THAT(load_error("\x8b\x09\x00\x00\x00"s + std::string(9, '\0') + "."), Catch::Contains("integer of 9 bytes"));
+        CHECK_THAT(load_error("\x8b\x09\x00\x00\x00"s + std::string(9, '\0') + "."),
+                   Catch::Contains("integer of 9 bytes"));
         CHECK_THAT(load_error("\x97."s), Catch::Contains("out-of-band buffers"));
         CHECK_THAT(load_error("\x82\x01."s), Catch::Contains("extension registry"));
         CHECK_THAT(load_error("(I1\nI2\nI3\nd."s), Catch::Contains("DICT with an odd number"));
@@ -459,7 +443,8 @@ TEST_CASE("pickle: a dict holding itself loads; documents may be cyclic", "[pick
     REQUIRE(items.size() == 1);
     CHECK(items[0].second.type == pk::kind::dict);
     CHECK(items[0].second.i == d.root.i);
-    std::ifstream in(std::string(RWKV_SOURCE_DIR) + "/tests/fuzz/regressions/pickle/self-containing-dict", std::ios::binary);
+    std::ifstream in(std::string(RWKV_SOURCE_DIR) + "/tests/fuzz/regressions/pickle/self-containing-dict",
+                     std::ios::binary);
     REQUIRE(in);
     const pk::document fuzzed = load(std::string((std::istreambuf_iterator<char>(in)), {}));
     CHECK(fuzzed.root.type == pk::kind::dict);

@@ -49,17 +49,13 @@ struct tensor_spec {
     shape_t shape, stride;
 };
 
-std::string state_dict(const std::vector<tensor_spec>& ts, bool ordered = false,
-                       bool with_other_keys = false) {
+std::string state_dict(const std::vector<tensor_spec>& ts, bool ordered = false, bool with_other_keys = false) {
     pickle_builder p;
     p.proto(2);  // as torch.save writes it
-    if (ordered)
-        p.global("collections", "OrderedDict").op(')').op('R');
-    else
-        p.op('}');
+    if (ordered) p.global("collections", "OrderedDict").op(')').op('R');
+    else p.op('}');
     p.op('(');
-    for (const tensor_spec& t : ts)
-        p.str(t.name).tensor(t.storage_class, t.key, t.numel, t.offset, t.shape, t.stride);
+    for (const tensor_spec& t : ts) p.str(t.name).tensor(t.storage_class, t.key, t.numel, t.offset, t.shape, t.stride);
     if (with_other_keys) p.str("_strategy").str("cpu fp32").str("_version").i4(3);
     p.op('u');
     if (ordered) p.op('}').str("_metadata").op('}').op('s').op('b');  // state_dict's BUILD
@@ -101,9 +97,7 @@ std::vector<float> to_f32(const tensor_view& t) {
     const std::byte* p = t.data.data();
     for (std::size_t i = 0; i < out.size(); ++i) {
         switch (t.type) {
-            case dtype::f32:
-                std::memcpy(&out[i], p + 4 * i, 4);
-                break;
+            case dtype::f32: std::memcpy(&out[i], p + 4 * i, 4); break;
             case dtype::bf16: {
                 std::uint16_t h;
                 std::memcpy(&h, p + 2 * i, 2);
@@ -120,8 +114,7 @@ std::vector<float> to_f32(const tensor_view& t) {
                 out[i] = (h & 0x8000) ? -mag : mag;
                 break;
             }
-            default:
-                FAIL("unexpected dtype");
+            default: FAIL("unexpected dtype");
         }
     }
     return out;
@@ -165,8 +158,7 @@ TEST_CASE("load_pth reads every fixture checkpoint", "[pth]") {
         for (const tensor_view& t : f.tensors) {
             INFO(t.name);
             CHECK(t.type == fx.type);
-            CHECK(t.data.size() ==
-                  static_cast<std::size_t>(t.numel()) * rwkv::io::dtype_size(t.type));
+            CHECK(t.data.size() == static_cast<std::size_t>(t.numel()) * rwkv::io::dtype_size(t.type));
             CHECK(t.data.data() >= whole.data());
             CHECK(t.data.data() + t.data.size() <= whole.data() + whole.size());
             CHECK(reinterpret_cast<std::uintptr_t>(t.data.data()) % 64 == 0);  // PyTorch alignment
@@ -213,10 +205,8 @@ TEST_CASE("load_pth: tiny x060 shapes", "[pth]") {
 TEST_CASE("load_pth: bf16 and fp16 files hold the f32 weights rounded", "[pth]") {
     RWKV_REQUIRE_FIXTURES();
     const tensor_file f32 = load_pth(fixtures::dir() / "random/rand-x060-L2-D128-H64-V1000.pth");
-    const tensor_file bf16 =
-        load_pth(fixtures::dir() / "random/rand-x060-L2-D128-H64-V1000.bf16.pth");
-    const tensor_file fp16 =
-        load_pth(fixtures::dir() / "random/rand-x060-L2-D128-H64-V1000.fp16.pth");
+    const tensor_file bf16 = load_pth(fixtures::dir() / "random/rand-x060-L2-D128-H64-V1000.bf16.pth");
+    const tensor_file fp16 = load_pth(fixtures::dir() / "random/rand-x060-L2-D128-H64-V1000.fp16.pth");
     REQUIRE(bf16.tensors.size() == f32.tensors.size());
     REQUIRE(fp16.tensors.size() == f32.tensors.size());
     for (std::size_t i = 0; i < f32.tensors.size(); ++i) {
@@ -228,15 +218,13 @@ TEST_CASE("load_pth: bf16 and fp16 files hold the f32 weights rounded", "[pth]")
         CHECK(fp16.tensors[i].shape == ref.shape);
         CHECK(bf16.tensors[i].type == dtype::bf16);
         CHECK(fp16.tensors[i].type == dtype::f16);
-        const std::vector<float> r = to_f32(ref), b = to_f32(bf16.tensors[i]),
-                                 h = to_f32(fp16.tensors[i]);
+        const std::vector<float> r = to_f32(ref), b = to_f32(bf16.tensors[i]), h = to_f32(fp16.tensors[i]);
         std::size_t bad_b = 0, bad_h = 0;
         for (std::size_t k = 0; k < r.size(); ++k) {
             if (b[k] != round_to_bf16(r[k])) ++bad_b;
             // Nearest f16: within half an f16 ulp at the value's magnitude.
             const float a = std::fabs(r[k]);
-            const float ulp = a < std::ldexp(1.0f, -14) ? std::ldexp(1.0f, -24)
-                                                        : std::ldexp(1.0f, std::ilogb(a) - 10);
+            const float ulp = a < std::ldexp(1.0f, -14) ? std::ldexp(1.0f, -24) : std::ldexp(1.0f, std::ilogb(a) - 10);
             if (!(std::fabs(h[k] - r[k]) <= 0.5f * ulp)) ++bad_h;
         }
         CHECK(bad_b == 0);
@@ -256,8 +244,7 @@ TEST_CASE("load_pth: at() and find()", "[pth]") {
 
 TEST_CASE("load_pth: copies of the result keep the mapping alive", "[pth]") {
     temp_dir tmp("rwkv-pth-test");
-    const fs::path p =
-        tmp.write("m.pth", make_zip(sample_records("m", state_dict(sample_tensors()))).bytes);
+    const fs::path p = tmp.write("m.pth", make_zip(sample_records("m", state_dict(sample_tensors()))).bytes);
     tensor_file copy;
     {
         const tensor_file f = load_pth(p);
@@ -273,9 +260,7 @@ TEST_CASE("load_pth: synthetic checkpoints", "[pth]") {
         INFO("OrderedDict " << ordered);
         // Folder name with a space and dots: the reader must not assume it.
         const fs::path p = tmp.write(
-            "s.pth",
-            make_zip(sample_records("my model.v2", state_dict(sample_tensors(), ordered, true)))
-                .bytes);
+            "s.pth", make_zip(sample_records("my model.v2", state_dict(sample_tensors(), ordered, true))).bytes);
         const tensor_file f = load_pth(p);
         REQUIRE(f.tensors.size() == 5);
         CHECK(f.other_keys == std::vector<std::string>{"_strategy", "_version"});
@@ -298,17 +283,13 @@ TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]"
     temp_dir tmp("rwkv-pth-test");
     const std::string pkl = state_dict(sample_tensors());
     auto records = sample_records("arch", pkl);
-    auto write_zip = [&](const std::vector<zip_in>& r) {
-        return tmp.write("bad.pth", make_zip(r).bytes);
-    };
+    auto write_zip = [&](const std::vector<zip_in>& r) { return tmp.write("bad.pth", make_zip(r).bytes); };
 
     SECTION("missing file") {
         const fs::path p = tmp.path / "missing.pth";
         CHECK_THAT(load_error(p), Catch::Contains(std::strerror(ENOENT)));
     }
-    SECTION("directory") {
-        CHECK_THAT(load_error(tmp.path), Catch::Contains(std::strerror(EISDIR)));
-    }
+    SECTION("directory") { CHECK_THAT(load_error(tmp.path), Catch::Contains(std::strerror(EISDIR))); }
     SECTION("empty file") {
         const std::string msg = load_error(tmp.write("empty.pth", ""));
         CHECK_THAT(msg, Catch::Contains("not a PyTorch zip checkpoint"));
@@ -319,8 +300,7 @@ TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]"
         std::string junk(4096, '\0');
         for (char& c : junk) c = static_cast<char>(rng() & 0xFF);
         junk[0] = 'J';
-        CHECK_THAT(load_error(tmp.write("junk.pth", junk)),
-                   Catch::Contains("not a PyTorch zip checkpoint"));
+        CHECK_THAT(load_error(tmp.write("junk.pth", junk)), Catch::Contains("not a PyTorch zip checkpoint"));
     }
     SECTION("legacy pickle checkpoint") {
         const std::string legacy("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15);
@@ -373,8 +353,7 @@ TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]"
         pickle_builder p;
         p.proto().op('}').op('(').str("x").global("os", "system").str("rm -rf /").op(0x85).op('R');
         records[0].data = p.op('u').op('.').b;
-        CHECK_THAT(load_error(write_zip(records)),
-                   Catch::Contains("unsupported object in checkpoint: os.system"));
+        CHECK_THAT(load_error(write_zip(records)), Catch::Contains("unsupported object in checkpoint: os.system"));
     }
     SECTION("storage record too small for its tensor") {
         records[0].data = state_dict({{"w", "FloatStorage", "0", 10, 2, {3, 3}, {3, 1}}});
@@ -389,8 +368,8 @@ TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]"
     SECTION("huge offsets and shapes do not overflow") {
         records[0].data = state_dict({{"w", "FloatStorage", "0", 10, 2147483647, {1}, {1}}});
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("tensor 'w'"));
-        records[0].data = state_dict(
-            {{"w", "FloatStorage", "0", 10, 0, {2147483647, 2147483647, 2147483647}, {1, 1, 1}}});
+        records[0].data =
+            state_dict({{"w", "FloatStorage", "0", 10, 0, {2147483647, 2147483647, 2147483647}, {1, 1, 1}}});
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("too large"));
     }
     SECTION("self-overlapping (broadcast) stride") {
@@ -409,8 +388,8 @@ TEST_CASE("load_pth refuses bad files with messages naming the problem", "[pth]"
         CHECK_THAT(load_error(write_zip(records)), Catch::Contains("tensor 't'") && Catch::Contains("negative stride"));
     }
     SECTION("wrapper prefix on some names only") {
-        records[0].data = state_dict({{"module.a", "FloatStorage", "0", 10, 0, {4}, {1}},
-                                      {"b", "FloatStorage", "0", 10, 4, {2, 3}, {3, 1}}});
+        records[0].data = state_dict(
+            {{"module.a", "FloatStorage", "0", 10, 0, {4}, {1}}, {"b", "FloatStorage", "0", 10, 4, {2, 3}, {3, 1}}});
         CHECK_THAT(load_error(write_zip(records)),
                    Catch::Contains("1 of 2 tensor names start with the training-wrapper prefix 'module.'") &&
                        Catch::Contains("'module.a'") && Catch::Contains("(e.g. 'b')"));
@@ -454,9 +433,9 @@ TEST_CASE("load_pth: truncated fixture copies throw rwkv::error", "[pth]") {
     temp_dir tmp("rwkv-pth-test");
     const std::string full = fixtures::read_text(fixtures::dir() / "tiny/tiny-rwkv-5v2-730K.pth");
     const std::size_t n = full.size();
-    for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{4}, std::size_t{10},
-                            std::size_t{30}, std::size_t{100}, std::size_t{1000}, n / 3, n / 2,
-                            n - 1000, n - 100, n - 46, n - 23, n - 22, n - 21, n - 2, n - 1}) {
+    for (std::size_t len :
+         {std::size_t{0}, std::size_t{1}, std::size_t{4}, std::size_t{10}, std::size_t{30}, std::size_t{100},
+          std::size_t{1000}, n / 3, n / 2, n - 1000, n - 100, n - 46, n - 23, n - 22, n - 21, n - 2, n - 1}) {
         INFO("truncated to " << len << " of " << n);
         const fs::path p = tmp.write("cut.pth", full.substr(0, len));
         CHECK_THROWS_AS(load_pth(p), rwkv::error);
@@ -465,8 +444,7 @@ TEST_CASE("load_pth: truncated fixture copies throw rwkv::error", "[pth]") {
 
 TEST_CASE("load_pth: every truncation and byte corruption of a small checkpoint is safe", "[pth]") {
     temp_dir tmp("rwkv-pth-test");
-    const std::string full =
-        make_zip(sample_records("m", state_dict(sample_tensors(), true, true))).bytes;
+    const std::string full = make_zip(sample_records("m", state_dict(sample_tensors(), true, true))).bytes;
     const fs::path p = tmp.path / "f.pth";
     REQUIRE_NOTHROW(load_pth(tmp.write("f.pth", full)));
     for (std::size_t len = 0; len < full.size(); ++len) {
@@ -486,11 +464,9 @@ TEST_CASE("load_pth: every truncation and byte corruption of a small checkpoint 
                 for (const tensor_view& t : f.tensors) {
                     CHECK(t.data.data() >= whole.data());
                     CHECK(t.data.data() + t.data.size() <= whole.data() + whole.size());
-                    CHECK(t.data.size() ==
-                          static_cast<std::size_t>(t.numel()) * rwkv::io::dtype_size(t.type));
+                    CHECK(t.data.size() == static_cast<std::size_t>(t.numel()) * rwkv::io::dtype_size(t.type));
                 }
-            } catch (const rwkv::error&) {
-            }
+            } catch (const rwkv::error&) {}
         }
     }
 }
@@ -500,7 +476,8 @@ TEST_CASE("load_pth: every truncation and byte corruption of a small checkpoint 
 namespace {
 
 bool has_note(const tensor_file& f, const std::string& part) {
-    return std::any_of(f.notes.begin(), f.notes.end(), [&](const std::string& n) { return n.find(part) != std::string::npos; });
+    return std::any_of(f.notes.begin(), f.notes.end(),
+                       [&](const std::string& n) { return n.find(part) != std::string::npos; });
 }
 
 fs::path corpus_file(const std::string& name) {
@@ -565,8 +542,9 @@ TEST_CASE("load_pth: non-contiguous tensors are gathered into a contiguous copy"
 TEST_CASE("load_pth: training wrappers (prefixes, a nested state_dict) are unwrapped with a note", "[pth]") {
     temp_dir tmp("rwkv-pth-test");
     SECTION("DDP 'module.' and Fabric '_forward_module.' prefixes, nested") {
-        auto records = sample_records("arch", state_dict({{"_forward_module.module.a", "FloatStorage", "0", 10, 0, {4}, {1}},
-                                                          {"_forward_module.module.b", "FloatStorage", "0", 10, 4, {2, 3}, {3, 1}}}));
+        auto records = sample_records(
+            "arch", state_dict({{"_forward_module.module.a", "FloatStorage", "0", 10, 0, {4}, {1}},
+                                {"_forward_module.module.b", "FloatStorage", "0", 10, 4, {2, 3}, {3, 1}}}));
         const tensor_file f = load_pth(tmp.write("wrapped.pth", make_zip(records).bytes));
         REQUIRE(f.tensors.size() == 2);
         CHECK(f.tensors[0].name == "a");

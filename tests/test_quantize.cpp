@@ -96,7 +96,8 @@ TEST_CASE("rwkv-quantize output of the fixture .pth is llama.cpp's file, byte fo
         // differently, so compare by name).
         REQUIRE(a.tensors.size() == b.tensors.size());
         for (const auto& ta : a.tensors) {
-            const auto it = std::find_if(b.tensors.begin(), b.tensors.end(), [&](const auto& tb) { return tb.name == ta.name; });
+            const auto it =
+                std::find_if(b.tensors.begin(), b.tensors.end(), [&](const auto& tb) { return tb.name == ta.name; });
             INFO("tensor " << ta.name);
             REQUIRE(it != b.tensors.end());
             CHECK(ta.shape == it->shape);
@@ -159,8 +160,8 @@ TEST_CASE("q4_k_m mixes like llama.cpp: Q6_K head and value matrices in the use-
     CHECK(type_of("token_embd.weight") == rwkv::dtype::q4_k);
     CHECK(type_of("blk.0.time_mix_value.weight") == rwkv::dtype::q6_k);  // first eighth
     CHECK(type_of("blk.1.time_mix_value.weight") == rwkv::dtype::q4_k);
-    CHECK(type_of("blk.3.time_mix_value.weight") == rwkv::dtype::q6_k);  // every third
-    CHECK(type_of("blk.7.time_mix_value.weight") == rwkv::dtype::q6_k);  // last eighth
+    CHECK(type_of("blk.3.time_mix_value.weight") == rwkv::dtype::q6_k);     // every third
+    CHECK(type_of("blk.7.time_mix_value.weight") == rwkv::dtype::q6_k);     // last eighth
     CHECK(type_of("blk.1.channel_mix_value.weight") == rwkv::dtype::q5_0);  // 320 columns: Q4_K → Q5_0
     CHECK(type_of("blk.1.time_mix_w1.weight") == rwkv::dtype::f32);
     CHECK(g.integer("general.file_type").value_or(-1) == 15);

@@ -58,8 +58,10 @@ TEST_CASE("rwkv.cpp x052: official shapes and the decay turned back into d", "[r
     for (int i = 0; i < 3; ++i) {
         const float back = std::exp(-std::exp(dv[static_cast<std::size_t>(i)]));
         // fp32 d carries 2^-24 relative error, which exp(-exp(d)) scales by |ln w|·|d| (see the reader).
-        const double bound = std::fabs(std::log(w[i])) * std::max(1.0, std::fabs(static_cast<double>(dv[static_cast<std::size_t>(i)]))) *
-                                 std::ldexp(1.0, -23) + std::ldexp(1.0, -23);
+        const double bound = std::fabs(std::log(w[i])) *
+                                 std::max(1.0, std::fabs(static_cast<double>(dv[static_cast<std::size_t>(i)]))) *
+                                 std::ldexp(1.0, -23) +
+                             std::ldexp(1.0, -23);
         CHECK(std::fabs(back - w[i]) / w[i] <= bound);
     }
     CHECK(std::exp(-std::exp(dv[3])) == 1.0f);  // w = 1 stays 1
@@ -93,7 +95,8 @@ TEST_CASE("rwkv.cpp errors name the file and what is wrong", "[rwkvcpp]") {
         return error_of([&] { rwkv::io::load_rwkvcpp(p); });
     };
     const auto good = x052();
-    test_support::every_prefix_fails(good.s, ".bin", [](const auto& p) { rwkv::io::load_rwkvcpp(p); }, good.ends);
+    test_support::every_prefix_fails(
+        good.s, ".bin", [](const auto& p) { rwkv::io::load_rwkvcpp(p); }, good.ends);
     CHECK_THAT(err(good.s.substr(0, good.s.size() - 3)), Catch::Contains("bad.bin") && Catch::Contains("truncated"));
     CHECK_THAT(err("ggml" + good.s.substr(4)), Catch::Contains("not an rwkv.cpp model file"));
     CHECK_THAT(err(rwkvcpp_builder(4, 4, 1, 0, 99).s), Catch::Contains("unsupported rwkv.cpp file version 99"));

@@ -31,7 +31,8 @@ std::vector<st_tensor> sample() {
 
 TEST_CASE("load_safetensors: names, dtypes, shapes, zero-copy data, metadata", "[safetensors]") {
     temp_dir dir("rwkv-st");
-    const auto f = rwkv::io::load_safetensors(dir.write("m.safetensors", safetensors_bytes(sample(), "{\"format\":\"pt\"}")));
+    const auto f =
+        rwkv::io::load_safetensors(dir.write("m.safetensors", safetensors_bytes(sample(), "{\"format\":\"pt\"}")));
     REQUIRE(f.tensors.size() == 3);
     const auto& a = f.at("a");
     CHECK(a.type == dtype::f32);
@@ -49,8 +50,9 @@ TEST_CASE("load_safetensors_index: shards, and a missing shard or tensor", "[saf
     temp_dir dir("rwkv-st");
     dir.write("s1.safetensors", safetensors_bytes({sample()[0]}));
     dir.write("s2.safetensors", safetensors_bytes({sample()[1], sample()[2]}));
-    const auto idx = dir.write("model.safetensors.index.json",
-                               R"({"metadata":{"total_size":40},"weight_map":{"a":"s1.safetensors","b":"s2.safetensors"}})");
+    const auto idx =
+        dir.write("model.safetensors.index.json",
+                  R"({"metadata":{"total_size":40},"weight_map":{"a":"s1.safetensors","b":"s2.safetensors"}})");
     const auto f = rwkv::io::load_safetensors_index(idx);
     CHECK(f.tensors.size() == 2);  // 'c' is in a shard but not in the index
     CHECK(f.mappings.size() == 2);
@@ -62,7 +64,8 @@ TEST_CASE("load_safetensors_index: shards, and a missing shard or tensor", "[saf
     };
     CHECK_THAT(err(R"({"weight_map":{"a":"s1.safetensors","z":"s3.safetensors"}})"),
                Catch::Contains("missing shard 's3.safetensors'") && Catch::Contains("'z'"));
-    CHECK_THAT(err(R"({"weight_map":{"q":"s1.safetensors"}})"), Catch::Contains("tensor 'q'") && Catch::Contains("is missing"));
+    CHECK_THAT(err(R"({"weight_map":{"q":"s1.safetensors"}})"),
+               Catch::Contains("tensor 'q'") && Catch::Contains("is missing"));
     CHECK_THAT(err(R"({"weight_map":{"a":"../s1.safetensors"}})"), Catch::Contains("outside the folder"));
     CHECK_THAT(err(R"({"weight_map":{"a":7}})"), Catch::Contains("not a file name"));
     CHECK_THAT(err(R"({"nothing":1})"), Catch::Contains("no 'weight_map'"));
@@ -97,9 +100,11 @@ TEST_CASE("safetensors errors name the file and the tensor", "[safetensors]") {
                Catch::Contains("non-negative"));
     CHECK_THAT(err(with(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", std::string(16, '\0'))),
                Catch::Contains("tensor 'a'") && Catch::Contains("outside"));
-    CHECK_THAT(err(with(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                        std::string(12, '\0'))),
-               Catch::Contains("'a' and 'b' overlap"));
+    CHECK_THAT(
+        err(with(
+            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+            std::string(12, '\0'))),
+        Catch::Contains("'a' and 'b' overlap"));
     CHECK_THAT(err(with(R"({"a":{"dtype":"F32","shape":[1]}})", "")), Catch::Contains("data_offsets"));
     CHECK_THAT(err(with(R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", "abcd")), Catch::Contains("'dtype'"));
     CHECK_THAT(err(with(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", "abcd")),

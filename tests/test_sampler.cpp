@@ -63,7 +63,8 @@ using rwkv::token;
 // ties stay exact ties.
 std::vector<float> logits_of(const std::vector<double>& p) {
     std::vector<float> l;
-    for (const double x : p) l.push_back(x > 0 ? static_cast<float>(std::log(x)) : -std::numeric_limits<float>::infinity());
+    for (const double x : p)
+        l.push_back(x > 0 ? static_cast<float>(std::log(x)) : -std::numeric_limits<float>::infinity());
     return l;
 }
 
@@ -78,10 +79,8 @@ void check_dist(const std::vector<float>& got, const std::vector<double>& expect
     REQUIRE(got.size() == expected.size());
     for (std::size_t i = 0; i < got.size(); ++i) {
         INFO("token " << i);
-        if (expected[i] == 0.0)
-            CHECK(got[i] == 0.0f);
-        else
-            CHECK(got[i] == Approx(expected[i]).margin(1e-6));
+        if (expected[i] == 0.0) CHECK(got[i] == 0.0f);
+        else CHECK(got[i] == Approx(expected[i]).margin(1e-6));
     }
 }
 
@@ -189,8 +188,7 @@ TEST_CASE("top-p and top-k on a large vocabulary match a full sort", "[sampler][
         for (auto& x : p) x = static_cast<float>(x * inv_sum);
         std::vector<token> order(V);
         std::iota(order.begin(), order.end(), 0);
-        std::sort(order.begin(), order.end(),
-                  [&](token a, token b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+        std::sort(order.begin(), order.end(), [&](token a, token b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
 
         for (const double top_p : {0.0, 0.1, 0.5, 0.9, 0.99, 0.999999, 1.0}) {
             for (const int top_k : {0, 1, 37, 1500}) {
@@ -281,7 +279,11 @@ TEST_CASE("temperature acts on the truncated probabilities as p^(1/T)", "[sample
     }
     {
         // Empirical check of T = 0.5: 20k draws against p^2 normalised.
-        Sampler s(4, [] { auto st = plain(1.0, 0.5); st.seed = 99; return st; }());
+        Sampler s(4, [] {
+            auto st = plain(1.0, 0.5);
+            st.seed = 99;
+            return st;
+        }());
         const int N = 20000;
         std::vector<int> counts(4);
         for (int i = 0; i < N; ++i) ++counts[static_cast<std::size_t>(s.sample(l))];
@@ -510,8 +512,7 @@ TEST_CASE("bad settings and inputs throw rwkv::error naming the value", "[sample
                       Contains("presence_penalty inf"));
     CHECK_THROWS_WITH(Sampler(4, with([](auto& s) { s.banned = {4}; })), Contains("banned token 4"));
     CHECK_THROWS_WITH(Sampler(2, with([](auto& s) { s.banned = {1, 0, 1}; })), Contains("all 2 tokens are banned"));
-    CHECK_THROWS_WITH(Sampler(4, with([](auto& s) { s.exempt_whitespace_digits = true; })),
-                      Contains("penalty_exempt"));
+    CHECK_THROWS_WITH(Sampler(4, with([](auto& s) { s.exempt_whitespace_digits = true; })), Contains("penalty_exempt"));
 
     Sampler s(4);
     CHECK_THROWS_WITH(s.sample(std::vector<float>(5)), Contains("got 5 logits") && Contains("4"));
@@ -557,7 +558,8 @@ TEST_CASE("sample, accept and distribution allocate nothing after construction",
             g_counting = false;
             INFO("top_k " << top_k << " temperature " << temperature);
             CHECK(g_allocations.load() == 0);
-            CHECK(std::none_of(drawn.begin(), drawn.begin() + 100, [&](token t) { return t <= 0 || t >= static_cast<token>(V); }));
+            CHECK(std::none_of(drawn.begin(), drawn.begin() + 100,
+                               [&](token t) { return t <= 0 || t >= static_cast<token>(V); }));
         }
     }
 }

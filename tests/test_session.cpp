@@ -54,9 +54,7 @@ struct ScriptedModel {
     std::string weight_type() const { return "scripted"; }
 };
 
-std::vector<rwkv::token> bytes_of(std::string_view s) {
-    return rwkv::ByteTokenizer{}.encode(s);
-}
+std::vector<rwkv::token> bytes_of(std::string_view s) { return rwkv::ByteTokenizer{}.encode(s); }
 
 // A byte-level session whose greedy output, after any prompt of one token, is `text` (looping).
 rwkv::Session scripted(std::string_view text) {
@@ -103,10 +101,13 @@ TEST_CASE("session: a stop string split over tokens is never emitted", "[session
     std::vector<std::string> pieces;
     rwkv::GenerateOptions opt;
     opt.stop = {"\n\nUser:", "zzz"};
-    const auto r = s.generate(100, [&](std::string_view t) {
-        pieces.emplace_back(t);
-        return true;
-    }, opt);
+    const auto r = s.generate(
+        100,
+        [&](std::string_view t) {
+            pieces.emplace_back(t);
+            return true;
+        },
+        opt);
     CHECK(r.text == "ab");
     CHECK(r.reason == rwkv::StopReason::stop_string);
     CHECK(r.tokens == 9);  // the stop string's tokens were fed to the state
@@ -214,8 +215,8 @@ TEST_CASE("session: fork is independent", "[session]") {
 }
 
 TEST_CASE("session: a saved session continues exactly like an uninterrupted one", "[session]") {
-    const rwkv::SamplerSettings sampling{.temperature = 1.0, .top_p = 0.9, .presence_penalty = 0.4,
-                                         .frequency_penalty = 0.4, .seed = 11};
+    const rwkv::SamplerSettings sampling{
+        .temperature = 1.0, .top_p = 0.9, .presence_penalty = 0.4, .frequency_penalty = 0.4, .seed = 11};
     const auto model = rwkv::AnyModel::load(demo_model);
     rwkv::Session whole(model, rwkv::AnyTokenizer::bytes(), sampling);
     whole.prompt("Once upon a time");

@@ -72,7 +72,8 @@ TEST_CASE("restoring a state from another model, or corrupt bytes, throws", "[st
     CHECK_THAT(error_of([&] { s6.deserialize(bytes); }), Catch::Contains("another shape") && Catch::Contains("x052"));
 
     auto t = s5.clone();
-    CHECK_THAT(error_of([&] { t.deserialize(std::span(bytes).first(bytes.size() - 5)); }), Catch::Contains("truncated"));
+    CHECK_THAT(error_of([&] { t.deserialize(std::span(bytes).first(bytes.size() - 5)); }),
+               Catch::Contains("truncated"));
     auto bad = bytes;
     bad[100] ^= std::byte{1};
     CHECK_THAT(error_of([&] { t.deserialize(bad); }), Catch::Contains("checksum"));
@@ -104,7 +105,7 @@ std::vector<std::byte> as_format1(const rwkv::State& s) {
     std::vector<std::byte> out(v2.begin(), v2.begin() + 12);
     const std::uint32_t one = 1;
     std::memcpy(out.data() + 8, &one, 4);
-    out.insert(out.end(), v2.begin() + 12, v2.begin() + 12 + 20);                       // version .. head_size
+    out.insert(out.end(), v2.begin() + 12, v2.begin() + 12 + 20);                    // version .. head_size
     out.insert(out.end(), v2.begin() + header2 - 8, v2.begin() + header2 + floats);  // count, floats
     std::uint64_t h = 1469598103934665603ull;
     for (std::byte x : out) h = (h ^ static_cast<std::uint64_t>(x)) * 1099511628211ull;
@@ -287,7 +288,8 @@ TEST_CASE("state-only .pth files that do not fit the model are refused by name",
     // State::load itself reads only rwkv state files, and says where a .pth goes.
     const auto tuned = tmp.write("tuned.pth", time_state_pth(c, 2));
     CHECK_THAT(error_of([&] { s.load(tuned); }), Catch::Contains("bad magic") && Catch::Contains("load_state_file"));
-    CHECK_THAT(err(time_state_pth(c, 3)), Catch::Contains("'blocks.2.att.time_state' is for layer 2 but the model has 2"));
+    CHECK_THAT(err(time_state_pth(c, 3)),
+               Catch::Contains("'blocks.2.att.time_state' is for layer 2 but the model has 2"));
     CHECK_THAT(err(time_state_pth(c, 2, {"emb.weight"})),
                Catch::Contains("not a state-only file: tensor 'emb.weight'"));
     rwkv::Config other = c;

@@ -60,7 +60,8 @@ TEST_CASE("many tiny runs lose no wake-up", "[threads]") {
             ThreadPool pool(n, spin);
             std::atomic<long> sum{0};
             const long runs = spin.count() == 0 ? 20000 : 100000;
-            for (long r = 0; r < runs; ++r) pool.run([&](int i, int) { sum.fetch_add(i + 1, std::memory_order_relaxed); });
+            for (long r = 0; r < runs; ++r)
+                pool.run([&](int i, int) { sum.fetch_add(i + 1, std::memory_order_relaxed); });
             CHECK(sum.load() == runs * n * (n + 1) / 2);
         }
     }

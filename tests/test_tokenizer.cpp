@@ -58,8 +58,7 @@ struct ReferenceEncoder {
         }
     }
     static std::size_t key(std::string_view b) {
-        return std::size_t{static_cast<unsigned char>(b[0])} << 8 |
-               static_cast<unsigned char>(b[1]);
+        return std::size_t{static_cast<unsigned char>(b[0])} << 8 | static_cast<unsigned char>(b[1]);
     }
     std::vector<token> encode(std::string_view s) const {
         std::vector<token> out;
@@ -111,15 +110,14 @@ TEST_CASE("World tokenizer: vocabulary facts", "[tokenizer]") {
     CHECK(t.token_bytes(0).empty());  // end of text
     CHECK(t.token_bytes(1) == std::string_view("\0", 1));
     CHECK(t.token_bytes(256) == "\xFF");
-    CHECK(t.token_bytes(129) == "\x80");          // b'\x80': one byte
-    CHECK(t.token_bytes(2423) == "\xC2\x80");     // '\x80': U+0080, two bytes (spec 6.1 trap)
+    CHECK(t.token_bytes(129) == "\x80");       // b'\x80': one byte
+    CHECK(t.token_bytes(2423) == "\xC2\x80");  // '\x80': U+0080, two bytes (spec 6.1 trap)
     CHECK(t.token_bytes(11) == "\n");
     CHECK(t.token_bytes(261) == "\n\n");
     CHECK(t.token_bytes(33) == " ");
     CHECK(t.token_bytes(59) == ":");
     CHECK(t.token_bytes(65529) == std::string(128, ' '));
-    for (int b = 0; b < 256; ++b)
-        CHECK(t.token_bytes(b + 1) == std::string(1, static_cast<char>(b)));
+    for (int b = 0; b < 256; ++b) CHECK(t.token_bytes(b + 1) == std::string(1, static_cast<char>(b)));
     CHECK(t.trie_memory_bytes() <= 16u << 20);
 }
 
@@ -234,8 +232,7 @@ TEST_CASE("World tokenizer: invalid ids", "[tokenizer]") {
     for (token bad : {65530, 65535, 65536, 1 << 30, -1}) {
         INFO("id " << bad);
         CHECK_THROWS_AS(t.decode(std::vector<token>{33, bad}), rwkv::error);
-        CHECK_THROWS_WITH(t.decode(std::vector<token>{bad}),
-                          Catch::Contains(std::to_string(bad)));
+        CHECK_THROWS_WITH(t.decode(std::vector<token>{bad}), Catch::Contains(std::to_string(bad)));
         CHECK_THROWS_AS(t.token_bytes(bad), rwkv::error);
         CHECK_FALSE(t.contains(bad));
     }
@@ -248,19 +245,19 @@ TEST_CASE("World tokenizer: invalid ids", "[tokenizer]") {
 TEST_CASE("World tokenizer: literal semantics of a hand-written vocabulary", "[tokenizer]") {
     temp_dir dir("rwkv-tok-test");
     const std::string extra =
-        "257 '\\x80' 2\n"           // text literal: U+0080 -> C2 80
-        "258 b'\\x80\\x81' 2\n"     // bytes literal: raw bytes
-        "259 '\\u00e9t\\u00e9' 5\n" // été
-        "260 'a b' 3\n"             // spaces inside: split at first and last space only
+        "257 '\\x80' 2\n"            // text literal: U+0080 -> C2 80
+        "258 b'\\x80\\x81' 2\n"      // bytes literal: raw bytes
+        "259 '\\u00e9t\\u00e9' 5\n"  // été
+        "260 'a b' 3\n"              // spaces inside: split at first and last space only
         "261 \"it's\" 4\n"
         "262 '\\\\' 1\n"
         "263 '\\'' 1\n"
-        "264 '\\101\\0' 2\n"        // octal: 'A' and NUL
+        "264 '\\101\\0' 2\n"  // octal: 'A' and NUL
         "265 b'\\n\\t\\r' 3\n"
         "266 '\\U0001F600' 4\n"
-        "267 '\xE4\xB8\xAD' 3\n"    // unescaped UTF-8 in the file
+        "267 '\xE4\xB8\xAD' 3\n"  // unescaped UTF-8 in the file
         "268 '  ' 2\n"
-        "269 '\\q' 2\n"             // unknown escape kept verbatim, as Python does
+        "269 '\\q' 2\n"  // unknown escape kept verbatim, as Python does
         "270 '\\a\\b\\f\\v' 4\n";
     const auto p = dir.write("v.txt", byte_lines() + extra);
     rwkv::WorldTokenizer t(p);
@@ -296,8 +293,7 @@ TEST_CASE("World tokenizer: literal semantics of a hand-written vocabulary", "[t
     CHECK(m.encode("aba") == std::vector<token>{2, 1});
     CHECK_THROWS_WITH(m.encode("abc"), Catch::Contains("0x63"));  // no token for 'c'
     CHECK_THROWS_AS(rwkv::WorldTokenizer::from_text("1 'a' 2\n", "mem"), rwkv::error);
-    CHECK_THROWS_WITH(rwkv::WorldTokenizer::from_text("1 'a' 2\n", "mem"),
-                      Catch::StartsWith("mem:1:"));
+    CHECK_THROWS_WITH(rwkv::WorldTokenizer::from_text("1 'a' 2\n", "mem"), Catch::StartsWith("mem:1:"));
 }
 
 TEST_CASE("World tokenizer: bad vocabulary files name the line", "[tokenizer]") {
@@ -327,8 +323,8 @@ TEST_CASE("World tokenizer: bad vocabulary files name the line", "[tokenizer]") 
     for (const auto& c : cases) {
         INFO(c.name);
         // Bad line at line 258 (after the 256 byte lines and one good line).
-        const auto p = dir.write(std::string(c.name) + ".txt",
-                                 byte_lines() + "300 'ok' 2\n" + c.line + "\n999 'end' 3\n");
+        const auto p =
+            dir.write(std::string(c.name) + ".txt", byte_lines() + "300 'ok' 2\n" + c.line + "\n999 'end' 3\n");
         const std::string msg = error_message_of(p);
         CHECK_THAT(msg, Catch::Contains(p.string() + ":258:"));
         CHECK_THAT(msg, Catch::Contains(c.says));

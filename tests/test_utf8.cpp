@@ -13,8 +13,8 @@
 #include "fixtures.hpp"
 
 using rwkv::token;
-using rwkv::Utf8Stream;
 using rwkv::utf8_invalid;
+using rwkv::Utf8Stream;
 
 namespace {
 
@@ -121,16 +121,16 @@ TEST_CASE("Utf8Stream: invalid bytes are released at once, one U+FFFD per subpar
     };
     const Case cases[] = {
         {"80", "efbfbd"},
-        {"c080", "efbfbdefbfbd"},                          // overlong
-        {"eda080", "efbfbdefbfbdefbfbd"},                  // CESU surrogate
-        {"f4908080", "efbfbdefbfbdefbfbdefbfbd"},          // above U+10FFFF
-        {"f8888080", "efbfbdefbfbdefbfbdefbfbd"},          // 5-byte form
-        {"e4b861", "efbfbd61"},                            // truncated, then ASCII
+        {"c080", "efbfbdefbfbd"},                  // overlong
+        {"eda080", "efbfbdefbfbdefbfbd"},          // CESU surrogate
+        {"f4908080", "efbfbdefbfbdefbfbdefbfbd"},  // above U+10FFFF
+        {"f8888080", "efbfbdefbfbdefbfbdefbfbd"},  // 5-byte form
+        {"e4b861", "efbfbd61"},                    // truncated, then ASCII
         {"fffe", "efbfbdefbfbd"},
         {"e080", "efbfbdefbfbd"},
-        {"ed9fbf", "ed9fbf"},                              // last code point before surrogates
-        {"f48fbfbf", "f48fbfbf"},                          // U+10FFFF
-        {"e4b8ade6", "e4b8adefbfbd"},                      // held tail, then flushed
+        {"ed9fbf", "ed9fbf"},          // last code point before surrogates
+        {"f48fbfbf", "f48fbfbf"},      // U+10FFFF
+        {"e4b8ade6", "e4b8adefbfbd"},  // held tail, then flushed
     };
     for (const auto& c : cases) {
         INFO(c.hex);
@@ -168,15 +168,14 @@ TEST_CASE("Utf8Stream: end of stream releases what is held", "[utf8]") {
 TEST_CASE("Utf8Stream: random bytes in random chunks lose and reorder nothing", "[utf8]") {
     std::mt19937 rng(15);  // fixed seed
     std::uniform_int_distribution<int> byte(0, 255), len(0, 200), chunk(1, 7), kind(0, 2);
-    const std::string pieces[] = {"\xE4\xB8\xAD", "\xF0\x9F\x98\x80", "\xC3\xA9", "a", " ",
+    const std::string pieces[] = {"\xE4\xB8\xAD", "\xF0\x9F\x98\x80", "\xC3\xA9",    "a", " ",
                                   "\xED\x9F\xBF", "\xF4\x8F\xBF\xBF", "\xE0\xA0\x80"};
     for (int iter = 0; iter < 3000; ++iter) {
         std::string s;
         const int n = len(rng);
         const int k = kind(rng);
         while (static_cast<int>(s.size()) < n) {
-            if (k == 0 || byte(rng) < 40)
-                s += static_cast<char>(byte(rng));  // arbitrary byte
+            if (k == 0 || byte(rng) < 40) s += static_cast<char>(byte(rng));  // arbitrary byte
             else {
                 std::string p = pieces[static_cast<std::size_t>(byte(rng)) % 8];
                 if (k == 2 && byte(rng) < 64) p.resize(p.size() - 1);  // truncated character

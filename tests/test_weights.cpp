@@ -55,11 +55,12 @@ TEST_CASE("the format list: names, ggml ids and block sizes agree with ggml", "[
         const char* name;
         int elems, bytes;
     };
-    const row rows[] = {{dtype::f32, "F32", 1, 4},        {dtype::f16, "F16", 1, 2},       {dtype::bf16, "BF16", 1, 2},
-                        {dtype::q8_0, "Q8_0", 32, 34},    {dtype::q4_0, "Q4_0", 32, 18},   {dtype::q4_1, "Q4_1", 32, 20},
-                        {dtype::q5_0, "Q5_0", 32, 22},    {dtype::q5_1, "Q5_1", 32, 24},   {dtype::q2_k, "Q2_K", 256, 84},
-                        {dtype::q3_k, "Q3_K", 256, 110},  {dtype::q4_k, "Q4_K", 256, 144}, {dtype::q5_k, "Q5_K", 256, 176},
-                        {dtype::q6_k, "Q6_K", 256, 210},  {dtype::iq4_nl, "IQ4_NL", 32, 18}};
+    const row rows[] = {
+        {dtype::f32, "F32", 1, 4},       {dtype::f16, "F16", 1, 2},        {dtype::bf16, "BF16", 1, 2},
+        {dtype::q8_0, "Q8_0", 32, 34},   {dtype::q4_0, "Q4_0", 32, 18},    {dtype::q4_1, "Q4_1", 32, 20},
+        {dtype::q5_0, "Q5_0", 32, 22},   {dtype::q5_1, "Q5_1", 32, 24},    {dtype::q2_k, "Q2_K", 256, 84},
+        {dtype::q3_k, "Q3_K", 256, 110}, {dtype::q4_k, "Q4_K", 256, 144},  {dtype::q5_k, "Q5_K", 256, 176},
+        {dtype::q6_k, "Q6_K", 256, 210}, {dtype::iq4_nl, "IQ4_NL", 32, 18}};
     for (const row& r : rows) {
         INFO(r.name);
         CHECK(rwkv::dtype_name(r.t) == r.name);
@@ -68,8 +69,8 @@ TEST_CASE("the format list: names, ggml ids and block sizes agree with ggml", "[
         CHECK(w::is_weight_format(r.t));
         CHECK(rwkv::weight_format_names().find(r.name) != std::string::npos);
     }
-    const int ids[] = {w::q8_0::ggml_type, w::q4_0::ggml_type, w::q4_1::ggml_type, w::q5_0::ggml_type,
-                       w::q5_1::ggml_type, w::q2_k::ggml_type, w::q3_k::ggml_type, w::q4_k::ggml_type,
+    const int ids[] = {w::q8_0::ggml_type, w::q4_0::ggml_type, w::q4_1::ggml_type,  w::q5_0::ggml_type,
+                       w::q5_1::ggml_type, w::q2_k::ggml_type, w::q3_k::ggml_type,  w::q4_k::ggml_type,
                        w::q5_k::ggml_type, w::q6_k::ggml_type, w::iq4_nl::ggml_type};
     const int expected[] = {8, 2, 3, 6, 7, 10, 11, 12, 13, 14, 20};
     for (int i = 0; i < 11; ++i) CHECK(ids[i] == expected[i]);
@@ -94,7 +95,7 @@ TEST_CASE("32-value formats decode hand-built blocks", "[weights]") {
     SECTION("Q4_0") {
         auto b = zero_block<w::q4_0>();
         set_u16(b, 0, h_half);
-        set_u8(b, 2, 0x1F);  // e0: 15, e16: 1
+        set_u8(b, 2, 0x1F);   // e0: 15, e16: 1
         set_u8(b, 17, 0x80);  // e15: 0, e31: 8
         const auto v = decode<w::q4_0>(b);
         CHECK(v[0] == 3.5f);
@@ -117,8 +118,8 @@ TEST_CASE("32-value formats decode hand-built blocks", "[weights]") {
         auto b = zero_block<w::q5_0>();
         set_u16(b, 0, h_one);
         set_u32(b, 2, 0x00000001u | 0x80000000u);  // 5th bit of e0 and e31
-        set_u8(b, 6, 0x21);                         // e0 low 1, e16 low 2
-        set_u8(b, 21, 0xF0);                        // e15 low 0, e31 low 15
+        set_u8(b, 6, 0x21);                        // e0 low 1, e16 low 2
+        set_u8(b, 21, 0xF0);                       // e15 low 0, e31 low 15
         const auto v = decode<w::q5_0>(b);
         CHECK(v[0] == 1.0f);     // (1 | 16) - 16
         CHECK(v[16] == -14.0f);  // 2 - 16
@@ -153,8 +154,8 @@ TEST_CASE("K-quant formats decode hand-built super-blocks", "[weights]") {
     SECTION("Q2_K") {
         auto b = zero_block<w::q2_k>();
         for (int s = 0; s < 16; ++s) set_u8(b, s, 0x23);  // scale 3, min 2
-        set_u8(b, 16 + 0, 0xE4);                            // q for j = 0..3: 0, 1, 2, 3
-        set_u8(b, 16 + 32, 0x03);                           // e = 128: q 3
+        set_u8(b, 16 + 0, 0xE4);                          // q for j = 0..3: 0, 1, 2, 3
+        set_u8(b, 16 + 32, 0x03);                         // e = 128: q 3
         set_u16(b, 80, h_one);
         set_u16(b, 82, h_half);
         const auto v = decode<w::q2_k>(b);
@@ -173,13 +174,13 @@ TEST_CASE("K-quant formats decode hand-built super-blocks", "[weights]") {
         // Sub-block 9: S = −32 → u = 0 (all zero already). Sub-block 4: S = 31 → u = 63.
         set_u8(b, 96 + 4, 0x0F);
         set_u8(b, 96 + 8, 0x02 | (3u << 2));  // s = 4: s % 4 = 0, bits 2..3
-        set_u8(b, 32 + 0, 0x03);               // e0: low bits 3
-        set_u8(b, 0, 0x01);                    // hmask[0] bit 0: e0 has no −4
-        set_u8(b, 32 + 32 + 16, 0x01);         // e = 144 (h 1, j 0, l 16): low bits 1, hmask bit 4 clear
+        set_u8(b, 32 + 0, 0x03);              // e0: low bits 3
+        set_u8(b, 0, 0x01);                   // hmask[0] bit 0: e0 has no −4
+        set_u8(b, 32 + 32 + 16, 0x01);        // e = 144 (h 1, j 0, l 16): low bits 1, hmask bit 4 clear
         set_u16(b, 108, h_quarter);
         const auto v = decode<w::q3_k>(b);
-        CHECK(v[0] == 3.75f);   // 0.25·5·3
-        CHECK(v[1] == -5.0f);   // 0.25·5·(0 − 4)
+        CHECK(v[0] == 3.75f);    // 0.25·5·3
+        CHECK(v[1] == -5.0f);    // 0.25·5·(0 − 4)
         CHECK(v[144] == 24.0f);  // 0.25·(−32)·(1 − 4)
         CHECK(v[64] == -31.0f);  // sub-block 4, q = −4: 0.25·31·(−4)
         CHECK(w::q3_k::scale(b.data(), 9) == -32);
@@ -189,15 +190,15 @@ TEST_CASE("K-quant formats decode hand-built super-blocks", "[weights]") {
         auto b4 = zero_block<w::q4_k>();
         set_u16(b4, 0, h_one);
         set_u16(b4, 2, h_two);
-        set_u8(b4, 4 + 0, 10);               // s0 scale 10
-        set_u8(b4, 4 + 4, 3);                // s0 min 3
-        set_u8(b4, 4 + 9, 0x45);             // s5: scale low nibble 5, min low nibble 4
-        set_u8(b4, 4 + 1, 2u << 6);          // s5 scale top bits 2 → 37
-        set_u8(b4, 4 + 5, 1u << 6);          // s5 min top bits 1 → 20
-        set_u8(b4, 16 + 0, 0x07);            // e0: q 7
-        set_u8(b4, 16 + 64 + 3, 0xA0);       // e = 163 (s5, c 2, high nibble): q 10
+        set_u8(b4, 4 + 0, 10);          // s0 scale 10
+        set_u8(b4, 4 + 4, 3);           // s0 min 3
+        set_u8(b4, 4 + 9, 0x45);        // s5: scale low nibble 5, min low nibble 4
+        set_u8(b4, 4 + 1, 2u << 6);     // s5 scale top bits 2 → 37
+        set_u8(b4, 4 + 5, 1u << 6);     // s5 min top bits 1 → 20
+        set_u8(b4, 16 + 0, 0x07);       // e0: q 7
+        set_u8(b4, 16 + 64 + 3, 0xA0);  // e = 163 (s5, c 2, high nibble): q 10
         const auto v4 = decode<w::q4_k>(b4);
-        CHECK(v4[0] == 64.0f);    // 1·10·7 − 2·3
+        CHECK(v4[0] == 64.0f);  // 1·10·7 − 2·3
         CHECK(v4[1] == -6.0f);
         CHECK(v4[163] == 330.0f);  // 37·10 − 2·20
         CHECK(v4[32] == 0.0f);     // s1: scale 0 (top bits of byte 1 belong to s5), min bits 0
@@ -223,8 +224,8 @@ TEST_CASE("K-quant formats decode hand-built super-blocks", "[weights]") {
         set_u8(b, 64 + 32, 0xF0);   // e = 224 (h 1, g 3, l 0): high nibble 15
         set_u8(b, 128 + 32, 0xC0);  // its high bits 3 → q = 63 − 32 = 31
         const auto v = decode<w::q6_k>(b);
-        CHECK(v[0] == -7.5f);    // 0.5·(−3)·5
-        CHECK(v[144] == -112.0f);  // 0.5·7·(−32)
+        CHECK(v[0] == -7.5f);       // 0.5·(−3)·5
+        CHECK(v[144] == -112.0f);   // 0.5·7·(−32)
         CHECK(v[224] == -1984.0f);  // 0.5·(−128)·31
     }
 }
@@ -354,7 +355,8 @@ TEST_CASE("grid values survive the 32-value quantizers exactly", "[weights]") {
     w::q8_0::encode(x.data(), b.data());
     w::q8_0::decode(b.data(), y.data());
     CHECK(y == x);
-    for (int i = 0; i < 32; ++i) x[static_cast<std::size_t>(i)] = static_cast<float>(i % 16 - 8) * d;  // −8·d is the max
+    for (int i = 0; i < 32; ++i)
+        x[static_cast<std::size_t>(i)] = static_cast<float>(i % 16 - 8) * d;  // −8·d is the max
     block_t b4(w::q4_0::block_bytes);
     w::q4_0::encode(x.data(), b4.data());
     w::q4_0::decode(b4.data(), y.data());

@@ -36,9 +36,7 @@ double rel_err(const std::vector<float>& a, const std::vector<double>& b) {
     return m / rms(b);
 }
 
-std::vector<double> widen(const std::vector<float>& x) {
-    return {x.begin(), x.end()};
-}
+std::vector<double> widen(const std::vector<float>& x) { return {x.begin(), x.end()}; }
 
 bool all_finite(const std::vector<float>& x) {
     return std::all_of(x.begin(), x.end(), [](float e) { return std::isfinite(e); });
@@ -46,14 +44,10 @@ bool all_finite(const std::vector<float>& x) {
 
 const char* isa_name(ck::wkv_isa i) {
     switch (i) {
-        case ck::wkv_isa::scalar:
-            return "scalar";
-        case ck::wkv_isa::xsimd:
-            return "xsimd";
-        case ck::wkv_isa::avx2:
-            return "avx2";
-        case ck::wkv_isa::avx512:
-            return "avx512";
+        case ck::wkv_isa::scalar: return "scalar";
+        case ck::wkv_isa::xsimd: return "xsimd";
+        case ck::wkv_isa::avx2: return "avx2";
+        case ck::wkv_isa::avx512: return "avx512";
     }
     return "?";
 }
@@ -79,8 +73,7 @@ struct Seq {
 };
 
 // fp64 token-by-token recurrence (spec 4.5) from the same λ.
-void recurrence64(const Seq& s, std::size_t lw_stride, std::vector<double>& y,
-                  std::vector<double>& S) {
+void recurrence64(const Seq& s, std::size_t lw_stride, std::vector<double>& y, std::vector<double>& S) {
     const std::size_t N = static_cast<std::size_t>(s.N);
     S = widen(s.S0);
     y.assign(static_cast<std::size_t>(s.T) * s.A, 0.0);
@@ -104,9 +97,8 @@ void chunked(const Seq& s, bool static_decay, int Q, int t_begin, int t_end, std
     std::vector<float> scratch(ck::wkv_chunked_scratch_floats(s.N, Q));
     const std::size_t o = static_cast<std::size_t>(t_begin) * s.A;
     const std::size_t lo = static_cast<std::size_t>(t_begin) * s.stride(static_decay);
-    ck::wkv_chunked(s.H, s.N, t_end - t_begin, s.r.data() + o, s.k.data() + o, s.v.data() + o,
-                    s.lw.data() + lo, s.stride(static_decay), s.u.data(), S.data(), y.data() + o,
-                    scratch.data(), Q);
+    ck::wkv_chunked(s.H, s.N, t_end - t_begin, s.r.data() + o, s.k.data() + o, s.v.data() + o, s.lw.data() + lo,
+                    s.stride(static_decay), s.u.data(), S.data(), y.data() + o, scratch.data(), Q);
 }
 
 }  // namespace
@@ -114,8 +106,7 @@ void chunked(const Seq& s, bool static_decay, int Q, int t_begin, int t_end, std
 TEST_CASE("every SIMD WKV step kernel matches the scalar reference", "[wkv]") {
     std::mt19937 rng(7);
     CHECK(ck::wkv_isa_supported(ck::wkv_best_isa()));
-    for (auto isa :
-         {ck::wkv_isa::scalar, ck::wkv_isa::xsimd, ck::wkv_isa::avx2, ck::wkv_isa::avx512}) {
+    for (auto isa : {ck::wkv_isa::scalar, ck::wkv_isa::xsimd, ck::wkv_isa::avx2, ck::wkv_isa::avx512}) {
         if (!ck::wkv_isa_supported(isa)) {
             WARN("kernel " << isa_name(isa) << " not supported here: skipped");
             continue;
@@ -130,14 +121,12 @@ TEST_CASE("every SIMD WKV step kernel matches the scalar reference", "[wkv]") {
                 const auto u = uniform(A, -1, 1, rng);
                 double max_y = 0, max_s = 0;
                 for (int t = 0; t < 6; ++t) {
-                    const auto r = uniform(A, -1, 1, rng), k = uniform(A, -1, 1, rng),
-                               v = uniform(A, -1, 1, rng);
+                    const auto r = uniform(A, -1, 1, rng), k = uniform(A, -1, 1, rng), v = uniform(A, -1, 1, rng);
                     auto w = uniform(A, -8, 2, rng);
                     for (auto& e : w) e = std::exp(-std::exp(e));
-                    ck::wkv_step_reference(H, N, r.data(), k.data(), v.data(), w.data(), u.data(),
-                                           Sref.data(), yref.data());
-                    ck::wkv_step_isa(isa, H, N, r.data(), k.data(), v.data(), w.data(), u.data(),
-                                     S.data(), y.data());
+                    ck::wkv_step_reference(H, N, r.data(), k.data(), v.data(), w.data(), u.data(), Sref.data(),
+                                           yref.data());
+                    ck::wkv_step_isa(isa, H, N, r.data(), k.data(), v.data(), w.data(), u.data(), S.data(), y.data());
                     max_y = std::max(max_y, rel_err(y, widen(yref)));
                     max_s = std::max(max_s, rel_err(S, widen(Sref)));
                 }
@@ -158,8 +147,7 @@ TEST_CASE("wkv_step dispatches to a kernel that matches the reference", "[wkv]")
     const auto r = uniform(A, -1, 1, rng), k = uniform(A, -1, 1, rng), v = uniform(A, -1, 1, rng),
                u = uniform(A, -1, 1, rng), w = uniform(A, 0, 1, rng);
     ck::wkv_step(H, N, r.data(), k.data(), v.data(), w.data(), u.data(), S.data(), y.data());
-    ck::wkv_step_reference(H, N, r.data(), k.data(), v.data(), w.data(), u.data(), Sref.data(),
-                           yref.data());
+    ck::wkv_step_reference(H, N, r.data(), k.data(), v.data(), w.data(), u.data(), Sref.data(), yref.data());
     CHECK(rel_err(y, widen(yref)) < 2e-6);
     CHECK(rel_err(S, widen(Sref)) < 2e-6);
 }
@@ -174,8 +162,7 @@ TEST_CASE("chunked WKV matches the fp64 recurrence over decays from 1 to exp(-14
         for (int N : {8, 64})
             for (int Q : {16, 24, 32, 64})
                 for (int T : {1, 15, 100, 257}) {
-                    INFO("omega in [" << w.lo << ", " << w.hi << "] N=" << N << " Q=" << Q
-                                      << " T=" << T);
+                    INFO("omega in [" << w.lo << ", " << w.hi << "] N=" << N << " Q=" << Q << " T=" << T);
                     const Seq s(2, N, T, w.lo, w.hi, seed++);
                     std::vector<double> y64, S64;
                     recurrence64(s, s.A, y64, S64);
@@ -189,8 +176,7 @@ TEST_CASE("chunked WKV matches the fp64 recurrence over decays from 1 to exp(-14
                     worst_y = std::max(worst_y, ey);
                     worst_s = std::max(worst_s, es);
                 }
-    WARN("chunked vs fp64: max output error " << worst_y << ", max state error " << worst_s
-                                              << " (relative to RMS)");
+    WARN("chunked vs fp64: max output error " << worst_y << ", max state error " << worst_s << " (relative to RMS)");
 }
 
 TEST_CASE("chunked WKV agrees with the fp32 step kernel token by token", "[wkv]") {
@@ -200,8 +186,8 @@ TEST_CASE("chunked WKV agrees with the fp32 step kernel token by token", "[wkv]"
     std::vector<float> Ss = s.S0, ys(y.size()), w(s.lw.size());
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = std::exp(s.lw[i]);
     for (std::size_t t = 0; t < static_cast<std::size_t>(s.T); ++t)
-        ck::wkv_step(s.H, s.N, s.r.data() + t * s.A, s.k.data() + t * s.A, s.v.data() + t * s.A,
-                     w.data() + t * s.A, s.u.data(), Ss.data(), ys.data() + t * s.A);
+        ck::wkv_step(s.H, s.N, s.r.data() + t * s.A, s.k.data() + t * s.A, s.v.data() + t * s.A, w.data() + t * s.A,
+                     s.u.data(), Ss.data(), ys.data() + t * s.A);
     CHECK(rel_err(y, widen(ys)) < 1e-4);
     CHECK(rel_err(S, widen(Ss)) < 1e-4);
 }
@@ -228,9 +214,8 @@ TEST_CASE("chunked WKV over T1 then T2 tokens equals T1+T2 at once", "[wkv]") {
         std::vector<float> S2 = s.S0, y2(y.size());
         std::vector<float> scratch(ck::wkv_chunked_scratch_floats(s.N, 64));
         for (int h = 0; h < s.H; ++h)
-            ck::wkv_chunked_heads(h, h + 1, s.H, s.N, s.T, s.r.data(), s.k.data(), s.v.data(),
-                                  s.lw.data(), s.A, s.u.data(), S2.data(), y2.data(),
-                                  scratch.data(), 64);
+            ck::wkv_chunked_heads(h, h + 1, s.H, s.N, s.T, s.r.data(), s.k.data(), s.v.data(), s.lw.data(), s.A,
+                                  s.u.data(), S2.data(), y2.data(), scratch.data(), 64);
         CHECK(y2 == y);
         CHECK(S2 == S);
     }
@@ -247,8 +232,7 @@ TEST_CASE("chunked WKV with x052's static decay (λ row stride 0)", "[wkv]") {
             for (int T : {1, 15, 100, 257})
                 for (float lo : {-12.0f, -8.0f, 1.0f}) {
                     INFO("N=" << N << " Q=" << Q << " T=" << T << " omega from " << lo);
-                    const Seq s(2, N, T, lo, lo + 4, 1000u + static_cast<unsigned>(N * T + Q),
-                                true);
+                    const Seq s(2, N, T, lo, lo + 4, 1000u + static_cast<unsigned>(N * T + Q), true);
                     std::vector<double> y64, S64;
                     recurrence64(s, 0, y64, S64);
                     std::vector<float> S = s.S0, y(y64.size());
@@ -260,8 +244,7 @@ TEST_CASE("chunked WKV with x052's static decay (λ row stride 0)", "[wkv]") {
                     // The tabulated static path does the per-token path's arithmetic.
                     Seq rows = s;
                     rows.lw.clear();
-                    for (int t = 0; t < T; ++t)
-                        rows.lw.insert(rows.lw.end(), s.lw.begin(), s.lw.end());
+                    for (int t = 0; t < T; ++t) rows.lw.insert(rows.lw.end(), s.lw.begin(), s.lw.end());
                     std::vector<float> S2 = s.S0, y2(y.size());
                     chunked(rows, false, Q, 0, T, S2, y2);
                     CHECK(rel_err(y2, widen(y)) < 1e-6);

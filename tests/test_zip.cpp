@@ -49,18 +49,12 @@ TEST_CASE("read_zip lists stored entries with their data", "[zip]") {
     SECTION("plain, 64-byte aligned like PyTorch") {
         const zip_out z = make_zip(sample);
         check_sample(z.bytes);
-        for (const auto& e : read_zip(span_of(z.bytes), "x").entries)
-            CHECK(e.data_offset % 64 == 0);
+        for (const auto& e : read_zip(span_of(z.bytes), "x").entries) CHECK(e.data_offset % 64 == 0);
     }
-    SECTION("no alignment padding") {
-        check_sample(make_zip(sample, false, 1).bytes);
-    }
-    SECTION("zip64 records and extra fields") {
-        check_sample(make_zip(sample, true).bytes);
-    }
+    SECTION("no alignment padding") { check_sample(make_zip(sample, false, 1).bytes); }
+    SECTION("zip64 records and extra fields") { check_sample(make_zip(sample, true).bytes); }
     SECTION("archive comment after the end record") {
-        check_sample(
-            make_zip(sample, false, 64, "a comment PK\x05\x06 with a fake signature").bytes);
+        check_sample(make_zip(sample, false, 64, "a comment PK\x05\x06 with a fake signature").bytes);
     }
     SECTION("empty archive") {
         const zip_out z = make_zip({});
@@ -222,8 +216,7 @@ TEST_CASE("read_zip: single-byte corruptions never read out of bounds", "[zip]")
                         CHECK(e.data.data() >= buf.data());
                         CHECK(e.data.data() + e.data.size() <= buf.data() + buf.size());
                     }
-                } catch (const rwkv::error&) {
-                }
+                } catch (const rwkv::error&) {}
             }
         }
     }

@@ -100,7 +100,9 @@ private:
         }
         State new_state() const override { return model.new_state(); }
         void reset(State& s) const override { model.reset(s); }
-        std::span<const float> forward(std::span<const token> t, State& s) const override { return model.forward(t, s); }
+        std::span<const float> forward(std::span<const token> t, State& s) const override {
+            return model.forward(t, s);
+        }
         void forward_all(std::span<const token> t, State& s, std::span<float> out) const override {
             model.forward_all(t, s, out);
         }

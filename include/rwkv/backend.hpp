@@ -34,7 +34,7 @@ namespace rwkv {
 // Consecutive rows of one sequence inside a batch of activation rows: ops that carry state
 // across tokens (token_shift, wkv) restart at each sequence and update its own state.
 struct sequence_rows {
-    int rows = 0;           // how many consecutive rows belong to this sequence
+    int rows = 0;            // how many consecutive rows belong to this sequence
     float* shift = nullptr;  // its token-shift state [C] (token_shift)
     float* S = nullptr;      // its WKV state [H][N][N] (wkv)
 };

@@ -39,8 +39,8 @@ inline Version detect_version(const io::tensor_file& f) {
     const std::string file = f.path.string();
     for (const char* k : {"_strategy", "_rescale_layer", "_version"})
         if (std::find(f.other_keys.begin(), f.other_keys.end(), k) != f.other_keys.end() || f.find(k))
-            throw error(file + ": this checkpoint was converted by ChatRWKV for one strategy (key '" +
-                        std::string(k) + "'); use the original BlinkDL .pth file");
+            throw error(file + ": this checkpoint was converted by ChatRWKV for one strategy (key '" + std::string(k) +
+                        "'); use the original BlinkDL .pth file");
     if (!f.find("emb.weight"))
         throw error(file + ": missing tensor 'emb.weight' (not an RWKV checkpoint in the official layout)");
     if (has_key_containing(f, "att.r_k") || has_key_containing(f, "att.k_k") || has_key_containing(f, "att.x_r"))
@@ -49,15 +49,19 @@ inline Version detect_version(const io::tensor_file& f) {
     if (!has_key_containing(f, "ln_x"))
         throw error(file + ": RWKV-4 checkpoints (no ln_x) are not supported; this library runs x052 and x060");
     if (!has_key_containing(f, "gate.weight"))
-        throw error(file + ": RWKV-5.0 (x050 preview, no gate) checkpoints are not supported; this library runs x052 and x060");
+        throw error(
+            file + ": RWKV-5.0 (x050 preview, no gate) checkpoints are not supported; this library runs x052 and x060");
     const io::tensor_view* decay = f.find("blocks.0.att.time_decay");
     if (!decay) throw error(file + ": missing tensor 'blocks.0.att.time_decay'");
     if (decay->shape.size() == 2 && decay->shape[1] > 1) {
         if (!f.find("blocks.0.att.time_faaaa"))
-            throw error(file + ": RWKV-5 checkpoint with 'time_first' instead of 'time_faaaa' (5.0/5.1 preview) is not supported");
+            throw error(
+                file +
+                ": RWKV-5 checkpoint with 'time_first' instead of 'time_faaaa' (5.0/5.1 preview) is not supported");
         return Version::x052;
     }
-    throw error(file + ": RWKV-5.1 (x051, one decay per head) checkpoints are not supported; this library runs x052 and x060");
+    throw error(file +
+                ": RWKV-5.1 (x051, one decay per head) checkpoints are not supported; this library runs x052 and x060");
 }
 
 // Tracks which tensors were used so that unknown ones can be reported, and converts with

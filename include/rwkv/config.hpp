@@ -21,12 +21,12 @@ inline const char* version_name(Version v) {
 struct Config {
     Version version = Version::x060;
     int n_layer = 0;
-    int n_embd = 0;      // C
-    int n_head = 0;      // H = dim_att / head_size (derived by finalize() when 0)
-    int head_size = 64;  // N
-    int dim_att = 0;     // A (0: = n_embd)
-    int dim_ffn = 0;     // F (0: the training default int(3.5 C) / 32 * 32)
-    int vocab_size = 0;  // V
+    int n_embd = 0;           // C
+    int n_head = 0;           // H = dim_att / head_size (derived by finalize() when 0)
+    int head_size = 64;       // N
+    int dim_att = 0;          // A (0: = n_embd)
+    int dim_ffn = 0;          // F (0: the training default int(3.5 C) / 32 * 32)
+    int vocab_size = 0;       // V
     int dim_lora_mix = 32;    // Dm, x060 token-shift LoRA rank per slot (64 for C = 4096 releases)
     int dim_lora_decay = 64;  // Dw, x060 decay LoRA rank (128 for C = 4096 releases)
 
@@ -48,11 +48,10 @@ struct Config {
         need(vocab_size > 0, "vocab_size = " + std::to_string(vocab_size) + " must be > 0");
         need(head_size > 0, "head_size = " + std::to_string(head_size) + " must be > 0");
         need(dim_att > 0 && dim_ffn > 0, "dim_att and dim_ffn must be > 0");
-        need(n_head > 0 && n_head * head_size == dim_att,
-             "n_head (" + std::to_string(n_head) + ") x head_size (" + std::to_string(head_size) +
-                 ") must equal dim_att (" + std::to_string(dim_att) + ")");
-        if (version == Version::x060)
-            need(dim_lora_mix > 0 && dim_lora_decay > 0, "x060 LoRA ranks must be > 0");
+        need(n_head > 0 && n_head * head_size == dim_att, "n_head (" + std::to_string(n_head) + ") x head_size (" +
+                                                              std::to_string(head_size) + ") must equal dim_att (" +
+                                                              std::to_string(dim_att) + ")");
+        if (version == Version::x060) need(dim_lora_mix > 0 && dim_lora_decay > 0, "x060 LoRA ranks must be > 0");
     }
 
     friend bool operator==(const Config&, const Config&) = default;

@@ -52,8 +52,8 @@ inline std::uint64_t weights_fingerprint(const io::tensor_file& file) {
     // Embedding, output head, the first layer's key projection and the final norm: every training
     // run and every random seed changes each of them.
     constexpr std::size_t edge = 4096;
-    for (std::string_view name : {"emb.weight", "head.weight", "blocks.0.att.key.weight", "ln_out.weight",
-                                  "blocks.0.att.time_state"}) {
+    for (std::string_view name :
+         {"emb.weight", "head.weight", "blocks.0.att.key.weight", "ln_out.weight", "blocks.0.att.time_state"}) {
         const io::tensor_view* t = file.find(name);
         if (!t) continue;
         h.add(name);

@@ -125,35 +125,49 @@ io::tensor_file random_tensors(Config c, std::uint64_t seed, Init init) {
         for (auto d : t.shape) count *= static_cast<std::size_t>(d);
         const int l = std::max(t.layer, 0);
         const double r0 = L > 1 ? static_cast<double>(l) / (L - 1) : 0.0;  // 0 -> 1 over depth
-        const double r1 = 1.0 - static_cast<double>(l) / L;                 // 1 -> ~0
+        const double r1 = 1.0 - static_cast<double>(l) / L;                // 1 -> ~0
         auto phi_pow = [&](double e) { return vec(C, [&](int i) { return std::pow(static_cast<double>(i) / C, e); }); };
         auto mix_v = [&] {
             auto v = phi_pow(r1);
             for (auto& x : v) x += static_cast<float>(0.3 * r0);
             return v;
         };
-        auto matrix = [&](int rows, int cols, float gain) { b.add<T>(t.name, t.shape, orthogonal(rng, rows, cols, gain, init)); };
+        auto matrix = [&](int rows, int cols, float gain) {
+            b.add<T>(t.name, t.shape, orthogonal(rng, rows, cols, gain, init));
+        };
         using R = tensor_role;
         switch (t.role) {
             case R::emb: b.add<T>(t.name, t.shape, uniform(count, 1e-4f)); break;
             case R::head:
                 matrix(V, C, V > C ? 0.5f * std::sqrt(static_cast<float>(V) / static_cast<float>(C)) : 0.5f);
                 break;
-            case R::ln0_weight: case R::ln1_weight: case R::ln2_weight: case R::ln_out_weight:
-                b.add(t.name, t.shape, filled(count, 1.0f));
-                break;
-            case R::ln0_bias: case R::ln1_bias: case R::ln2_bias: case R::ln_out_bias: case R::att_ln_x_bias:
-                b.add(t.name, t.shape, filled(count, 0.0f));
-                break;
-            case R::att_mix_k: case R::ffn_mix_k: case R::ffn_mix_r: b.add(t.name, t.shape, phi_pow(r1)); break;
+            case R::ln0_weight:
+            case R::ln1_weight:
+            case R::ln2_weight:
+            case R::ln_out_weight: b.add(t.name, t.shape, filled(count, 1.0f)); break;
+            case R::ln0_bias:
+            case R::ln1_bias:
+            case R::ln2_bias:
+            case R::ln_out_bias:
+            case R::att_ln_x_bias: b.add(t.name, t.shape, filled(count, 0.0f)); break;
+            case R::att_mix_k:
+            case R::ffn_mix_k:
+            case R::ffn_mix_r: b.add(t.name, t.shape, phi_pow(r1)); break;
             case R::att_mix_v: b.add(t.name, t.shape, mix_v()); break;
-            case R::att_mix_r: case R::att_mix_g: b.add(t.name, t.shape, phi_pow(0.5 * r1)); break;
-            case R::att_maa_x: case R::att_maa_w: case R::att_maa_k: b.add(t.name, t.shape, one_minus(phi_pow(r1))); break;
+            case R::att_mix_r:
+            case R::att_mix_g: b.add(t.name, t.shape, phi_pow(0.5 * r1)); break;
+            case R::att_maa_x:
+            case R::att_maa_w:
+            case R::att_maa_k: b.add(t.name, t.shape, one_minus(phi_pow(r1))); break;
             case R::att_maa_v: b.add(t.name, t.shape, one_minus(mix_v())); break;
-            case R::att_maa_r: case R::att_maa_g: b.add(t.name, t.shape, one_minus(phi_pow(0.5 * r1))); break;
-            case R::ffn_maa_k: case R::ffn_maa_r: b.add(t.name, t.shape, one_minus(phi_pow(r1 * r1 * r1))); break;
-            case R::att_maa_w1: case R::att_decay_w1: b.add(t.name, t.shape, filled(count, 0.0f)); break;
-            case R::att_maa_w2: case R::att_decay_w2: b.add(t.name, t.shape, uniform(count, 0.01f)); break;
+            case R::att_maa_r:
+            case R::att_maa_g: b.add(t.name, t.shape, one_minus(phi_pow(0.5 * r1))); break;
+            case R::ffn_maa_k:
+            case R::ffn_maa_r: b.add(t.name, t.shape, one_minus(phi_pow(r1 * r1 * r1))); break;
+            case R::att_maa_w1:
+            case R::att_decay_w1: b.add(t.name, t.shape, filled(count, 0.0f)); break;
+            case R::att_maa_w2:
+            case R::att_decay_w2: b.add(t.name, t.shape, uniform(count, 0.01f)); break;
             case R::att_decay:
                 b.add(t.name, t.shape, vec(A, [&](int n) {
                           return -6.0 + 5.0 * std::pow(static_cast<double>(n) / std::max(1, A - 1), 0.7 + 1.3 * r0);

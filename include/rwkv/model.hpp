@@ -124,8 +124,8 @@ public:
         w->head = mat(R::head, -1);
         bool has_time_state = false;
         for (int l = 0; l < c.n_layer; ++l) {
-            Block b{norm(R::ln1_weight, R::ln1_bias, l), norm(R::ln2_weight, R::ln2_bias, l), TimeMix5<T, Backend>{},
-                    {}};
+            Block b{
+                norm(R::ln1_weight, R::ln1_bias, l), norm(R::ln2_weight, R::ln2_bias, l), TimeMix5<T, Backend>{}, {}};
             TimeMixCore<T, Backend> core;
             core.receptance = mat(R::att_receptance, l);
             core.key = mat(R::att_key, l);
@@ -333,7 +333,8 @@ public:
                 const std::size_t left = prompts[b].size() - done;
                 const int take = static_cast<int>(std::min<std::size_t>(left, static_cast<std::size_t>(budget)));
                 const bool finishes = static_cast<std::size_t>(take) == left;
-                ws.parts.push_back({static_cast<int>(b), prompts[b].data() + done, take, finishes ? static_cast<int>(b) : -1});
+                ws.parts.push_back(
+                    {static_cast<int>(b), prompts[b].data() + done, take, finishes ? static_cast<int>(b) : -1});
                 budget -= take;
                 if (finishes) ++b, done = 0;
                 else done += static_cast<std::size_t>(take);
@@ -365,7 +366,8 @@ private:
     };
 
     explicit Model(std::shared_ptr<const Weights> w)
-        : w_(std::move(w)), pool_(std::make_shared<backend::cpu::ThreadPool>(backend::cpu::ThreadPool::hardware_threads())) {}
+        : w_(std::move(w)),
+          pool_(std::make_shared<backend::cpu::ThreadPool>(backend::cpu::ThreadPool::hardware_threads())) {}
 
     // The format big matrices are kept in; empty = as stored.
     static std::optional<dtype> target() {
@@ -493,8 +495,9 @@ private:
             }
             const Block& b = w_->blocks[static_cast<std::size_t>(l)];
             ops::layer_norm(ws, b.ln1, x, z, n);  // x += att(LN(x; ln1))
-            std::visit([&](const auto& att) { att.forward(ws, c, z, n, std::span<const sequence_rows>(ws.att_seqs), x); },
-                       b.att);
+            std::visit(
+                [&](const auto& att) { att.forward(ws, c, z, n, std::span<const sequence_rows>(ws.att_seqs), x); },
+                b.att);
             ops::layer_norm(ws, b.ln2, x, z, n);  // x += ffn(LN(x; ln2))
             b.ffn.forward(ws, c, z, n, std::span<const sequence_rows>(ws.ffn_seqs), x);
         }
@@ -527,7 +530,8 @@ private:
         ops::head(ws, w_->ln_out, w_->head, ws.last_x.data(), static_cast<int>(k), z, ws.head_rows.data());
         std::size_t j = 0;
         for (const auto& p : ws.parts)
-            if (p.out_row >= 0) std::copy_n(ws.head_rows.data() + j++ * V, V, last_out + static_cast<std::size_t>(p.out_row) * V);
+            if (p.out_row >= 0)
+                std::copy_n(ws.head_rows.data() + j++ * V, V, last_out + static_cast<std::size_t>(p.out_row) * V);
     }
 
     std::shared_ptr<const Weights> w_;

@@ -41,12 +41,12 @@
 namespace rwkv {
 
 struct QuantizeOptions {
-    std::string type = "q8_0";               // one of quantize_types()
-    bool pure = false;                       // every big matrix in `type` (no mix, no head rule)
-    const WorldTokenizer* vocab = nullptr;   // written to tokenizer.ggml.* when given
-    std::vector<std::string> vocab_tokens;   // or raw GGUF token strings (copied from a GGUF input)
-    std::vector<std::int32_t> vocab_types;   // their token types (same length)
-    std::string name;                        // general.name (empty: none)
+    std::string type = "q8_0";              // one of quantize_types()
+    bool pure = false;                      // every big matrix in `type` (no mix, no head rule)
+    const WorldTokenizer* vocab = nullptr;  // written to tokenizer.ggml.* when given
+    std::vector<std::string> vocab_tokens;  // or raw GGUF token strings (copied from a GGUF input)
+    std::vector<std::int32_t> vocab_types;  // their token types (same length)
+    std::string name;                       // general.name (empty: none)
 };
 
 inline const std::vector<std::string>& quantize_types() {
@@ -58,9 +58,9 @@ inline const std::vector<std::string>& quantize_types() {
 namespace detail {
 
 struct quant_plan {
-    dtype base;          // the type of most big matrices
-    std::uint32_t ftype; // llama_ftype for general.file_type
-    bool k_mix;          // q4_k_m / q5_k_m value-matrix rule
+    dtype base;           // the type of most big matrices
+    std::uint32_t ftype;  // llama_ftype for general.file_type
+    bool k_mix;           // q4_k_m / q5_k_m value-matrix rule
 };
 
 inline quant_plan plan_of(const std::string& t) {
@@ -174,7 +174,8 @@ inline void write_gguf(const io::tensor_file& in, const std::filesystem::path& o
             for (std::size_t id = 0; id < V; ++id) {
                 const auto t = static_cast<token>(id);
                 if (id == 0) tokens.emplace_back("<s>"), types.push_back(3);
-                else if (opt.vocab->contains(t)) tokens.push_back(detail::bytes_repr(opt.vocab->token_bytes(t))), types.push_back(1);
+                else if (opt.vocab->contains(t))
+                    tokens.push_back(detail::bytes_repr(opt.vocab->token_bytes(t))), types.push_back(1);
                 else tokens.push_back("[PAD" + std::to_string(id) + "]"), types.push_back(5);
             }
         } else {
@@ -239,7 +240,8 @@ inline void write_gguf(const io::tensor_file& in, const std::filesystem::path& o
     for (int l = 0; l < c.n_layer; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
         const int k = l / rescale;
-        const dtype value_type = plan.k_mix && !opt.pure && detail::use_more_bits(l, c.n_layer) ? dtype::q6_k : plan.base;
+        const dtype value_type =
+            plan.k_mix && !opt.pure && detail::use_more_bits(l, c.n_layer) ? dtype::q6_k : plan.base;
         vector(p + "attn_norm.bias", R::ln1_bias, l);
         vector(p + "attn_norm.weight", R::ln1_weight, l);
         vector(p + "attn_norm_2.bias", R::ln2_bias, l);
@@ -304,16 +306,18 @@ inline void write_gguf(const io::tensor_file& in, const std::filesystem::path& o
             for (std::int64_t r = 0; r < C; ++r)
                 for (std::int64_t q = 0; q < 5 * Dm; ++q)
                     t1[static_cast<std::size_t>(q * C + r)] = w1[static_cast<std::size_t>(r * 5 * Dm + q)];
-            f32_tensor(p + "time_mix_w1.weight", {static_cast<std::uint64_t>(C), static_cast<std::uint64_t>(5 * Dm)}, t1);
+            f32_tensor(p + "time_mix_w1.weight", {static_cast<std::uint64_t>(C), static_cast<std::uint64_t>(5 * Dm)},
+                       t1);
             const auto s2 = spec(R::att_maa_w2, l);
             const auto w2 = rd.floats(s2.name, s2.shape);  // [5][Dm][C] → ne {Dm, C, 5}: [5][C][Dm]
             std::vector<float> t2(w2.size());
             for (std::int64_t z = 0; z < 5; ++z)
                 for (std::int64_t d = 0; d < Dm; ++d)
                     for (std::int64_t q = 0; q < C; ++q)
-                        t2[static_cast<std::size_t>((z * C + q) * Dm + d)] = w2[static_cast<std::size_t>((z * Dm + d) * C + q)];
-            f32_tensor(p + "time_mix_w2.weight",
-                       {static_cast<std::uint64_t>(Dm), static_cast<std::uint64_t>(C), 5}, t2);
+                        t2[static_cast<std::size_t>((z * C + q) * Dm + d)] =
+                            w2[static_cast<std::size_t>((z * Dm + d) * C + q)];
+            f32_tensor(p + "time_mix_w2.weight", {static_cast<std::uint64_t>(Dm), static_cast<std::uint64_t>(C), 5},
+                       t2);
         }
     }
     w.write(out);

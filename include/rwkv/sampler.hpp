@@ -49,9 +49,9 @@ struct SamplerSnapshot {
 };
 
 struct SamplerSettings {
-    double temperature = 1.0;  // 0 = greedy (argmax, ties -> lowest id)
-    double top_p = 0.85;       // in [0, 1]; 1 = no truncation, 0 = only the most likely (+ ties)
-    int top_k = 0;             // 0 = off
+    double temperature = 1.0;        // 0 = greedy (argmax, ties -> lowest id)
+    double top_p = 0.85;             // in [0, 1]; 1 = no truncation, 0 = only the most likely (+ ties)
+    int top_k = 0;                   // 0 = off
     double presence_penalty = 0.0;   // subtracted once from every token seen so far
     double frequency_penalty = 0.0;  // times the token's decayed occurrence count
     double penalty_decay = 0.996;    // counts are multiplied by this at every accept()
@@ -154,15 +154,13 @@ inline void ban_invalid_ids(SamplerSettings& s, const std::vector<bool>& valid) 
         if (!valid[i]) s.banned.push_back(static_cast<token>(i));
 }
 
-
 class Sampler {
 public:
     using Settings = SamplerSettings;
 
     // Allocates every buffer here (a few bytes per vocabulary entry); sample(), accept(),
     // apply_penalties() and distribution() never allocate afterwards.
-    explicit Sampler(std::size_t vocab_size, SamplerSettings settings = {})
-        : vocab_(vocab_size), rng_(settings.seed) {
+    explicit Sampler(std::size_t vocab_size, SamplerSettings settings = {}) : vocab_(vocab_size), rng_(settings.seed) {
         if (vocab_size == 0 || vocab_size > static_cast<std::size_t>(std::numeric_limits<token>::max()))
             throw error("rwkv::Sampler: vocabulary size " + std::to_string(vocab_size) +
                         " is out of range (1 .. 2^31-1)");
@@ -293,11 +291,11 @@ public:
             const float x = logits[i];
             // -inf is a legitimate mask; NaN or +inf would poison the softmax of every token.
             if (std::isnan(x) || x == std::numeric_limits<float>::infinity())
-                throw error("rwkv::Sampler: logit of token " + std::to_string(i) + " is " +
-                            detail::number_text(x));
+                throw error("rwkv::Sampler: logit of token " + std::to_string(i) + " is " + detail::number_text(x));
             out[i] = x;
         }
-        for (const token b : settings_.banned) out[static_cast<std::size_t>(b)] = -std::numeric_limits<float>::infinity();
+        for (const token b : settings_.banned)
+            out[static_cast<std::size_t>(b)] = -std::numeric_limits<float>::infinity();
         for (const token s : seen_) {
             const auto i = static_cast<std::size_t>(s);
             // Computed in double like Python, subtracted in float like the torch tensor.
@@ -344,24 +342,21 @@ private:
     // so a rejected set_settings() leaves the sampler as it was.
     void prepare(SamplerSettings& s) const {
         const auto bad = [](const char* what, double value, const char* rule) {
-            return error(std::string("rwkv::Sampler: ") + what + " " + detail::number_text(value) +
-                         " is invalid (" + rule + ")");
+            return error(std::string("rwkv::Sampler: ") + what + " " + detail::number_text(value) + " is invalid (" +
+                         rule + ")");
         };
         if (!(s.temperature >= 0.0) || !std::isfinite(s.temperature))
             throw bad("temperature", s.temperature, "must be finite and >= 0; 0 = greedy");
-        if (!(s.top_p >= 0.0 && s.top_p <= 1.0))
-            throw bad("top_p", s.top_p, "must be in [0, 1]; 1 = no truncation");
+        if (!(s.top_p >= 0.0 && s.top_p <= 1.0)) throw bad("top_p", s.top_p, "must be in [0, 1]; 1 = no truncation");
         if (s.top_k < 0) throw bad("top_k", s.top_k, "must be >= 0; 0 = off");
-        if (!std::isfinite(s.presence_penalty))
-            throw bad("presence_penalty", s.presence_penalty, "must be finite");
-        if (!std::isfinite(s.frequency_penalty))
-            throw bad("frequency_penalty", s.frequency_penalty, "must be finite");
+        if (!std::isfinite(s.presence_penalty)) throw bad("presence_penalty", s.presence_penalty, "must be finite");
+        if (!std::isfinite(s.frequency_penalty)) throw bad("frequency_penalty", s.frequency_penalty, "must be finite");
         if (!(s.penalty_decay >= 0.0 && s.penalty_decay <= 1.0))
             throw bad("penalty_decay", s.penalty_decay, "must be in [0, 1]");
         for (const token b : s.banned) {
             if (b < 0 || static_cast<std::size_t>(b) >= vocab_)
-                throw error("rwkv::Sampler: banned token " + std::to_string(b) +
-                            " is outside the vocabulary [0, " + std::to_string(vocab_) + ")");
+                throw error("rwkv::Sampler: banned token " + std::to_string(b) + " is outside the vocabulary [0, " +
+                            std::to_string(vocab_) + ")");
         }
         std::sort(s.banned.begin(), s.banned.end());
         s.banned.erase(std::unique(s.banned.begin(), s.banned.end()), s.banned.end());
@@ -540,13 +535,13 @@ private:
     std::size_t vocab_;
     SamplerSettings settings_;
     detail::SamplerRng rng_;
-    std::vector<float> logit_;    // penalised copy of the caller's logits
-    std::vector<float> prob_;     // softmax
-    std::vector<double> weight_;  // final unnormalised distribution
-    std::vector<token> order_;    // candidate ids, partially sorted by `better`
-    std::vector<double> count_;   // decayed occurrence counts (double, like Python floats)
+    std::vector<float> logit_;           // penalised copy of the caller's logits
+    std::vector<float> prob_;            // softmax
+    std::vector<double> weight_;         // final unnormalised distribution
+    std::vector<token> order_;           // candidate ids, partially sorted by `better`
+    std::vector<double> count_;          // decayed occurrence counts (double, like Python floats)
     std::vector<std::uint8_t> present_;  // accepted since reset (the dict's keys)
-    std::vector<token> seen_;     // the same keys in insertion order, to decay only those
+    std::vector<token> seen_;            // the same keys in insertion order, to decay only those
 };
 
 }  // namespace rwkv

@@ -64,10 +64,10 @@ struct half {
         const std::uint32_t u = std::bit_cast<std::uint32_t>(f);
         const std::uint16_t sign = static_cast<std::uint16_t>((u >> 16) & 0x8000u);
         const std::uint32_t a = u & 0x7fffffffu;
-        if (a > 0x7f800000u) return from_bits(sign | 0x7e00u);  // nan
+        if (a > 0x7f800000u) return from_bits(sign | 0x7e00u);   // nan
         if (a >= 0x477ff000u) return from_bits(sign | 0x7c00u);  // rounds to >= 65520: inf
         if (a >= 0x38800000u) {                                  // normal half
-            std::uint32_t r = a - 0x38000000u;                     // rebias exponent 127 -> 15
+            std::uint32_t r = a - 0x38000000u;                   // rebias exponent 127 -> 15
             r += 0xfffu + ((r >> 13) & 1u);
             return from_bits(static_cast<std::uint16_t>(sign | (r >> 13)));
         }

@@ -149,8 +149,8 @@ struct GenerateOptions {
 };
 
 struct GenerateResult {
-    std::string text;         // everything passed to on_text, concatenated (whole UTF-8 characters)
-    std::size_t tokens = 0;   // tokens sampled and fed to the state
+    std::string text;        // everything passed to on_text, concatenated (whole UTF-8 characters)
+    std::size_t tokens = 0;  // tokens sampled and fed to the state
     StopReason reason = StopReason::max_tokens;
 };
 
@@ -165,7 +165,9 @@ public:
     // A fresh session: the model's initial state, no logits yet (prompt() first). Throws rwkv::error
     // when the tokenizer defines ids the model has no row for, or for invalid sampler settings.
     Session(AnyModel model, AnyTokenizer tokenizer, SamplerSettings sampling = {})
-        : model_(std::move(model)), tok_(std::move(tokenizer)), state_(model_.new_state()),
+        : model_(std::move(model)),
+          tok_(std::move(tokenizer)),
+          state_(model_.new_state()),
           sampler_(static_cast<std::size_t>(model_.config().vocab_size), {}),
           fingerprint_(std::make_shared<Fingerprint>()) {
         const auto vocab = static_cast<std::size_t>(model_.config().vocab_size);
@@ -243,8 +245,7 @@ public:
     // when there is nothing to continue from (no prompt yet, or a bare state was loaded) or for an
     // empty stop string.
     GenerateResult generate(std::size_t max_tokens, const OnText& on_text = {}, const GenerateOptions& opt = {}) {
-        if (logits_.empty())
-            throw error("rwkv::Session::generate: no logits to continue from; call prompt() first");
+        if (logits_.empty()) throw error("rwkv::Session::generate: no logits to continue from; call prompt() first");
         for (const auto& s : opt.stop)
             if (s.empty()) throw error("rwkv::Session::generate: empty stop string");
         std::optional<SamplerSettings> restore;
@@ -423,8 +424,8 @@ public:
                         "), this model is " + shape_text(want));
         const std::vector<float> print = r.floats();
         if (!same_fingerprint(print, fingerprint()))
-            throw error(source + ": session was saved from a model with other weights (same shape " +
-                        shape_text(want) + ", different logits for the probe token)");
+            throw error(source + ": session was saved from a model with other weights (same shape " + shape_text(want) +
+                        ", different logits for the probe token)");
         const std::uint64_t position = r.u64();
         SamplerSettings s;
         s.temperature = r.f64(), s.top_p = r.f64(), s.top_k = static_cast<int>(r.u32());
@@ -520,9 +521,11 @@ private:
     }
 
     static std::string shape_text(const std::array<std::uint32_t, 6>& h) {
-        return std::string(h[0] == 0 ? "x052" : h[0] == 1 ? "x060" : "unknown") + " L" + std::to_string(h[1]) +
-               " C" + std::to_string(h[2]) + " H" + std::to_string(h[3]) + " N" + std::to_string(h[4]) + " V" +
-               std::to_string(h[5]);
+        return std::string(h[0] == 0   ? "x052"
+                           : h[0] == 1 ? "x060"
+                                       : "unknown") +
+               " L" + std::to_string(h[1]) + " C" + std::to_string(h[2]) + " H" + std::to_string(h[3]) + " N" +
+               std::to_string(h[4]) + " V" + std::to_string(h[5]);
     }
 
     // Length of the longest suffix of `text` that is a proper prefix of a stop string: those bytes

@@ -123,21 +123,22 @@ public:
         if (format != 1) std::memcpy(&fingerprint, bytes.data() + 12 + n_shape * 4, 8);
         std::memcpy(&n, bytes.data() + header - 8, sizeof n);
         if (n > (bytes.size() - header - 8) / sizeof(float) || header + n * sizeof(float) + 8 != bytes.size())
-            throw error(source + ": truncated or oversized state (" + std::to_string(bytes.size()) +
-                        " bytes for " + std::to_string(n) + " floats)");
+            throw error(source + ": truncated or oversized state (" + std::to_string(bytes.size()) + " bytes for " +
+                        std::to_string(n) + " floats)");
         std::uint64_t sum;
         std::memcpy(&sum, bytes.data() + header + n * sizeof(float), sizeof sum);
         if (sum != fnv1a(bytes.first(header + n * sizeof(float))))
             throw error(source + ": state checksum mismatch (corrupt file)");
         const auto want = shape_fields(config_);
-        const bool same_shape = std::equal(shape.begin(), shape.begin() + static_cast<std::ptrdiff_t>(n_shape), want.begin());
+        const bool same_shape =
+            std::equal(shape.begin(), shape.begin() + static_cast<std::ptrdiff_t>(n_shape), want.begin());
         const bool other_weights = fingerprint != 0 && fingerprint_ != 0 && fingerprint != fingerprint_;
         if (!same_shape || n != data_.size() || other_weights) {
             const std::uint32_t* file_shape = shape.data();
             const bool shape_ok = same_shape && n == data_.size();
             throw error(source + ": state belongs to " + (shape_ok ? "another model" : "a model of another shape") +
-                        " (state: " + describe(file_shape, n_shape, fingerprint) + "; this model: " +
-                        describe(want.data(), shape_count, fingerprint_) + ")" +
+                        " (state: " + describe(file_shape, n_shape, fingerprint) +
+                        "; this model: " + describe(want.data(), shape_count, fingerprint_) + ")" +
                         (shape_ok ? ": same shape, other weights" : ""));
         }
         // Only when there is something to copy: data_.data() is null for an empty state (UB in memcpy).
@@ -181,8 +182,16 @@ private:
     }
     static std::array<std::uint32_t, shape_count> shape_fields(const Config& c) {
         auto u = [](int x) { return static_cast<std::uint32_t>(x); };
-        return {static_cast<std::uint32_t>(c.version), u(c.n_layer), u(c.n_embd),   u(c.n_head),       u(c.head_size),
-                u(c.dim_att),                          u(c.dim_ffn), u(c.vocab_size), u(c.dim_lora_mix), u(c.dim_lora_decay)};
+        return {static_cast<std::uint32_t>(c.version),
+                u(c.n_layer),
+                u(c.n_embd),
+                u(c.n_head),
+                u(c.head_size),
+                u(c.dim_att),
+                u(c.dim_ffn),
+                u(c.vocab_size),
+                u(c.dim_lora_mix),
+                u(c.dim_lora_decay)};
     }
     static std::string describe(const std::uint32_t* h, std::size_t count, std::uint64_t fingerprint) {
         static constexpr const char* label[shape_count] = {"", " L", " C", " H", " N", " A", " F", " V", " Dm", " Dw"};

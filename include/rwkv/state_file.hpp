@@ -58,8 +58,8 @@ inline void load_time_state(State& s, const io::tensor_file& file) {
         const std::vector<std::int64_t> want = {static_cast<std::int64_t>(H), static_cast<std::int64_t>(N),
                                                 static_cast<std::int64_t>(N)};
         if (squeeze(t.shape) != squeeze(want))
-            throw error(where + ": tensor '" + t.name + "' has shape " + io::shape_string(t.shape) +
-                        ", expected " + io::shape_string(want) + " (n_head, head_size, head_size)");
+            throw error(where + ": tensor '" + t.name + "' has shape " + io::shape_string(t.shape) + ", expected " +
+                        io::shape_string(want) + " (n_head, head_size, head_size)");
         if (!weights::is_weight_format(t.type) || dtype_block_elems(t.type) != 1)
             throw error(where + ": tensor '" + t.name + "' has dtype " + std::string(dtype_name(t.type)) +
                         "; a time_state must be f32, f16 or bf16");

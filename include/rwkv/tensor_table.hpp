@@ -13,25 +13,54 @@
 namespace rwkv {
 
 enum class tensor_role : std::uint8_t {
-    emb, ln0_weight, ln0_bias, ln_out_weight, ln_out_bias, head,  // whole model
-    ln1_weight, ln1_bias, ln2_weight, ln2_bias,                   // per block from here
-    att_mix_k, att_mix_v, att_mix_r, att_mix_g,                   // x052 token shift μ
-    att_maa_x, att_maa_w, att_maa_k, att_maa_v, att_maa_r, att_maa_g,  // x060 token shift m
-    att_maa_w1, att_maa_w2, att_decay_w1, att_decay_w2,           // x060 LoRAs
-    att_decay, att_faaaa,                                         // decay d, bonus u
-    att_receptance, att_key, att_value, att_gate, att_output,     // r k v g o
-    att_ln_x_weight, att_ln_x_bias,                               // GroupNorm
-    ffn_mix_k, ffn_mix_r,                                         // x052
-    ffn_maa_k, ffn_maa_r,                                         // x060
-    ffn_key, ffn_receptance, ffn_value,
+    emb,
+    ln0_weight,
+    ln0_bias,
+    ln_out_weight,
+    ln_out_bias,
+    head,  // whole model
+    ln1_weight,
+    ln1_bias,
+    ln2_weight,
+    ln2_bias,  // per block from here
+    att_mix_k,
+    att_mix_v,
+    att_mix_r,
+    att_mix_g,  // x052 token shift μ
+    att_maa_x,
+    att_maa_w,
+    att_maa_k,
+    att_maa_v,
+    att_maa_r,
+    att_maa_g,  // x060 token shift m
+    att_maa_w1,
+    att_maa_w2,
+    att_decay_w1,
+    att_decay_w2,  // x060 LoRAs
+    att_decay,
+    att_faaaa,  // decay d, bonus u
+    att_receptance,
+    att_key,
+    att_value,
+    att_gate,
+    att_output,  // r k v g o
+    att_ln_x_weight,
+    att_ln_x_bias,  // GroupNorm
+    ffn_mix_k,
+    ffn_mix_r,  // x052
+    ffn_maa_k,
+    ffn_maa_r,  // x060
+    ffn_key,
+    ffn_receptance,
+    ffn_value,
 };
 
 struct tensor_spec {
     tensor_role role;
-    int layer;                         // -1 for whole-model tensors
-    std::string name;                  // official name, e.g. "blocks.3.att.key.weight"
-    std::vector<std::int64_t> shape;   // official shape (size-1 axes as RWKV-LM saves them)
-    bool matrix;                       // a big 2-D weight kept in the model's weight type
+    int layer;                        // -1 for whole-model tensors
+    std::string name;                 // official name, e.g. "blocks.3.att.key.weight"
+    std::vector<std::int64_t> shape;  // official shape (size-1 axes as RWKV-LM saves them)
+    bool matrix;                      // a big 2-D weight kept in the model's weight type
 };
 
 namespace detail {
@@ -104,8 +133,8 @@ inline std::vector<std::int64_t> official_shape(tensor_role r, const Config& c) 
         case tensor_role::att_maa_w2: return {5, Dm, C};
         case tensor_role::att_decay_w1: return {C, Dw};
         case tensor_role::att_decay_w2: return {Dw, A};
-        case tensor_role::att_decay: return c.version == Version::x052 ? std::vector<std::int64_t>{H, N}
-                                                                      : std::vector<std::int64_t>{1, 1, A};
+        case tensor_role::att_decay:
+            return c.version == Version::x052 ? std::vector<std::int64_t>{H, N} : std::vector<std::int64_t>{1, 1, A};
         case tensor_role::att_faaaa: return {H, N};
         case tensor_role::att_ln_x_weight:
         case tensor_role::att_ln_x_bias: return {A};

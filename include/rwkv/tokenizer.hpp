@@ -33,9 +33,7 @@ namespace detail {
 // Whole-file read with stdio: no iostream overhead, one allocation.
 inline std::string read_whole_file(const std::filesystem::path& path, const char* what) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f)
-        throw error(std::string("cannot open ") + what + " " + path.string() + ": " +
-                    std::strerror(errno));
+    if (!f) throw error(std::string("cannot open ") + what + " " + path.string() + ": " + std::strerror(errno));
     std::string data;
     std::error_code ec;
     auto size = std::filesystem::file_size(path, ec);
@@ -97,8 +95,7 @@ inline const char* decode_python_literal(std::string_view lit, std::string& out)
         if (ch == quote) return "unescaped quote inside the literal";
         if (ch != '\\') {
             // Python rejects non-ASCII characters in a bytes literal.
-            if (is_bytes && static_cast<unsigned char>(ch) >= 0x80)
-                return "non-ASCII character in a bytes literal";
+            if (is_bytes && static_cast<unsigned char>(ch) >= 0x80) return "non-ASCII character in a bytes literal";
             out += ch;  // text literal: the file's UTF-8 bytes are the token's bytes
             ++i;
             continue;
@@ -159,8 +156,7 @@ inline const char* decode_python_literal(std::string_view lit, std::string& out)
             } else {
                 // The trap of spec 6.1: '\x80' is U+0080, i.e. two bytes C2 80.
                 if (value > 0x10FFFF) return "code point above U+10FFFF";
-                if (value >= 0xD800 && value <= 0xDFFF)
-                    return "surrogate code point cannot be encoded as UTF-8";
+                if (value >= 0xD800 && value <= 0xDFFF) return "surrogate code point cannot be encoded as UTF-8";
                 append_utf8(out, value);
             }
         }
@@ -189,8 +185,7 @@ public:
         : WorldTokenizer(detail::read_whole_file(vocab, "vocabulary file"), vocab.string()) {}
 
     // Vocabulary from memory; `source_name` is what error messages call it.
-    static WorldTokenizer from_text(std::string_view contents,
-                                    std::string_view source_name = "<memory>") {
+    static WorldTokenizer from_text(std::string_view contents, std::string_view source_name = "<memory>") {
         return WorldTokenizer(contents, std::string(source_name));
     }
 
@@ -293,8 +288,7 @@ public:
     }
 
     bool contains(token id) const noexcept {
-        return static_cast<std::size_t>(id) < entries_.size() &&
-               entries_[static_cast<std::size_t>(id)].valid;
+        return static_cast<std::size_t>(id) < entries_.size() && entries_[static_cast<std::size_t>(id)].valid;
     }
 
     // Mask over a model's `n` ids (its vocab_size, e.g. 65536 rows for World): true where
@@ -362,8 +356,7 @@ private:
     [[noreturn]] static void unencodable(unsigned char byte, std::size_t pos) {
         char hex[8];
         std::snprintf(hex, sizeof hex, "0x%02X", byte);
-        throw error(std::string("vocabulary has no token for byte ") + hex + " at offset " +
-                    std::to_string(pos));
+        throw error(std::string("vocabulary has no token for byte ") + hex + " at offset " + std::to_string(pos));
     }
 
     WorldTokenizer(std::string_view text, const std::string& name) {
@@ -376,9 +369,7 @@ private:
         arena_.reserve(text.size() / 2);
         std::string lit;
         std::size_t line_no = 0;
-        auto fail = [&](const std::string& what) {
-            throw error(name + ":" + std::to_string(line_no) + ": " + what);
-        };
+        auto fail = [&](const std::string& what) { throw error(name + ":" + std::to_string(line_no) + ": " + what); };
         for (std::size_t p = 0; p < text.size();) {
             ++line_no;
             std::size_t nl = text.find('\n', p);
@@ -389,8 +380,7 @@ private:
             // Split at the first and the last space: literals contain spaces (spec 6.1).
             const std::size_t first = line.find(' ');
             const std::size_t last = line.rfind(' ');
-            if (first == std::string_view::npos || first == last)
-                fail("expected '<id> <literal> <byte length>'");
+            if (first == std::string_view::npos || first == last) fail("expected '<id> <literal> <byte length>'");
             std::uint64_t id = 0, len = 0;
             if (!detail::parse_decimal(line.substr(0, first), id))
                 fail("bad id '" + std::string(line.substr(0, first)) + "'");
@@ -399,8 +389,7 @@ private:
             if (id == 0) fail("id 0 is reserved for end of text");
             if (id > kMaxId) fail("id " + std::to_string(id) + " is too large");
             lit.clear();
-            if (const char* why = detail::decode_python_literal(
-                    line.substr(first + 1, last - first - 1), lit))
+            if (const char* why = detail::decode_python_literal(line.substr(first + 1, last - first - 1), lit))
                 fail(why);
             if (lit.empty()) fail("empty token");
             if (lit.size() != len)
@@ -466,8 +455,7 @@ private:
                     slot = &depth1[(std::size_t{k[0]} << 8) | c];
                     child = *slot;
                 } else {
-                    for (child = t[node].first_child; child && t[child].label != c;)
-                        child = t[child].next_sibling;
+                    for (child = t[node].first_child; child && t[child].label != c;) child = t[child].next_sibling;
                 }
                 if (!child) {
                     child = new_node(node, c);
@@ -531,8 +519,7 @@ private:
         std::uint32_t labels[256];
         for (std::uint32_t node : order) {
             std::uint32_t m = 0;
-            for (std::uint32_t ch = t[node].first_child; ch; ch = t[ch].next_sibling)
-                labels[m++] = t[ch].label;
+            for (std::uint32_t ch = t[node].first_child; ch; ch = t[ch].next_sibling) labels[m++] = t[ch].label;
             std::sort(labels, labels + m);
             std::uint32_t e = find_free(labels[0]);
             for (;;) {
@@ -565,8 +552,7 @@ private:
         units_.assign(top + 256, Unit{0, kEmpty});
         units_.shrink_to_fit();
         for (std::size_t n = 1; n < n_nodes; ++n)
-            units_[slot_of[n]] = Unit{t[n].n_children ? base[n] : dead,
-                                      (t[n].id << 9) | t[n].label};
+            units_[slot_of[n]] = Unit{t[n].n_children ? base[n] : dead, (t[n].id << 9) | t[n].label};
         root_base_ = t[0].n_children ? base[0] : dead;
 
         pairs_.assign(65536, Pair{dead, 0});
@@ -628,8 +614,7 @@ public:
 private:
     static void check(token id) {
         if (id < 0 || id > 255)
-            throw error("token id " + std::to_string(id) +
-                        " is not in the byte vocabulary (ids 0..255)");
+            throw error("token id " + std::to_string(id) + " is not in the byte vocabulary (ids 0..255)");
     }
     static const std::array<char, 256>& table() {
         static const std::array<char, 256> t = [] {

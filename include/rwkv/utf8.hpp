@@ -70,10 +70,8 @@ private:
     std::string held_, joined_, out_;
 
     void invalid(std::string_view bytes) {
-        if (policy_ == utf8_invalid::replace)
-            out_ += "\xEF\xBF\xBD";
-        else
-            out_ += bytes;
+        if (policy_ == utf8_invalid::replace) out_ += "\xEF\xBF\xBD";
+        else out_ += bytes;
     }
 
     // Emits everything decidable; returns how many bytes were consumed (the rest is a

@@ -9,13 +9,13 @@
 #include <string.h>
 
 static int failures = 0;
-#define CHECK(cond)                                                                                      \
-    do {                                                                                                 \
-        if (!(cond)) {                                                                                   \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, __LINE__, #cond,      \
-                    rwkv_last_error());                                                                  \
-            ++failures;                                                                                  \
-        }                                                                                                \
+#define CHECK(cond)                                                                                 \
+    do {                                                                                            \
+        if (!(cond)) {                                                                              \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, __LINE__, #cond, \
+                    rwkv_last_error());                                                             \
+            ++failures;                                                                             \
+        }                                                                                           \
     } while (0)
 
 typedef struct {

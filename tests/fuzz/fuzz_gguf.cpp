@@ -12,10 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto g = rwkv::io::read_gguf(path);
         try {
             (void)rwkv::io::gguf_tokenizer(g);
-        } catch (const rwkv::error&) {
-        }
+        } catch (const rwkv::error&) {}
         (void)rwkv::io::load_gguf(path);
-    } catch (const rwkv::error&) {
-    }
+    } catch (const rwkv::error&) {}
     return 0;
 }

@@ -60,7 +60,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         lim.max_values = 1u << 16;
         const document d = load(fuzz::bytes_of(data, size), "fuzz.pkl", lim);
         check(d, d.root);
-    } catch (const rwkv::error&) {
-    }
+    } catch (const rwkv::error&) {}
     return 0;
 }

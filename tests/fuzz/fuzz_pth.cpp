@@ -31,10 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             c.vocab_size = 4;
             rwkv::State st(c.finalize());
             rwkv::load_time_state(st, f);
-        } catch (const rwkv::error&) {
-        }
+        } catch (const rwkv::error&) {}
         (void)rwkv::detail::infer_config(f);
-    } catch (const rwkv::error&) {
-    }
+    } catch (const rwkv::error&) {}
     return 0;
 }

@@ -9,7 +9,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto path = rwkv_fuzz::write_input("rwkvcpp", data, size);
     try {
         (void)rwkv::io::load_rwkvcpp(path);
-    } catch (const rwkv::error&) {
-    }
+    } catch (const rwkv::error&) {}
     return 0;
 }

@@ -11,7 +11,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         auto f = rwkv::io::load_safetensors(path);
         if (rwkv::io::has_hf_names(f)) rwkv::io::rename_hf_to_official(f);
-    } catch (const rwkv::error&) {
-    }
+    } catch (const rwkv::error&) {}
     return 0;
 }

@@ -71,7 +71,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             sampler.distribution(logits, probs);
             logits[static_cast<std::size_t>(t)] += 1.0f;
         }
-    } catch (const rwkv::error&) {
-    }
+    } catch (const rwkv::error&) {}
     return 0;
 }

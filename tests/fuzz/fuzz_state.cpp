@@ -28,9 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::memcpy(&format, data + 1 + 8, 4);
         if (format == 2) std::memcpy(&fingerprint, data + 1 + 12 + 40, 8);
         const auto again = st.serialize();
-        if (format == 2 && fingerprint == 0 && (again.size() != size - 1 || std::memcmp(again.data(), data + 1, size - 1) != 0))
+        if (format == 2 && fingerprint == 0 &&
+            (again.size() != size - 1 || std::memcmp(again.data(), data + 1, size - 1) != 0))
             fuzz::finding("state: serialize(deserialize(x)) != x");
-    } catch (const rwkv::error&) {
-    }
+    } catch (const rwkv::error&) {}
     return 0;
 }

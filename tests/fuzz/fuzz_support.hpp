@@ -37,7 +37,7 @@ inline unsigned touch(std::span<const std::byte> s) {
 // An in-memory file (memfd) holding `data`, reachable by path, so that readers taking a path run
 // end to end (open, fstat, mmap) without touching the disk. Closed on destruction.
 class memory_file {
-  public:
+public:
     memory_file(const std::uint8_t* data, std::size_t size) {
         fd_ = ::memfd_create("rwkv-fuzz", MFD_CLOEXEC);
         if (fd_ < 0) throw std::runtime_error("memfd_create failed");
@@ -54,7 +54,7 @@ class memory_file {
     memory_file& operator=(const memory_file&) = delete;
     const std::string& path() const { return path_; }
 
-  private:
+private:
     int fd_ = -1;
     std::string path_;
 };

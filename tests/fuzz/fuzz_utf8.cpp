@@ -14,7 +14,11 @@ std::string reference(std::string_view s) {
     std::size_t i = 0;
     while (i < s.size()) {
         const auto b = static_cast<unsigned char>(s[i]);
-        int need = b < 0x80 ? 0 : (b >= 0xC2 && b <= 0xDF) ? 1 : (b >= 0xE0 && b <= 0xEF) ? 2 : (b >= 0xF0 && b <= 0xF4) ? 3 : -1;
+        int need = b < 0x80                   ? 0
+                   : (b >= 0xC2 && b <= 0xDF) ? 1
+                   : (b >= 0xE0 && b <= 0xEF) ? 2
+                   : (b >= 0xF0 && b <= 0xF4) ? 3
+                                              : -1;
         if (need < 0) {
             out += "\xEF\xBF\xBD";
             ++i;

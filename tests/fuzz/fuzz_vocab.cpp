@@ -18,7 +18,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         } catch (const rwkv::error&) {
             // A vocabulary without every single byte cannot encode everything: a clean refusal.
         }
-    } catch (const rwkv::error&) {
-    }
+    } catch (const rwkv::error&) {}
     return 0;
 }

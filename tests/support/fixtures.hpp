@@ -22,13 +22,12 @@ inline std::filesystem::path dir() { return std::filesystem::path(RWKV_FIXTURES_
 inline bool available() { return std::filesystem::exists(dir() / "README.md"); }
 
 // Use at the top of a TEST_CASE: returns from it (with a visible warning) when absent.
-#define RWKV_REQUIRE_FIXTURES()                                                            \
-    do {                                                                                   \
-        if (!::fixtures::available()) {                                                    \
-            WARN("SKIPPED: fixtures not found at " << ::fixtures::dir().string()           \
-                 << " (set -DRWKV_FIXTURES_DIR=...)");                                     \
-            return;                                                                        \
-        }                                                                                  \
+#define RWKV_REQUIRE_FIXTURES()                                                                                        \
+    do {                                                                                                               \
+        if (!::fixtures::available()) {                                                                                \
+            WARN("SKIPPED: fixtures not found at " << ::fixtures::dir().string() << " (set -DRWKV_FIXTURES_DIR=...)"); \
+            return;                                                                                                    \
+        }                                                                                                              \
     } while (0)
 
 inline std::string read_text(const std::filesystem::path& p) {
@@ -44,8 +43,6 @@ inline std::vector<float> read_f32(const std::filesystem::path& p) {
     return out;
 }
 
-inline test_json::value read_json(const std::filesystem::path& p) {
-    return test_json::parse(read_text(p));
-}
+inline test_json::value read_json(const std::filesystem::path& p) { return test_json::parse(read_text(p)); }
 
 }  // namespace fixtures

@@ -91,7 +91,8 @@ struct gguf_builder {
         return *this;
     }
     // ne in ggml order (innermost first); data as stored.
-    gguf_builder& add_tensor(const std::string& name, std::vector<std::uint64_t> ne, std::uint32_t type, std::string data) {
+    gguf_builder& add_tensor(const std::string& name, std::vector<std::uint64_t> ne, std::uint32_t type,
+                             std::string data) {
         tensors.push_back({name, std::move(ne), type, std::move(data)});
         return *this;
     }

@@ -19,9 +19,7 @@ using object = std::map<std::string, value, std::less<>>;
 using array = std::vector<value>;
 
 struct value {
-    std::variant<std::nullptr_t, bool, double, std::string, std::shared_ptr<array>,
-                 std::shared_ptr<object>>
-        v;
+    std::variant<std::nullptr_t, bool, double, std::string, std::shared_ptr<array>, std::shared_ptr<object>> v;
 
     bool is_object() const { return std::holds_alternative<std::shared_ptr<object>>(v); }
     bool is_array() const { return std::holds_alternative<std::shared_ptr<array>>(v); }
@@ -69,8 +67,7 @@ private:
         throw std::runtime_error("json: " + what + " at offset " + std::to_string(pos_));
     }
     void skip_ws() {
-        while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' ||
-                                    s_[pos_] == '\t'))
+        while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t'))
             ++pos_;
     }
     char peek() {
@@ -142,9 +139,7 @@ private:
 
     double parse_number() {
         std::size_t start = pos_;
-        while (pos_ < s_.size() && std::string_view("+-0123456789.eE").find(s_[pos_]) !=
-                                       std::string_view::npos)
-            ++pos_;
+        while (pos_ < s_.size() && std::string_view("+-0123456789.eE").find(s_[pos_]) != std::string_view::npos) ++pos_;
         if (start == pos_) fail("bad value");
         return std::stod(std::string(s_.substr(start, pos_ - start)));
     }

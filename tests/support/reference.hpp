@@ -45,8 +45,7 @@ struct TestVector : Activations {
 // ref[t][o] = Σ_c W[o][c]·X[t][c] in fp64, and mag[t][o] = Σ_c |W[o][c]·X[t][c]|, which bounds
 // the rounding error of an fp32 sum (so tolerances scale with it, not with |ref|).
 template <class T>
-void reference(const rwkv::Matrix<T>& W, const float* X, int n, std::vector<double>& ref,
-               std::vector<double>& mag) {
+void reference(const rwkv::Matrix<T>& W, const float* X, int n, std::vector<double>& ref, std::vector<double>& mag) {
     ref.assign(static_cast<std::size_t>(n) * W.rows, 0.0);
     mag.assign(ref.size(), 0.0);
     std::vector<double> w(static_cast<std::size_t>(W.cols));

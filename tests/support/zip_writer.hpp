@@ -54,8 +54,8 @@ struct zip_out {
 // Pads each local header's extra field (an 'FB' block, as PyTorch does) so data starts on a
 // multiple of `align`; zip64 saturates every size/offset and writes the zip64 records. CRCs
 // and versions are not checked by the reader, so they are 0 and fixed.
-inline zip_out make_zip(const std::vector<zip_in>& entries, bool zip64 = false,
-                        std::size_t align = 64, const std::string& comment = "") {
+inline zip_out make_zip(const std::vector<zip_in>& entries, bool zip64 = false, std::size_t align = 64,
+                        const std::string& comment = "") {
     auto put16 = [](std::string& s, std::uint64_t v) { put_le(s, v, 2); };
     auto put32 = [](std::string& s, std::uint64_t v) { put_le(s, v, 4); };
     auto put64 = [](std::string& s, std::uint64_t v) { put_le(s, v, 8); };

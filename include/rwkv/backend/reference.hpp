@@ -23,12 +23,14 @@ struct backend_ops<reference> {
     using Workspace = detail::Workspace;
 
     static void embed(Workspace&, const Weight& emb, std::span<const token> tokens, float* x) {
-        for (std::size_t t = 0; t < tokens.size(); ++t) emb.decode_row(tokens[t], x + t * static_cast<std::size_t>(emb.cols));
+        for (std::size_t t = 0; t < tokens.size(); ++t)
+            emb.decode_row(tokens[t], x + t * static_cast<std::size_t>(emb.cols));
     }
 
     static void layer_norm(Workspace&, const LayerNorm& ln, const float* x, float* out, int n) {
         const std::size_t C = ln.weight.size();
-        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t) norm(x + t * C, out + t * C, C, ln.weight.data(), ln.bias.data(), ln.eps);
+        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
+            norm(x + t * C, out + t * C, C, ln.weight.data(), ln.bias.data(), ln.eps);
     }
 
     static void token_shift(Workspace&, const float* z, int C, std::span<const sequence_rows> seqs, float* prev) {
@@ -113,7 +115,8 @@ struct backend_ops<reference> {
     }
 
     static void silu(Workspace&, float* x, std::size_t count) {
-        for (std::size_t i = 0; i < count; ++i) x[i] = static_cast<float>(x[i] / (1.0 + std::exp(-static_cast<double>(x[i]))));
+        for (std::size_t i = 0; i < count; ++i)
+            x[i] = static_cast<float>(x[i] / (1.0 + std::exp(-static_cast<double>(x[i]))));
     }
 
     static void relu_sq(Workspace&, float* x, std::size_t count) {
@@ -142,11 +145,13 @@ struct backend_ops<reference> {
                     for (std::size_t j = 0; j < N; ++j) {
                         double acc = 0.0;
                         for (std::size_t i = 0; i < N; ++i)
-                            acc += static_cast<double>(a.r[o + i]) * (S[i * N + j] + a.u[h * N + i] * a.k[o + i] * a.v[o + j]);
+                            acc += static_cast<double>(a.r[o + i]) *
+                                   (S[i * N + j] + a.u[h * N + i] * a.k[o + i] * a.v[o + j]);
                         a.y[o + j] = static_cast<float>(acc);
                     }
                     for (std::size_t i = 0; i < N; ++i)
-                        for (std::size_t j = 0; j < N; ++j) S[i * N + j] = w[i] * S[i * N + j] + a.k[o + i] * a.v[o + j];
+                        for (std::size_t j = 0; j < N; ++j)
+                            S[i * N + j] = w[i] * S[i * N + j] + a.k[o + i] * a.v[o + j];
                 }
     }
 
@@ -161,7 +166,8 @@ struct backend_ops<reference> {
     }
 
     static void sigmoid_gate_add(Workspace&, float* x, const float* r, const float* v, std::size_t count) {
-        for (std::size_t i = 0; i < count; ++i) x[i] += static_cast<float>(v[i] / (1.0 + std::exp(-static_cast<double>(r[i]))));
+        for (std::size_t i = 0; i < count; ++i)
+            x[i] += static_cast<float>(v[i] / (1.0 + std::exp(-static_cast<double>(r[i]))));
     }
 
     static void residual_add(Workspace&, float* x, const float* y, std::size_t count) {

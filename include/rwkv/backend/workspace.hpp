@@ -29,29 +29,29 @@ struct batch_part {
 struct Workspace {
     int rows = 0;  // how many tokens the row buffers below hold
 
-    std::vector<float> x;               // [rows][C] residual stream
-    std::vector<float> z;               // [rows][C] LayerNorm output
-    std::vector<float> prev;            // [rows][C] token shift: the previous token's z
-    std::vector<float> mix[5];          // [rows][C] mixed inputs: x060 slots w k v r g; x052 -, k v r g
-    std::vector<float> lora_mix;        // [rows][5 Dm] x060 token-shift LoRA hidden layer
-    std::vector<float> lora_slot;       // [rows][Dm] one slot of it, gathered into rows
-    std::vector<float> lora_decay;      // [rows][Dw] x060 decay LoRA hidden layer
-    std::vector<float> r, k, v, g;      // [rows][A]
-    std::vector<float> w, log_w;        // [rows][A] decay exp(λ) and λ = -exp(ω)
-    std::vector<float> y;               // [rows][A] WKV output
-    std::vector<float> out;             // [rows][C] output projections
-    std::vector<float> ffn_k;           // [rows][F] channel-mix key
-    std::vector<float> ffn_r;           // [rows][C] channel-mix receptance
-    std::vector<float> logits;          // [V]
-    std::vector<float> batch_logits;    // [B][V] forward_batch's result
-    std::vector<float> last_x;          // [B][C] the last row of each sequence, gathered for the head
-    std::vector<float> head_rows;       // [B][V] their logits before scattering
-    std::vector<token> batch_tokens;    // the round's tokens, sequence after sequence
-    std::vector<batch_part> parts;      // the round's sequences
+    std::vector<float> x;                           // [rows][C] residual stream
+    std::vector<float> z;                           // [rows][C] LayerNorm output
+    std::vector<float> prev;                        // [rows][C] token shift: the previous token's z
+    std::vector<float> mix[5];                      // [rows][C] mixed inputs: x060 slots w k v r g; x052 -, k v r g
+    std::vector<float> lora_mix;                    // [rows][5 Dm] x060 token-shift LoRA hidden layer
+    std::vector<float> lora_slot;                   // [rows][Dm] one slot of it, gathered into rows
+    std::vector<float> lora_decay;                  // [rows][Dw] x060 decay LoRA hidden layer
+    std::vector<float> r, k, v, g;                  // [rows][A]
+    std::vector<float> w, log_w;                    // [rows][A] decay exp(λ) and λ = -exp(ω)
+    std::vector<float> y;                           // [rows][A] WKV output
+    std::vector<float> out;                         // [rows][C] output projections
+    std::vector<float> ffn_k;                       // [rows][F] channel-mix key
+    std::vector<float> ffn_r;                       // [rows][C] channel-mix receptance
+    std::vector<float> logits;                      // [V]
+    std::vector<float> batch_logits;                // [B][V] forward_batch's result
+    std::vector<float> last_x;                      // [B][C] the last row of each sequence, gathered for the head
+    std::vector<float> head_rows;                   // [B][V] their logits before scattering
+    std::vector<token> batch_tokens;                // the round's tokens, sequence after sequence
+    std::vector<batch_part> parts;                  // the round's sequences
     std::vector<sequence_rows> att_seqs, ffn_seqs;  // per layer: each sequence's rows and states
-    std::vector<std::vector<float>> tiles;        // per thread: 16-bit weights widened for a GEMM band
-    std::vector<std::vector<float>> wkv_scratch;  // per thread: chunked WKV scratch
-    std::vector<float> decoded;         // per call: rows of non-scalar weight formats decoded to fp32
+    std::vector<std::vector<float>> tiles;          // per thread: 16-bit weights widened for a GEMM band
+    std::vector<std::vector<float>> wkv_scratch;    // per thread: chunked WKV scratch
+    std::vector<float> decoded;                     // per call: rows of non-scalar weight formats decoded to fp32
 
     // Set by the model for the duration of one forward call.
     backend::cpu::ThreadPool* pool = nullptr;

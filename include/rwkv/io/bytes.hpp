@@ -27,7 +27,7 @@ inline T load_le(const std::byte* p) noexcept {
 #include <string>
 #include <string_view>
 
-#include "rwkv/error.hpp"
+#include "../error.hpp"
 
 namespace rwkv::io::detail {
 

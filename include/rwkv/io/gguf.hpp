@@ -22,19 +22,30 @@
 #include <utility>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/bytes.hpp"
-#include "rwkv/io/mapped_file.hpp"
-#include "rwkv/io/tensor.hpp"
-#include "rwkv/io/transform.hpp"
-#include "rwkv/weights/format.hpp"
+#include "../error.hpp"
+#include "bytes.hpp"
+#include "mapped_file.hpp"
+#include "tensor.hpp"
+#include "transform.hpp"
+#include "../weights/format.hpp"
 
 namespace rwkv::io {
 
 // GGUF metadata value types (spec 8.3).
 enum class gguf_type : std::uint32_t {
-    u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, boolean = 7, string = 8, array = 9, u64 = 10,
-    i64 = 11, f64 = 12,
+    u8 = 0,
+    i8 = 1,
+    u16 = 2,
+    i16 = 3,
+    u32 = 4,
+    i32 = 5,
+    f32 = 6,
+    boolean = 7,
+    string = 8,
+    array = 9,
+    u64 = 10,
+    i64 = 11,
+    f64 = 12,
 };
 
 // One metadata value. Scalars fill the member of their kind (integers and bools: `i` and/or `u`;
@@ -94,12 +105,27 @@ inline double bit_cast_f64(std::uint64_t u) { return std::bit_cast<double>(u); }
 
 // ggml type names for the ids this library does not run, so refusals can name them.
 inline std::string ggml_type_name(std::uint32_t id) {
-    static const std::pair<std::uint32_t, const char*> names[] = {
-        {4, "Q4_2 (retired)"}, {5, "Q4_3 (retired)"}, {9, "Q8_1"}, {15, "Q8_K"}, {16, "IQ2_XXS"}, {17, "IQ2_XS"},
-        {18, "IQ3_XXS"}, {19, "IQ1_S"}, {21, "IQ3_S"}, {22, "IQ2_S"}, {23, "IQ4_XS"}, {29, "IQ1_M"},
-        {31, "Q4_0_4_4 (retired)"}, {32, "Q4_0_4_8 (retired)"}, {33, "Q4_0_8_8 (retired)"}, {34, "TQ1_0"},
-        {35, "TQ2_0"}, {36, "IQ4_NL_4_4 (retired)"}, {37, "IQ4_NL_4_8 (retired)"}, {38, "IQ4_NL_8_8 (retired)"},
-        {39, "MXFP4"}};
+    static const std::pair<std::uint32_t, const char*> names[] = {{4, "Q4_2 (retired)"},
+                                                                  {5, "Q4_3 (retired)"},
+                                                                  {9, "Q8_1"},
+                                                                  {15, "Q8_K"},
+                                                                  {16, "IQ2_XXS"},
+                                                                  {17, "IQ2_XS"},
+                                                                  {18, "IQ3_XXS"},
+                                                                  {19, "IQ1_S"},
+                                                                  {21, "IQ3_S"},
+                                                                  {22, "IQ2_S"},
+                                                                  {23, "IQ4_XS"},
+                                                                  {29, "IQ1_M"},
+                                                                  {31, "Q4_0_4_4 (retired)"},
+                                                                  {32, "Q4_0_4_8 (retired)"},
+                                                                  {33, "Q4_0_8_8 (retired)"},
+                                                                  {34, "TQ1_0"},
+                                                                  {35, "TQ2_0"},
+                                                                  {36, "IQ4_NL_4_4 (retired)"},
+                                                                  {37, "IQ4_NL_4_8 (retired)"},
+                                                                  {38, "IQ4_NL_8_8 (retired)"},
+                                                                  {39, "MXFP4"}};
     for (const auto& [i, n] : names)
         if (i == id) return n;
     return "ggml type " + std::to_string(id);
@@ -108,10 +134,10 @@ inline std::string ggml_type_name(std::uint32_t id) {
 // ggml type id → rwkv::dtype (every weight format by its ggml_type, plus ggml's integer and
 // f64 types so they can be described); false for anything else.
 inline bool dtype_from_ggml(std::uint32_t id, dtype& out) {
-#define RWKV_GGML_ID_CASE(name)                                        \
+#define RWKV_GGML_ID_CASE(name)                                       \
     if (id == static_cast<std::uint32_t>(weights::name::ggml_type)) { \
-        out = dtype::name;                                             \
-        return true;                                                   \
+        out = dtype::name;                                            \
+        return true;                                                  \
     }
     RWKV_WEIGHT_FORMATS(RWKV_GGML_ID_CASE)
 #undef RWKV_GGML_ID_CASE
@@ -127,10 +153,17 @@ inline bool dtype_from_ggml(std::uint32_t id, dtype& out) {
 
 inline std::size_t gguf_scalar_size(gguf_type t) {
     switch (t) {
-        case gguf_type::u8: case gguf_type::i8: case gguf_type::boolean: return 1;
-        case gguf_type::u16: case gguf_type::i16: return 2;
-        case gguf_type::u32: case gguf_type::i32: case gguf_type::f32: return 4;
-        case gguf_type::u64: case gguf_type::i64: case gguf_type::f64: return 8;
+        case gguf_type::u8:
+        case gguf_type::i8:
+        case gguf_type::boolean: return 1;
+        case gguf_type::u16:
+        case gguf_type::i16: return 2;
+        case gguf_type::u32:
+        case gguf_type::i32:
+        case gguf_type::f32: return 4;
+        case gguf_type::u64:
+        case gguf_type::i64:
+        case gguf_type::f64: return 8;
         default: return 0;
     }
 }
@@ -144,11 +177,20 @@ inline std::string_view gguf_string(cursor& c, std::string_view what) {
 inline void gguf_scalar(cursor& c, gguf_type t, gguf_value& v, const std::string& key) {
     const std::string what = "value of '" + key + "'";
     switch (t) {
-        case gguf_type::u8: v.u = c.read<std::uint8_t>(what); v.i = static_cast<std::int64_t>(v.u); break;
+        case gguf_type::u8:
+            v.u = c.read<std::uint8_t>(what);
+            v.i = static_cast<std::int64_t>(v.u);
+            break;
         case gguf_type::i8: v.i = static_cast<std::int8_t>(c.read<std::uint8_t>(what)); break;
-        case gguf_type::u16: v.u = c.read<std::uint16_t>(what); v.i = static_cast<std::int64_t>(v.u); break;
+        case gguf_type::u16:
+            v.u = c.read<std::uint16_t>(what);
+            v.i = static_cast<std::int64_t>(v.u);
+            break;
         case gguf_type::i16: v.i = static_cast<std::int16_t>(c.read<std::uint16_t>(what)); break;
-        case gguf_type::u32: v.u = c.read<std::uint32_t>(what); v.i = static_cast<std::int64_t>(v.u); break;
+        case gguf_type::u32:
+            v.u = c.read<std::uint32_t>(what);
+            v.i = static_cast<std::int64_t>(v.u);
+            break;
         case gguf_type::i32: v.i = static_cast<std::int32_t>(c.read<std::uint32_t>(what)); break;
         case gguf_type::u64:
             v.u = c.read<std::uint64_t>(what);
@@ -165,7 +207,8 @@ inline void gguf_scalar(cursor& c, gguf_type t, gguf_value& v, const std::string
             break;
         }
         case gguf_type::string: v.s = std::string(gguf_string(c, what)); break;
-        default: c.fail("metadata '" + key + "' has unknown value type " + std::to_string(static_cast<std::uint32_t>(t)));
+        default:
+            c.fail("metadata '" + key + "' has unknown value type " + std::to_string(static_cast<std::uint32_t>(t)));
     }
     if (t == gguf_type::i8 || t == gguf_type::i16 || t == gguf_type::i32 || t == gguf_type::i64)
         v.u = static_cast<std::uint64_t>(v.i);
@@ -186,8 +229,9 @@ inline void gguf_read_value(cursor& c, gguf_type t, gguf_value& v, const std::st
     v.count = c.read<std::uint64_t>("array length of '" + key + "'");
     // Every element needs at least this many bytes: a count the file cannot hold is corrupt
     // (and must not drive an allocation).
-    const std::size_t min_size = v.elem == gguf_type::string ? 8 : v.elem == gguf_type::array ? 12
-                                                                                                : gguf_scalar_size(v.elem);
+    const std::size_t min_size = v.elem == gguf_type::string  ? 8
+                                 : v.elem == gguf_type::array ? 12
+                                                              : gguf_scalar_size(v.elem);
     std::uint64_t need = 0;
     if (!mul_within(v.count, min_size, c.remaining(), need))
         c.fail("truncated: metadata array '" + key + "' claims " + std::to_string(v.count) +
@@ -224,7 +268,8 @@ inline gguf_file read_gguf(const std::filesystem::path& path) {
     if (magic != 0x46554747u) c.fail("not a GGUF file (bad magic)");
     g.version = c.read<std::uint32_t>("GGUF version");
     if (g.version != 2 && g.version != 3) {
-        if (g.version == 1) c.fail("GGUF version 1 (32-bit counts) is not supported; re-convert with a newer llama.cpp");
+        if (g.version == 1)
+            c.fail("GGUF version 1 (32-bit counts) is not supported; re-convert with a newer llama.cpp");
         if (g.version == 0x03000000u || g.version == 0x02000000u) c.fail("big-endian GGUF files are not supported");
         c.fail("unsupported GGUF version " + std::to_string(g.version) + " (supported: 2, 3)");
     }
@@ -259,32 +304,36 @@ inline gguf_file read_gguf(const std::filesystem::path& path) {
         info ti;
         ti.name = std::string(detail::gguf_string(c, "tensor name"));
         const std::uint32_t nd = c.read<std::uint32_t>("dimension count of '" + ti.name + "'");
-        if (nd == 0 || nd > 4) c.fail("tensor '" + ti.name + "' has " + std::to_string(nd) + " dimensions (1..4 allowed)");
+        if (nd == 0 || nd > 4)
+            c.fail("tensor '" + ti.name + "' has " + std::to_string(nd) + " dimensions (1..4 allowed)");
         std::vector<std::int64_t> ne(nd);
         for (auto& d : ne) {
             const std::uint64_t u = c.read<std::uint64_t>("shape of '" + ti.name + "'");
-            if (u > (std::uint64_t{1} << 48)) c.fail("tensor '" + ti.name + "' has an impossible dimension " + std::to_string(u));
+            if (u > (std::uint64_t{1} << 48))
+                c.fail("tensor '" + ti.name + "' has an impossible dimension " + std::to_string(u));
             d = static_cast<std::int64_t>(u);
         }
         ti.shape.assign(ne.rbegin(), ne.rend());
         const std::uint32_t t = c.read<std::uint32_t>("type of '" + ti.name + "'");
         if (!detail::dtype_from_ggml(t, ti.type))
-            c.fail("tensor '" + ti.name + "' is " + detail::ggml_type_name(t) + "; supported: " + weight_format_names());
+            c.fail("tensor '" + ti.name + "' is " + detail::ggml_type_name(t) +
+                   "; supported: " + weight_format_names());
         ti.offset = c.read<std::uint64_t>("offset of '" + ti.name + "'");
         ti.bytes = detail::tensor_bytes(ti.type, ti.shape, path.string(), ti.name);
         if (!names.insert(ti.name).second) c.fail("duplicate tensor '" + ti.name + "'");
         if (ti.offset % g.alignment != 0)
-            c.fail("tensor '" + ti.name + "' data offset " + std::to_string(ti.offset) + " is not a multiple of the alignment " +
-                   std::to_string(g.alignment));
+            c.fail("tensor '" + ti.name + "' data offset " + std::to_string(ti.offset) +
+                   " is not a multiple of the alignment " + std::to_string(g.alignment));
         infos.push_back(std::move(ti));
     }
     // The data section starts at the next multiple of the alignment.
     const std::size_t data_start = (c.pos() + g.alignment - 1) / g.alignment * g.alignment;
     if (data_start > g.file->size() && !infos.empty())
-        c.fail("truncated: the data section would start at " + std::to_string(data_start) + ", past the end of the file");
+        c.fail("truncated: the data section would start at " + std::to_string(data_start) +
+               ", past the end of the file");
     const std::size_t data_size = data_start <= g.file->size() ? g.file->size() - data_start : 0;
-    const std::span<const std::byte> data = data_start <= g.file->size() ? g.file->bytes().subspan(data_start)
-                                                                         : std::span<const std::byte>{};
+    const std::span<const std::byte> data =
+        data_start <= g.file->size() ? g.file->bytes().subspan(data_start) : std::span<const std::byte>{};
     for (const info& ti : infos)
         if (ti.offset > data_size || ti.bytes > data_size - ti.offset)
             c.fail("truncated: tensor '" + ti.name + "' (" + std::string(dtype_name(ti.type)) + " " +
@@ -321,7 +370,7 @@ inline void gguf_rwkv6_tensor(const tensor_view& t, int rescale_every, const std
                               std::to_string(r) + " dimensions");
     };
     static const std::pair<std::string_view, std::string_view> top[] = {
-        {"token_embd.weight", "emb.weight"},          {"token_embd_norm.weight", "blocks.0.ln0.weight"},
+        {"token_embd.weight", "emb.weight"},           {"token_embd_norm.weight", "blocks.0.ln0.weight"},
         {"token_embd_norm.bias", "blocks.0.ln0.bias"}, {"output_norm.weight", "ln_out.weight"},
         {"output_norm.bias", "ln_out.bias"},           {"output.weight", "head.weight"}};
     for (const auto& [from, to] : top)
@@ -331,7 +380,8 @@ inline void gguf_rwkv6_tensor(const tensor_view& t, int rescale_every, const std
     if (n.rfind("blk.", 0) == 0) {
         dot = n.find('.', 4);
         const std::string idx = dot == std::string::npos ? "" : n.substr(4, dot - 4);
-        if (!idx.empty() && idx.size() < 7 && std::all_of(idx.begin(), idx.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+        if (!idx.empty() && idx.size() < 7 &&
+            std::all_of(idx.begin(), idx.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
             layer = std::stoi(idx);
     }
     if (layer < 0) return same(n);  // unknown: kept under its GGUF name for the loader to report
@@ -364,7 +414,8 @@ inline void gguf_rwkv6_tensor(const tensor_view& t, int rescale_every, const std
         // (5, 1, 1, C): the five static mix vectors in slot order w, k, v, r, g.
         const std::int64_t total = t.numel();
         if (total % 5 != 0)
-            throw rwkv::error(where + ": tensor '" + n + "' has shape " + dims_string(t.shape) + "; expected 5 x C values");
+            throw rwkv::error(where + ": tensor '" + n + "' has shape " + dims_string(t.shape) +
+                              "; expected 5 x C values");
         const std::int64_t C = total / 5;
         const std::size_t bytes = tensor_bytes(t.type, {C}, where, n);
         const char* slots[5] = {"w", "k", "v", "r", "g"};
@@ -412,7 +463,8 @@ inline tensor_file load_gguf(const std::filesystem::path& path) {
     const std::string arch = g.string_or("general.architecture", "");
     if (arch.empty()) throw rwkv::error(where + ": GGUF without 'general.architecture'");
     if (arch != "rwkv6")
-        throw rwkv::error(where + ": GGUF architecture '" + arch + "' is not supported; this library reads 'rwkv6' "
+        throw rwkv::error(where + ": GGUF architecture '" + arch +
+                          "' is not supported; this library reads 'rwkv6' "
                           "(RWKV-6 Finch; llama.cpp has no RWKV-5 architecture)");
     const std::int64_t rescale = g.integer("rwkv6.rescale_every_n_layers").value_or(0);
     if (rescale < 0 || rescale > (1 << 20))
@@ -431,7 +483,8 @@ inline tensor_file load_gguf(const std::filesystem::path& path) {
         if (t.name.rfind("blk.", 0) == 0 && blocks) {
             const int layer = std::atoi(t.name.c_str() + 4);
             if (layer >= *blocks)
-                throw rwkv::error(where + ": tensor '" + t.name + "' is past rwkv6.block_count = " + std::to_string(*blocks));
+                throw rwkv::error(where + ": tensor '" + t.name +
+                                  "' is past rwkv6.block_count = " + std::to_string(*blocks));
         }
         detail::gguf_rwkv6_tensor(t, static_cast<int>(rescale), where, f.tensors);
     }
@@ -439,12 +492,15 @@ inline tensor_file load_gguf(const std::filesystem::path& path) {
     if (const gguf_value* name = g.find("general.name"); name && name->type == gguf_type::string)
         f.metadata.emplace_back("name", name->s);
     if (const auto ft = g.integer("general.file_type")) f.metadata.emplace_back("file_type", std::to_string(*ft));
-    f.metadata.emplace_back("rescale_every_n_layers",
-                            std::to_string(rescale) + (rescale > 0 ? " (time_mix_output/channel_mix_value multiplied back "
-                                                                     "by 2^(layer div " + std::to_string(rescale) + "))"
-                                                                   : ""));
+    f.metadata.emplace_back(
+        "rescale_every_n_layers",
+        std::to_string(rescale) + (rescale > 0 ? " (time_mix_output/channel_mix_value multiplied back "
+                                                 "by 2^(layer div " +
+                                                     std::to_string(rescale) + "))"
+                                               : ""));
     const std::string tok = g.string_or("tokenizer.ggml.model", "");
-    f.metadata.emplace_back("vocabulary", tok.empty() ? "none in file" : "embedded (tokenizer.ggml.model '" + tok + "')");
+    f.metadata.emplace_back("vocabulary",
+                            tok.empty() ? "none in file" : "embedded (tokenizer.ggml.model '" + tok + "')");
     return f;
 }
 

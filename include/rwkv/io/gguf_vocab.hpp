@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/gguf.hpp"
-#include "rwkv/tokenizer.hpp"
+#include "../error.hpp"
+#include "gguf.hpp"
+#include "../tokenizer.hpp"
 
 namespace rwkv::io {
 
@@ -58,7 +58,8 @@ inline WorldTokenizer gguf_tokenizer(const gguf_file& g) {
     const std::string model = g.string_or("tokenizer.ggml.model", "");
     if (model.empty()) throw rwkv::error(where + ": no vocabulary in this GGUF (no tokenizer.ggml.model)");
     if (model != "rwkv")
-        throw rwkv::error(where + ": tokenizer.ggml.model is '" + model + "'; only the RWKV World vocabulary ('rwkv') is supported");
+        throw rwkv::error(where + ": tokenizer.ggml.model is '" + model +
+                          "'; only the RWKV World vocabulary ('rwkv') is supported");
     const gguf_value* tokens = g.find("tokenizer.ggml.tokens");
     if (!tokens || tokens->type != gguf_type::array || tokens->elem != gguf_type::string)
         throw rwkv::error(where + ": tokenizer.ggml.tokens is missing or not an array of strings");

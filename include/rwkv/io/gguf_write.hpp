@@ -21,8 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/weights/format.hpp"
+#include "../error.hpp"
+#include "../weights/format.hpp"
 
 namespace rwkv::io {
 
@@ -62,10 +62,11 @@ public:
         if (ne.empty() || ne.size() > 4) throw error("GGUF writer: tensor '" + name + "' needs 1 to 4 dimensions");
         std::uint64_t rows = 1;
         for (std::size_t i = 1; i < ne.size(); ++i) rows *= ne[i];
-        const std::size_t want = dtype_bytes(t, static_cast<std::int64_t>(ne[0]), "GGUF tensor '" + name + "' row") * rows;
+        const std::size_t want =
+            dtype_bytes(t, static_cast<std::int64_t>(ne[0]), "GGUF tensor '" + name + "' row") * rows;
         if (bytes.size() != want)
-            throw error("GGUF writer: tensor '" + name + "' has " + std::to_string(bytes.size()) + " bytes, its type and " +
-                        "shape need " + std::to_string(want));
+            throw error("GGUF writer: tensor '" + name + "' has " + std::to_string(bytes.size()) +
+                        " bytes, its type and " + "shape need " + std::to_string(want));
         for (const auto& e : tensors_)
             if (e.name == name) throw error("GGUF writer: tensor '" + name + "' added twice");
         tensors_.push_back({std::move(name), std::move(ne), t, std::move(bytes)});

@@ -11,12 +11,12 @@
 #include <string_view>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/json.hpp"
-#include "rwkv/io/mapped_file.hpp"
-#include "rwkv/io/pth.hpp"
-#include "rwkv/io/safetensors.hpp"
-#include "rwkv/io/tensor.hpp"
+#include "../error.hpp"
+#include "json.hpp"
+#include "mapped_file.hpp"
+#include "pth.hpp"
+#include "safetensors.hpp"
+#include "tensor.hpp"
 
 namespace rwkv::io {
 
@@ -62,8 +62,8 @@ inline void rename_hf_to_official(tensor_file& f) {
     for (tensor_view& t : f.tensors) {
         std::string n = hf_to_official_name(t.name);
         if (!seen.insert(n).second)
-            throw rwkv::error(f.path.string() + ": tensors '" + t.name + "' and another map to the same official name '" +
-                              n + "'");
+            throw rwkv::error(f.path.string() + ": tensors '" + t.name +
+                              "' and another map to the same official name '" + n + "'");
         t.name = std::move(n);
     }
     f.metadata.emplace_back("names", "Hugging Face names mapped to official ones");
@@ -81,8 +81,8 @@ inline tensor_file load_hf(const std::filesystem::path& dir) {
     if (fs::exists(config)) {
         auto cf = std::make_shared<const mapped_file>(config);
         const auto b = cf->bytes();
-        const auto j = detail::parse_json(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()),
-                                          config.string());
+        const auto j =
+            detail::parse_json(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()), config.string());
         detail::with_json_errors(config.string(), [&] {
             if (!j.is_object()) throw rwkv::error(config.string() + ": not a JSON object");
             if (j.contains("model_type") && j["model_type"].is_string()) {
@@ -110,7 +110,8 @@ inline tensor_file load_hf(const std::filesystem::path& dir) {
         f = load_pth(dir / "pytorch_model.bin");
         f.format = "PyTorch .bin";
     } else {
-        throw rwkv::error(where + ": no weights found; a Hugging Face folder holds model.safetensors, "
+        throw rwkv::error(where +
+                          ": no weights found; a Hugging Face folder holds model.safetensors, "
                           "model.safetensors.index.json (+ shards), pytorch_model.bin or pytorch_model.bin.index.json");
     }
     f.path = dir;

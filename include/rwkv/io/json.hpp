@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "rwkv/error.hpp"
+#include "../error.hpp"
 
 namespace rwkv::io::detail {
 

@@ -17,12 +17,12 @@
 #include <string>
 #include <utility>
 
-#include "rwkv/error.hpp"
+#include "../error.hpp"
 
 namespace rwkv::io {
 
 class mapped_file {
-  public:
+public:
     explicit mapped_file(std::filesystem::path path) : path_(std::move(path)) {
         int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) fail("cannot open", errno);
@@ -82,7 +82,7 @@ class mapped_file {
     std::size_t size() const noexcept { return size_; }
     const std::filesystem::path& path() const noexcept { return path_; }
 
-  private:
+private:
     [[noreturn]] void fail(const char* what, int err) const {
         throw rwkv::error(path_.string() + ": " + what + ": " + std::strerror(err));
     }

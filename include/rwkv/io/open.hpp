@@ -11,13 +11,13 @@
 #include <fstream>
 #include <string>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/gguf.hpp"
-#include "rwkv/io/hf.hpp"
-#include "rwkv/io/pth.hpp"
-#include "rwkv/io/rwkvcpp.hpp"
-#include "rwkv/io/safetensors.hpp"
-#include "rwkv/io/tensor.hpp"
+#include "../error.hpp"
+#include "gguf.hpp"
+#include "hf.hpp"
+#include "pth.hpp"
+#include "rwkvcpp.hpp"
+#include "safetensors.hpp"
+#include "tensor.hpp"
 
 namespace rwkv::io {
 
@@ -75,9 +75,10 @@ inline tensor_file open(const std::filesystem::path& path) {
         }
         case file_kind::unknown: break;
     }
-    throw rwkv::error(path.string() +
-                      ": unrecognised file content; supported: PyTorch .pth (zip), safetensors (or its "
-                      "model.safetensors.index.json), GGUF v2/v3 (rwkv6), rwkv.cpp .bin (v100/v101), or a Hugging Face folder");
+    throw rwkv::error(
+        path.string() +
+        ": unrecognised file content; supported: PyTorch .pth (zip), safetensors (or its "
+        "model.safetensors.index.json), GGUF v2/v3 (rwkv6), rwkv.cpp .bin (v100/v101), or a Hugging Face folder");
 }
 
 }  // namespace rwkv::io

@@ -1,8 +1,8 @@
 #pragma once
 // A small, safe reader for the pickle subset that torch.save writes (spec 8.1), at every
 // protocol torch.save can be asked for (1-5; the text-form opcodes of protocol 0 that carry plain
-// values are read too). It is a data parser, not an interpreter: only an allowlist of globals is recognised, and "calling" one
-// builds a plain record (dict, storage reference, tensor description) — nothing is executed.
+// values are read too). It is a data parser, not an interpreter: only an allowlist of globals is recognised, and
+// "calling" one builds a plain record (dict, storage reference, tensor description) — nothing is executed.
 //
 // Hostile input is bounded structurally: objects live in flat tables addressed by index
 // (no owning pointers, so no deep recursive destruction and no leaks from cyclic memo tricks),
@@ -21,25 +21,13 @@
 #include <utility>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/bytes.hpp"
-#include "rwkv/io/tensor.hpp"
+#include "../error.hpp"
+#include "bytes.hpp"
+#include "tensor.hpp"
 
 namespace rwkv::io::pickle {
 
-enum class kind : std::uint8_t {
-    none,
-    boolean,
-    integer,
-    real,
-    string,
-    tuple,
-    list,
-    dict,
-    global,
-    storage,
-    tensor
-};
+enum class kind : std::uint8_t { none, boolean, integer, real, string, tuple, list, dict, global, storage, tensor };
 
 // A pickled value. Scalars are held inline; everything else is an index into the owning
 // document's table for that kind (tuples and lists share `sequences`).
@@ -111,7 +99,7 @@ struct document {
     const storage_ref& storage(value v) const { return storages[index(v, kind::storage)]; }
     const global_ref& global(value v) const { return globals[index(v, kind::global)]; }
 
-  private:
+private:
     std::size_t index(value v, kind k) const {
         if (v.type != k) throw rwkv::error(where + ": unexpected pickle value type");
         return static_cast<std::size_t>(v.i);
@@ -133,11 +121,10 @@ inline bool storage_dtype(std::string_view name, dtype& out) {
         dtype t;
     };
     static constexpr row table[] = {
-        {"FloatStorage", dtype::f32},     {"HalfStorage", dtype::f16},
-        {"BFloat16Storage", dtype::bf16}, {"DoubleStorage", dtype::f64},
-        {"LongStorage", dtype::i64},      {"IntStorage", dtype::i32},
-        {"ShortStorage", dtype::i16},     {"CharStorage", dtype::i8},
-        {"ByteStorage", dtype::u8},       {"BoolStorage", dtype::boolean},
+        {"FloatStorage", dtype::f32},    {"HalfStorage", dtype::f16}, {"BFloat16Storage", dtype::bf16},
+        {"DoubleStorage", dtype::f64},   {"LongStorage", dtype::i64}, {"IntStorage", dtype::i32},
+        {"ShortStorage", dtype::i16},    {"CharStorage", dtype::i8},  {"ByteStorage", dtype::u8},
+        {"BoolStorage", dtype::boolean},
     };
     for (const row& r : table)
         if (r.name == name) {
@@ -148,14 +135,12 @@ inline bool storage_dtype(std::string_view name, dtype& out) {
 }
 
 class machine {
-  public:
-    machine(std::span<const std::byte> in, std::string_view where, const limits& lim)
-        : in_(in), lim_(lim) {
+public:
+    machine(std::span<const std::byte> in, std::string_view where, const limits& lim) : in_(in), lim_(lim) {
         doc_.where = std::string(where);
         if (in.size() > lim.max_input_bytes)
-            throw rwkv::error(doc_.where + ": pickle of " + std::to_string(in.size()) +
-                              " bytes exceeds the " + std::to_string(lim.max_input_bytes) +
-                              "-byte limit");
+            throw rwkv::error(doc_.where + ": pickle of " + std::to_string(in.size()) + " bytes exceeds the " +
+                              std::to_string(lim.max_input_bytes) + "-byte limit");
     }
 
     document run() {
@@ -186,45 +171,23 @@ class machine {
                     push(resolve(doc_.str(module), doc_.str(name)));
                     break;
                 }
-                case 'q':
-                    memo_[u8()] = top();
-                    break;  // BINPUT
-                case 'r':
-                    memo_[read_le<std::uint32_t>()] = top();
-                    break;    // LONG_BINPUT
-                case 0x94: {  // MEMOIZE
+                case 'q': memo_[u8()] = top(); break;                      // BINPUT
+                case 'r': memo_[read_le<std::uint32_t>()] = top(); break;  // LONG_BINPUT
+                case 0x94: {                                               // MEMOIZE
                     const auto key = static_cast<std::uint32_t>(memo_.size());
                     memo_[key] = top();
                     break;
                 }
-                case 'h':
-                    get(u8());
-                    break;  // BINGET
-                case 'j':
-                    get(read_le<std::uint32_t>());
-                    break;  // LONG_BINGET
-                case '(':
-                    marks_.push_back(stack_.size());
-                    break;  // MARK
-                case ')':
-                    push(new_sequence(kind::tuple, {}));
-                    break;  // EMPTY_TUPLE
-                case 't':
-                    push(new_sequence(kind::tuple, pop_to_mark()));
-                    break;  // TUPLE
-                case 0x85:
-                    push(new_sequence(kind::tuple, pop_n(1)));
-                    break;  // TUPLE1
-                case 0x86:
-                    push(new_sequence(kind::tuple, pop_n(2)));
-                    break;  // TUPLE2
-                case 0x87:
-                    push(new_sequence(kind::tuple, pop_n(3)));
-                    break;  // TUPLE3
-                case ']':
-                    push(new_sequence(kind::list, {}));
-                    break;   // EMPTY_LIST
-                case 'a': {  // APPEND
+                case 'h': get(u8()); break;                                       // BINGET
+                case 'j': get(read_le<std::uint32_t>()); break;                   // LONG_BINGET
+                case '(': marks_.push_back(stack_.size()); break;                 // MARK
+                case ')': push(new_sequence(kind::tuple, {})); break;             // EMPTY_TUPLE
+                case 't': push(new_sequence(kind::tuple, pop_to_mark())); break;  // TUPLE
+                case 0x85: push(new_sequence(kind::tuple, pop_n(1))); break;      // TUPLE1
+                case 0x86: push(new_sequence(kind::tuple, pop_n(2))); break;      // TUPLE2
+                case 0x87: push(new_sequence(kind::tuple, pop_n(3))); break;      // TUPLE3
+                case ']': push(new_sequence(kind::list, {})); break;              // EMPTY_LIST
+                case 'a': {                                                       // APPEND
                     value v = pop();
                     list_at_top().push_back(v);
                     count(1);
@@ -236,10 +199,8 @@ class machine {
                     l.insert(l.end(), vs.begin(), vs.end());
                     break;
                 }
-                case '}':
-                    push(new_dict(false));
-                    break;   // EMPTY_DICT
-                case 's': {  // SETITEM
+                case '}': push(new_dict(false)); break;  // EMPTY_DICT
+                case 's': {                              // SETITEM
                     value v = pop(), k = pop();
                     dict_at_top().items.emplace_back(k, v);
                     count(1);
@@ -249,45 +210,25 @@ class machine {
                     std::vector<value> kv = pop_to_mark();
                     if (kv.size() % 2 != 0) fail("SETITEMS with an odd number of items");
                     dict_ref& d = dict_at_top();
-                    for (std::size_t j = 0; j < kv.size(); j += 2)
-                        d.items.emplace_back(kv[j], kv[j + 1]);
+                    for (std::size_t j = 0; j < kv.size(); j += 2) d.items.emplace_back(kv[j], kv[j + 1]);
                     break;
                 }
-                case 'X':
-                    push_string(read_le<std::uint32_t>());
-                    break;  // BINUNICODE
-                case 0x8c:
-                    push_string(u8());
-                    break;  // SHORT_BINUNICODE
-                case 0x8d:
-                    push_string(read_le<std::uint64_t>());
-                    break;  // BINUNICODE8
-                case 'J':   // BININT (i32)
+                case 'X': push_string(read_le<std::uint32_t>()); break;   // BINUNICODE
+                case 0x8c: push_string(u8()); break;                      // SHORT_BINUNICODE
+                case 0x8d: push_string(read_le<std::uint64_t>()); break;  // BINUNICODE8
+                case 'J':                                                 // BININT (i32)
                     push(integer(static_cast<std::int32_t>(read_le<std::uint32_t>())));
                     break;
-                case 'K':
-                    push(integer(u8()));
-                    break;  // BININT1
-                case 'M':
-                    push(integer(read_le<std::uint16_t>()));
-                    break;  // BININT2
-                case 0x8a:
-                    push(integer(long1()));
-                    break;  // LONG1
-                case 'N':
-                    push(value{});
-                    break;  // NONE
-                case 0x88:
-                    push(value{kind::boolean, 1, 0});
-                    break;  // NEWTRUE
-                case 0x89:
-                    push(value{kind::boolean, 0, 0});
-                    break;   // NEWFALSE
-                case 'G': {  // BINFLOAT (big-endian)
+                case 'K': push(integer(u8())); break;                      // BININT1
+                case 'M': push(integer(read_le<std::uint16_t>())); break;  // BININT2
+                case 0x8a: push(integer(long1())); break;                  // LONG1
+                case 'N': push(value{}); break;                            // NONE
+                case 0x88: push(value{kind::boolean, 1, 0}); break;        // NEWTRUE
+                case 0x89: push(value{kind::boolean, 0, 0}); break;        // NEWFALSE
+                case 'G': {                                                // BINFLOAT (big-endian)
                     need(8);
                     std::uint64_t bits = 0;
-                    for (int j = 0; j < 8; ++j)
-                        bits = (bits << 8) | std::to_integer<std::uint64_t>(in_[pos_++]);
+                    for (int j = 0; j < 8; ++j) bits = (bits << 8) | std::to_integer<std::uint64_t>(in_[pos_++]);
                     push(value{kind::real, 0, std::bit_cast<double>(bits)});
                     break;
                 }
@@ -300,8 +241,7 @@ class machine {
                              // unused
                     pop();
                     const value obj = top();
-                    if (obj.type != kind::dict && obj.type != kind::tensor)
-                        fail("BUILD on an unsupported object");
+                    if (obj.type != kind::dict && obj.type != kind::tensor) fail("BUILD on an unsupported object");
                     break;
                 }
                 case 'Q':
@@ -333,22 +273,16 @@ class machine {
                     memo_[memo_key(line())] = top();
                     break;
                 }
-                case 'g':
-                    get(memo_key(line()));
-                    break;  // GET (text key)
-                case 'V':   // UNICODE (protocol 0): raw-unicode-escape text, kept as UTF-8
+                case 'g': get(memo_key(line())); break;  // GET (text key)
+                case 'V':                                // UNICODE (protocol 0): raw-unicode-escape text, kept as UTF-8
                     push_text_unicode(line());
                     break;
-                case 'T':   // BINSTRING: Python 2 str, kept as bytes
+                case 'T':  // BINSTRING: Python 2 str, kept as bytes
                     push_string(read_le<std::uint32_t>());
                     break;
-                case 'U':
-                    push_string(u8());
-                    break;  // SHORT_BINSTRING
-                case 'l':
-                    push(new_sequence(kind::list, pop_to_mark()));
-                    break;  // LIST
-                case 'd': {  // DICT
+                case 'U': push_string(u8()); break;                              // SHORT_BINSTRING
+                case 'l': push(new_sequence(kind::list, pop_to_mark())); break;  // LIST
+                case 'd': {                                                      // DICT
                     std::vector<value> kv = pop_to_mark();
                     if (kv.size() % 2 != 0) fail("DICT with an odd number of items");
                     const value d = new_dict(false);
@@ -361,13 +295,9 @@ class machine {
                     if (!marks_.empty() && stack_.size() == marks_.back()) marks_.pop_back();
                     else pop();
                     break;
-                case '1':
-                    pop_to_mark();
-                    break;  // POP_MARK
-                case '2':
-                    push(top());
-                    break;   // DUP
-                case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), only for allowlisted callables
+                case '1': pop_to_mark(); break;  // POP_MARK
+                case '2': push(top()); break;    // DUP
+                case 0x81: {                     // NEWOBJ: cls.__new__(cls, *args), only for allowlisted callables
                     value args = pop(), cls = pop();
                     push(call(cls, args));
                     break;
@@ -385,49 +315,32 @@ class machine {
                     break;
                 }
                 // ---- protocols 3-5: bytes, sets, out-of-band buffers.
-                case 'B':
-                    push_string(read_le<std::uint32_t>());
-                    break;  // BINBYTES
-                case 'C':
-                    push_string(u8());
-                    break;  // SHORT_BINBYTES
-                case 0x8e:
-                    push_string(read_le<std::uint64_t>());
-                    break;  // BINBYTES8
-                case 0x96:
-                    push_string(read_le<std::uint64_t>());
-                    break;  // BYTEARRAY8
-                case 0x8f:
-                    push(new_sequence(kind::list, {}));
-                    break;    // EMPTY_SET, kept as a list
-                case 0x90: {  // ADDITEMS
+                case 'B': push_string(read_le<std::uint32_t>()); break;   // BINBYTES
+                case 'C': push_string(u8()); break;                       // SHORT_BINBYTES
+                case 0x8e: push_string(read_le<std::uint64_t>()); break;  // BINBYTES8
+                case 0x96: push_string(read_le<std::uint64_t>()); break;  // BYTEARRAY8
+                case 0x8f: push(new_sequence(kind::list, {})); break;     // EMPTY_SET, kept as a list
+                case 0x90: {                                              // ADDITEMS
                     std::vector<value> vs = pop_to_mark();
                     std::vector<value>& l = list_at_top();
                     l.insert(l.end(), vs.begin(), vs.end());
                     break;
                 }
-                case 0x91:
-                    push(new_sequence(kind::list, pop_to_mark()));
-                    break;  // FROZENSET, kept as a list
-                case 0x97:
-                    fail("out-of-band buffers (pickle protocol 5 NEXT_BUFFER) are not supported");
-                case 0x98:
-                    (void)top();
-                    break;  // READONLY_BUFFER: a flag on the buffer above
+                case 0x91: push(new_sequence(kind::list, pop_to_mark())); break;  // FROZENSET, kept as a list
+                case 0x97: fail("out-of-band buffers (pickle protocol 5 NEXT_BUFFER) are not supported");
+                case 0x98: (void)top(); break;  // READONLY_BUFFER: a flag on the buffer above
                 case 0x82:
                 case 0x83:
-                case 0x84:
-                    fail("pickle extension registry codes (EXT1/2/4) are not supported");
-                case '.':   // STOP
+                case 0x84: fail("pickle extension registry codes (EXT1/2/4) are not supported");
+                case '.':  // STOP
                     doc_.root = pop();
                     return std::move(doc_);
-                default:
-                    fail("unknown pickle opcode " + hex_byte(op));
+                default: fail("unknown pickle opcode " + hex_byte(op));
             }
         }
     }
 
-  private:
+private:
     [[noreturn]] void fail_at(std::size_t at, const std::string& what) const {
         throw rwkv::error(doc_.where + ": " + what + " at pickle offset " + std::to_string(at));
     }
@@ -435,8 +348,8 @@ class machine {
 
     void need(std::uint64_t n) const {
         if (n > in_.size() - pos_)
-            fail("truncated pickle: opcode " + hex_byte(std::to_integer<unsigned>(in_[op_at_])) +
-                 " needs " + std::to_string(n) + " more bytes");
+            fail("truncated pickle: opcode " + hex_byte(std::to_integer<unsigned>(in_[op_at_])) + " needs " +
+                 std::to_string(n) + " more bytes");
     }
     unsigned u8() {
         need(1);
@@ -487,8 +400,7 @@ class machine {
 
     void count(std::size_t n) {
         values_ += n;
-        if (values_ > lim_.max_values)
-            fail("pickle creates more than " + std::to_string(lim_.max_values) + " values");
+        if (values_ > lim_.max_values) fail("pickle creates more than " + std::to_string(lim_.max_values) + " values");
     }
     void push(value v) {
         count(1);
@@ -536,8 +448,7 @@ class machine {
     }
     void push_string(std::uint64_t n) {
         need(n);
-        doc_.strings.emplace_back(reinterpret_cast<const char*>(in_.data() + pos_),
-                                  static_cast<std::size_t>(n));
+        doc_.strings.emplace_back(reinterpret_cast<const char*>(in_.data() + pos_), static_cast<std::size_t>(n));
         pos_ += static_cast<std::size_t>(n);
         push(value{kind::string, static_cast<std::int64_t>(doc_.strings.size() - 1), 0});
     }
@@ -562,7 +473,10 @@ class machine {
             }
         };
         for (std::size_t i = 0; i < l.size();) {
-            const std::size_t digits = l[i] == '\\' && i + 1 < l.size() ? (l[i + 1] == 'u' ? 4 : l[i + 1] == 'U' ? 8 : 0) : 0;
+            const std::size_t digits = l[i] == '\\' && i + 1 < l.size() ? (l[i + 1] == 'u'   ? 4
+                                                                           : l[i + 1] == 'U' ? 8
+                                                                                             : 0)
+                                                                        : 0;
             if (digits == 0) {
                 utf8(static_cast<unsigned char>(l[i++]));
                 continue;
@@ -599,13 +513,11 @@ class machine {
             g.what = callable::rebuild_parameter;
         } else if (module == "torch._utils" && name == "_rebuild_parameter_with_state") {
             g.what = callable::rebuild_parameter_with_state;
-        } else if ((module == "torch._utils" || module == "torch._tensor") &&
-                   name == "_rebuild_from_type_v2") {
+        } else if ((module == "torch._utils" || module == "torch._tensor") && name == "_rebuild_from_type_v2") {
             g.what = callable::rebuild_from_type_v2;
         } else if (module == "torch" && storage_dtype(name, g.type)) {
             g.what = callable::storage_class;
-        } else if ((module == "torch" && name == "Tensor") ||
-                   (module == "torch.nn.parameter" && name == "Parameter")) {
+        } else if ((module == "torch" && name == "Tensor") || (module == "torch.nn.parameter" && name == "Parameter")) {
             g.what = callable::type_tag;
         } else {
             ok = false;
@@ -615,13 +527,11 @@ class machine {
         return value{kind::global, static_cast<std::int64_t>(doc_.globals.size() - 1), 0};
     }
 
-    const std::vector<value>& tuple_args(value args, std::string_view what, std::size_t lo,
-                                         std::size_t hi) const {
+    const std::vector<value>& tuple_args(value args, std::string_view what, std::size_t lo, std::size_t hi) const {
         if (args.type != kind::tuple) fail(std::string(what) + ": arguments are not a tuple");
         const std::vector<value>& a = doc_.sequences[static_cast<std::size_t>(args.i)];
         if (a.size() < lo || a.size() > hi)
-            fail(std::string(what) + ": unexpected number of arguments (" +
-                 std::to_string(a.size()) + ")");
+            fail(std::string(what) + ": unexpected number of arguments (" + std::to_string(a.size()) + ")");
         return a;
     }
     std::vector<std::int64_t> int_tuple(value v, std::string_view what) const {
@@ -641,11 +551,9 @@ class machine {
         const global_ref g = doc_.globals[static_cast<std::size_t>(fn.i)];
         switch (g.what) {
             case callable::ordered_dict:
-                if (!tuple_args(args, "OrderedDict", 0, 0).empty())
-                    fail("OrderedDict with arguments is not supported");
+                if (!tuple_args(args, "OrderedDict", 0, 0).empty()) fail("OrderedDict with arguments is not supported");
                 return new_dict(true);
-            case callable::rebuild_tensor_v2:
-                return rebuild_tensor(args);
+            case callable::rebuild_tensor_v2: return rebuild_tensor(args);
             case callable::rebuild_parameter:
             case callable::rebuild_parameter_with_state: {
                 const auto& a = tuple_args(args, g.name, 3, 4);
@@ -658,14 +566,12 @@ class machine {
                 const callable inner = doc_.globals[static_cast<std::size_t>(a[0].i)].what;
                 const value inner_args = a[2];
                 if (inner == callable::rebuild_tensor_v2) return rebuild_tensor(inner_args);
-                if (inner == callable::rebuild_parameter ||
-                    inner == callable::rebuild_parameter_with_state)
+                if (inner == callable::rebuild_parameter || inner == callable::rebuild_parameter_with_state)
                     return call(a[0], inner_args);  // one level at most: see the check above
                 fail(g.name + ": unsupported function");
             }
             case callable::storage_class:
-            case callable::type_tag:
-                break;
+            case callable::type_tag: break;
         }
         fail("unsupported object in checkpoint: " + g.module + "." + g.name + " (called)");
     }
@@ -675,8 +581,7 @@ class machine {
         tensor_ref t;
         if (a[0].type != kind::storage) fail("_rebuild_tensor_v2: first argument is not a storage");
         t.storage = static_cast<std::size_t>(a[0].i);
-        if (a[1].type != kind::integer || a[1].i < 0)
-            fail("_rebuild_tensor_v2: bad storage offset");
+        if (a[1].type != kind::integer || a[1].i < 0) fail("_rebuild_tensor_v2: bad storage offset");
         t.storage_offset = a[1].i;
         t.shape = int_tuple(a[2], "tensor size");
         t.stride = int_tuple(a[3], "tensor stride");
@@ -694,13 +599,10 @@ class machine {
         const auto& a = doc_.sequences[static_cast<std::size_t>(pid.i)];
         if (a.size() != 5 || a[0].type != kind::string || doc_.str(a[0]) != "storage")
             fail("unsupported persistent id (expected a 'storage' tuple)");
-        if (a[1].type != kind::global ||
-            doc_.globals[static_cast<std::size_t>(a[1].i)].what != callable::storage_class)
+        if (a[1].type != kind::global || doc_.globals[static_cast<std::size_t>(a[1].i)].what != callable::storage_class)
             fail("persistent id without a storage class");
-        if (a[2].type != kind::string || a[3].type != kind::string)
-            fail("persistent id key/location are not strings");
-        if (a[4].type != kind::integer || a[4].i < 0)
-            fail("persistent id with a bad element count");
+        if (a[2].type != kind::string || a[3].type != kind::string) fail("persistent id key/location are not strings");
+        if (a[4].type != kind::integer || a[4].i < 0) fail("persistent id with a bad element count");
         storage_ref s;
         s.type = doc_.globals[static_cast<std::size_t>(a[1].i)].type;
         s.key = doc_.str(a[2]);
@@ -722,8 +624,7 @@ class machine {
 }  // namespace detail
 
 // Runs the pickle in `bytes`; `where` (e.g. "<file>: <archive>/data.pkl") starts every error.
-inline document load(std::span<const std::byte> bytes, std::string_view where,
-                     const limits& lim = {}) {
+inline document load(std::span<const std::byte> bytes, std::string_view where, const limits& lim = {}) {
     return detail::machine(bytes, where, lim).run();
 }
 

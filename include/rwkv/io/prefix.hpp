@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/tensor.hpp"
+#include "../error.hpp"
+#include "tensor.hpp"
 
 namespace rwkv::io {
 
@@ -39,8 +39,9 @@ inline void strip_wrapper_prefixes(tensor_file& file) {
             if (with == 0) continue;
             if (with != file.tensors.size())
                 throw error(file.path.string() + ": " + std::to_string(with) + " of " +
-                            std::to_string(file.tensors.size()) + " tensor names start with the training-wrapper prefix '" +
-                            std::string(prefix) + "' (e.g. '" + example_with->name + "') and the others do not (e.g. '" +
+                            std::to_string(file.tensors.size()) +
+                            " tensor names start with the training-wrapper prefix '" + std::string(prefix) +
+                            "' (e.g. '" + example_with->name + "') and the others do not (e.g. '" +
                             example_without->name + "'); save the unwrapped model's state_dict()");
             for (tensor_view& t : file.tensors) t.name.erase(0, prefix.size());
             file.notes.push_back("stripped the training-wrapper prefix '" + std::string(prefix) + "' from all " +

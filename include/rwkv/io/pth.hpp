@@ -22,24 +22,22 @@
 #include <unordered_set>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/mapped_file.hpp"
-#include "rwkv/io/pickle.hpp"
-#include "rwkv/io/prefix.hpp"
-#include "rwkv/io/tensor.hpp"
-#include "rwkv/io/zip.hpp"
+#include "../error.hpp"
+#include "mapped_file.hpp"
+#include "pickle.hpp"
+#include "prefix.hpp"
+#include "tensor.hpp"
+#include "zip.hpp"
 
 namespace rwkv::io {
 
 // Tensor bytes are handed out exactly as stored (little-endian).
-static_assert(std::endian::native == std::endian::little,
-              "rwkv::io readers expose little-endian file bytes directly");
+static_assert(std::endian::native == std::endian::little, "rwkv::io readers expose little-endian file bytes directly");
 
 namespace detail {
 
 inline std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
-        s.remove_suffix(1);
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
     return s;
 }
 
@@ -88,13 +86,12 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
     const std::span<const std::byte> bytes = file->bytes();
 
     // Zip checkpoints start with a local file header; say plainly what anything else is.
-    if (bytes.size() < 4 || bytes[0] != std::byte{'P'} || bytes[1] != std::byte{'K'} ||
-        bytes[2] != std::byte{3} || bytes[3] != std::byte{4}) {
-        std::string why =
-            bytes.empty() ? " (empty file)"
-            : bytes[0] == std::byte{0x80}
-                ? " (legacy pre-1.6 pickle format; re-save it with a newer torch.save)"
-                : "";
+    if (bytes.size() < 4 || bytes[0] != std::byte{'P'} || bytes[1] != std::byte{'K'} || bytes[2] != std::byte{3} ||
+        bytes[3] != std::byte{4}) {
+        std::string why = bytes.empty() ? " (empty file)"
+                          : bytes[0] == std::byte{0x80}
+                              ? " (legacy pre-1.6 pickle format; re-save it with a newer torch.save)"
+                              : "";
         throw fail("not a PyTorch zip checkpoint" + why);
     }
     const zip_archive zip = read_zip(bytes, where);
@@ -106,9 +103,7 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
         constexpr std::string_view suffix = "/data.pkl";
         if (n.size() > suffix.size() && n.ends_with(suffix) &&
             n.substr(0, n.size() - suffix.size()).find('/') == std::string_view::npos) {
-            if (pkl)
-                throw fail("several '<archive>/data.pkl' records ('" + pkl->name + "', '" + e.name +
-                           "')");
+            if (pkl) throw fail("several '<archive>/data.pkl' records ('" + pkl->name + "', '" + e.name + "')");
             pkl = &e;
         }
     }
@@ -116,12 +111,10 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
     const std::string prefix = pkl->name.substr(0, pkl->name.size() - 8);  // keeps the '/'
 
     if (const zip_entry* bo = zip.find(prefix + "byteorder")) {
-        const std::string_view order = detail::trim(
-            std::string_view(reinterpret_cast<const char*>(bo->data.data()), bo->data.size()));
-        if (order == "big")
-            throw fail("big-endian checkpoints are not supported ('" + bo->name + "')");
-        if (order != "little")
-            throw fail("record '" + bo->name + "' is neither 'little' nor 'big'");
+        const std::string_view order =
+            detail::trim(std::string_view(reinterpret_cast<const char*>(bo->data.data()), bo->data.size()));
+        if (order == "big") throw fail("big-endian checkpoints are not supported ('" + bo->name + "')");
+        if (order != "little") throw fail("record '" + bo->name + "' is neither 'little' nor 'big'");
     }
 
     const pickle::document doc = pickle::load(pkl->data, where + ": " + pkl->name);
@@ -156,7 +149,8 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
         }
         if (!top_tensors && nested) {
             root = *nested;
-            out.notes.push_back("using the '" + nested_key + "' entry of a training checkpoint (its other keys are ignored)");
+            out.notes.push_back("using the '" + nested_key +
+                                "' entry of a training checkpoint (its other keys are ignored)");
         }
     }
 
@@ -171,9 +165,7 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
             out.other_keys.push_back(name);
             continue;
         }
-        auto tfail = [&](const std::string& what) {
-            return fail("tensor '" + name + "': " + what);
-        };
+        auto tfail = [&](const std::string& what) { return fail("tensor '" + name + "': " + what); };
         const pickle::tensor_ref& t = doc.tensor(v);
         const pickle::storage_ref& s = doc.storages[t.storage];
 
@@ -188,25 +180,23 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
         if (numel != 0) {
             std::int64_t expect = 1;
             for (std::size_t i = t.shape.size(); i-- > 0;) {
-                if (t.stride[i] < 0)
-                    throw tfail("negative stride " + shape_string(t.stride) + " is not supported");
+                if (t.stride[i] < 0) throw tfail("negative stride " + shape_string(t.stride) + " is not supported");
                 if (t.shape[i] != 1 && t.stride[i] != expect) contiguous = false;
                 expect *= t.shape[i];
             }
         }
 
         auto rec = records.find(s.key);
-        if (rec == records.end())
-            throw tfail("storage record '" + data_dir + s.key + "' is missing");
+        if (rec == records.end()) throw tfail("storage record '" + data_dir + s.key + "' is missing");
         const std::span<const std::byte> storage = rec->second->data;
         const std::uint64_t es = dtype_size(s.type);
         const std::uint64_t capacity = storage.size() / es;  // whole elements in the record
         const auto off = static_cast<std::uint64_t>(t.storage_offset);
         const auto n = static_cast<std::uint64_t>(numel);
         auto exceed = [&](std::uint64_t count) {
-            return tfail("storage offset " + std::to_string(off) + " + " + std::to_string(count) +
-                         " elements of " + std::string(rwkv::dtype_name(s.type)) + " exceed record '" +
-                         rec->second->name + "' of " + std::to_string(storage.size()) + " bytes");
+            return tfail("storage offset " + std::to_string(off) + " + " + std::to_string(count) + " elements of " +
+                         std::string(rwkv::dtype_name(s.type)) + " exceed record '" + rec->second->name + "' of " +
+                         std::to_string(storage.size()) + " bytes");
         };
         if (off > capacity || n > capacity - off) {
             // A view may not span more elements than its storage holds past the offset: that also
@@ -234,8 +224,8 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
                 if (st != 0 && reach > (capacity - off - 1 - last) / st) throw exceed(last + reach * st + 1);
                 last += reach * st;
             }
-            auto copy = std::make_shared<std::vector<std::byte>>(detail::gather_strided(
-                storage.data() + off * es, t.shape, t.stride, static_cast<std::size_t>(es), n));
+            auto copy = std::make_shared<std::vector<std::byte>>(
+                detail::gather_strided(storage.data() + off * es, t.shape, t.stride, static_cast<std::size_t>(es), n));
             view.data = std::span<const std::byte>(copy->data(), copy->size());
             view.owner = std::move(copy);
             if (n_gathered++ == 0) first_gathered = name;
@@ -250,13 +240,14 @@ inline tensor_file load_pth(const std::filesystem::path& path) {
         out.tensors.push_back(std::move(view));
     }
     if (n_converted)
-        out.notes.push_back("converted " + std::to_string(n_converted) + " float64 tensor" + (n_converted > 1 ? "s" : "") +
-                            " to float32 (first: '" + first_converted + "')");
+        out.notes.push_back("converted " + std::to_string(n_converted) + " float64 tensor" +
+                            (n_converted > 1 ? "s" : "") + " to float32 (first: '" + first_converted + "')");
     if (n_gathered)
-        out.notes.push_back("copied " + std::to_string(n_gathered) + " non-contiguous tensor" + (n_gathered > 1 ? "s" : "") +
-                            " into contiguous memory (first: '" + first_gathered + "')");
+        out.notes.push_back("copied " + std::to_string(n_gathered) + " non-contiguous tensor" +
+                            (n_gathered > 1 ? "s" : "") + " into contiguous memory (first: '" + first_gathered + "')");
     if (std::any_of(zip.entries.begin(), zip.entries.end(), [](const zip_entry& e) { return e.method != 0; }))
-        out.notes.push_back("inflated deflate-compressed zip entries into memory (torch.save stores them uncompressed)");
+        out.notes.push_back(
+            "inflated deflate-compressed zip entries into memory (torch.save stores them uncompressed)");
     strip_wrapper_prefixes(out);
     return out;
 }

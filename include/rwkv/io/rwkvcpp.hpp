@@ -16,11 +16,11 @@
 #include <utility>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/bytes.hpp"
-#include "rwkv/io/mapped_file.hpp"
-#include "rwkv/io/tensor.hpp"
-#include "rwkv/io/transform.hpp"
+#include "../error.hpp"
+#include "bytes.hpp"
+#include "mapped_file.hpp"
+#include "tensor.hpp"
+#include "transform.hpp"
 
 namespace rwkv::io {
 
@@ -88,8 +88,9 @@ inline tensor_file load_rwkvcpp(const std::filesystem::path& path) {
         const auto dims = static_cast<std::int32_t>(c.read<std::uint32_t>("tensor header"));
         const auto key_len = static_cast<std::int32_t>(c.read<std::uint32_t>("tensor header"));
         const auto type_id = static_cast<std::int32_t>(c.read<std::uint32_t>("tensor header"));
-        if (dims < 1 || dims > 3) c.fail("tensor at offset " + std::to_string(c.pos() - 12) + " has " +
-                                         std::to_string(dims) + " dimensions (1..3 allowed)");
+        if (dims < 1 || dims > 3)
+            c.fail("tensor at offset " + std::to_string(c.pos() - 12) + " has " + std::to_string(dims) +
+                   " dimensions (1..3 allowed)");
         std::vector<std::int64_t> ne(static_cast<std::size_t>(dims));
         for (auto& d : ne) {
             const auto v = static_cast<std::int32_t>(c.read<std::uint32_t>("tensor shape"));
@@ -167,7 +168,8 @@ inline tensor_file load_rwkvcpp(const std::filesystem::path& path) {
     f.metadata.emplace_back("n_layer", std::to_string(n_layer));
     dtype mt{};
     std::string mt_name;
-    f.metadata.emplace_back("data_type", detail::rwkvcpp_dtype(main_type, mt, mt_name) ? std::string(dtype_name(mt)) : mt_name);
+    f.metadata.emplace_back("data_type",
+                            detail::rwkvcpp_dtype(main_type, mt, mt_name) ? std::string(dtype_name(mt)) : mt_name);
     if (!x060) f.metadata.emplace_back("time_decay", "stored as exp(-exp(d)); d recovered as log(-log(w))");
     return f;
 }

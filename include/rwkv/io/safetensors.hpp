@@ -17,12 +17,12 @@
 #include <utility>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/bytes.hpp"
-#include "rwkv/io/json.hpp"
-#include "rwkv/io/mapped_file.hpp"
-#include "rwkv/io/tensor.hpp"
-#include "rwkv/io/transform.hpp"
+#include "../error.hpp"
+#include "bytes.hpp"
+#include "json.hpp"
+#include "mapped_file.hpp"
+#include "tensor.hpp"
+#include "transform.hpp"
 
 namespace rwkv::io {
 
@@ -32,8 +32,8 @@ namespace detail {
 // refused by name.
 inline bool safetensors_dtype(std::string_view s, dtype& out) {
     static const std::pair<std::string_view, dtype> table[] = {
-        {"F32", dtype::f32}, {"F16", dtype::f16}, {"BF16", dtype::bf16}, {"F64", dtype::f64},   {"I64", dtype::i64},
-        {"I32", dtype::i32}, {"I16", dtype::i16}, {"I8", dtype::i8},     {"U8", dtype::u8},     {"BOOL", dtype::boolean}};
+        {"F32", dtype::f32}, {"F16", dtype::f16}, {"BF16", dtype::bf16}, {"F64", dtype::f64}, {"I64", dtype::i64},
+        {"I32", dtype::i32}, {"I16", dtype::i16}, {"I8", dtype::i8},     {"U8", dtype::u8},   {"BOOL", dtype::boolean}};
     for (const auto& [name, t] : table)
         if (s == name) {
             out = t;
@@ -49,7 +49,8 @@ inline void append_safetensors(tensor_file& out, const std::filesystem::path& pa
     const std::string where = path.string();
     auto fail = [&](const std::string& what) { return rwkv::error(where + ": " + what); };
     const std::span<const std::byte> bytes = file->bytes();
-    if (bytes.size() < 8) throw fail("not a safetensors file (" + std::to_string(bytes.size()) + " bytes, header length needs 8)");
+    if (bytes.size() < 8)
+        throw fail("not a safetensors file (" + std::to_string(bytes.size()) + " bytes, header length needs 8)");
     const std::uint64_t n = load_le<std::uint64_t>(bytes.data());
     if (n > bytes.size() - 8)
         throw fail("truncated or not a safetensors file: header length " + std::to_string(n) + " but only " +
@@ -99,8 +100,8 @@ inline void append_safetensors(tensor_file& out, const std::filesystem::path& pa
             const std::uint64_t begin = off[0].get<std::uint64_t>(), end = off[1].get<std::uint64_t>();
             const std::size_t size = tensor_bytes(t, shape, where, name);
             if (begin > end || end > data.size())
-                throw bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                          "] lie outside the " + std::to_string(data.size()) + "-byte data section (truncated file?)");
+                throw bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] lie outside the " +
+                          std::to_string(data.size()) + "-byte data section (truncated file?)");
             if (end - begin != size)
                 throw bad(std::to_string(end - begin) + " bytes stored, but " + ds + " " + dims_string(shape) +
                           " needs " + std::to_string(size));
@@ -171,7 +172,8 @@ tensor_file load_sharded(const std::filesystem::path& index, LoadOne&& load_one)
                               " tensors, e.g. '" + *names.begin() + "')");
         tensor_file part = load_one(sp, names);
         for (const std::string& n : names)
-            if (!part.find(n)) throw rwkv::error(sp.string() + ": tensor '" + n + "' listed in " + where + " is missing");
+            if (!part.find(n))
+                throw rwkv::error(sp.string() + ": tensor '" + n + "' listed in " + where + " is missing");
         for (auto& t : part.tensors)
             if (names.count(t.name)) out.tensors.push_back(std::move(t));
         for (auto& m : part.mappings) out.mappings.push_back(std::move(m));
@@ -197,12 +199,13 @@ inline tensor_file load_safetensors(const std::filesystem::path& path) {
 // A sharded safetensors checkpoint given by its `model.safetensors.index.json`; names as stored.
 // Throws when a shard is missing or does not hold the tensors the index assigns to it.
 inline tensor_file load_safetensors_index(const std::filesystem::path& index) {
-    tensor_file out = detail::load_sharded(index, [](const std::filesystem::path& p, const std::set<std::string>& names) {
-        tensor_file f;
-        f.path = p;
-        detail::append_safetensors(f, p, &names);
-        return f;
-    });
+    tensor_file out =
+        detail::load_sharded(index, [](const std::filesystem::path& p, const std::set<std::string>& names) {
+            tensor_file f;
+            f.path = p;
+            detail::append_safetensors(f, p, &names);
+            return f;
+        });
     out.format = "safetensors (sharded)";
     return out;
 }

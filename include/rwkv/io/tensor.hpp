@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/weights/format.hpp"
+#include "../error.hpp"
+#include "../weights/format.hpp"
 
 namespace rwkv::io {
 

@@ -13,9 +13,9 @@
 #include <utility>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/tensor.hpp"
-#include "rwkv/weights/format.hpp"
+#include "../error.hpp"
+#include "tensor.hpp"
+#include "../weights/format.hpp"
 
 namespace rwkv::io::detail {
 
@@ -97,7 +97,8 @@ inline tensor_view transposed_f32(const tensor_view& t, std::string name, const 
     for (std::int64_t b = 0; b < batch; ++b)
         for (std::int64_t i = 0; i < r; ++i)
             for (std::int64_t j = 0; j < c; ++j)
-                out[static_cast<std::size_t>(b * r * c + j * r + i)] = v[static_cast<std::size_t>(b * r * c + i * c + j)];
+                out[static_cast<std::size_t>(b * r * c + j * r + i)] =
+                    v[static_cast<std::size_t>(b * r * c + i * c + j)];
     std::vector<std::int64_t> shape = t.shape;
     std::swap(shape[shape.size() - 2], shape[shape.size() - 1]);
     return owned_f32(std::move(name), std::move(shape), std::move(out));

@@ -18,16 +18,16 @@
 #include <string_view>
 #include <vector>
 
-#include "rwkv/error.hpp"
-#include "rwkv/io/bytes.hpp"
+#include "../error.hpp"
+#include "bytes.hpp"
 
 namespace rwkv::io {
 
 struct zip_entry {
     std::string name;
     std::uint64_t local_header_offset = 0;
-    std::uint64_t data_offset = 0;    // first byte of the entry's (compressed) data in the file
-    std::uint16_t method = 0;         // 0 stored, 8 deflate
+    std::uint64_t data_offset = 0;  // first byte of the entry's (compressed) data in the file
+    std::uint16_t method = 0;       // 0 stored, 8 deflate
     // The entry's uncompressed bytes: inside the file span for stored entries, inside `owner`
     // (the inflated copy) for deflated ones.
     std::span<const std::byte> data;
@@ -70,8 +70,7 @@ inline bool zip_fits(std::uint64_t off, std::uint64_t len, std::uint64_t size) n
 constexpr std::uint64_t zip_max_deflate_ratio = 1032;
 
 // Raw-deflate `in` into exactly `size` bytes; the error text (or empty on success) says why not.
-inline std::string zip_inflate(std::span<const std::byte> in, std::byte* out, std::uint64_t size,
-                               std::uint32_t crc) {
+inline std::string zip_inflate(std::span<const std::byte> in, std::byte* out, std::uint64_t size, std::uint32_t crc) {
     z_stream zs{};
     if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) return "zlib inflateInit2 failed";
     // zlib counts in 32-bit uInt: feed and drain in chunks so entries over 4 GiB work.
@@ -97,9 +96,9 @@ inline std::string zip_inflate(std::span<const std::byte> in, std::byte* out, st
             zs.avail_out = 1;
             const int rc = inflate(&zs, Z_FINISH);
             if (rc == Z_STREAM_END && zs.avail_out == 1) break;
-            why = rc == Z_DATA_ERROR ? "corrupt deflate data"
+            why = rc == Z_DATA_ERROR  ? "corrupt deflate data"
                   : zs.avail_out == 0 ? "inflates to more than its recorded " + std::to_string(size) + " bytes"
-                                       : "deflate data is truncated";
+                                      : "deflate data is truncated";
             break;
         }
         const int rc = inflate(&zs, Z_NO_FLUSH);
@@ -135,16 +134,13 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
     using detail::load_le;
     const std::byte* base = file.data();
     const std::uint64_t size = file.size();
-    auto fail = [&](const std::string& what) -> rwkv::error {
-        return rwkv::error(std::string(where) + ": " + what);
-    };
+    auto fail = [&](const std::string& what) -> rwkv::error { return rwkv::error(std::string(where) + ": " + what); };
     auto u16 = [&](std::uint64_t off) { return load_le<std::uint16_t>(base + off); };
     auto u32 = [&](std::uint64_t off) { return load_le<std::uint32_t>(base + off); };
     auto u64 = [&](std::uint64_t off) { return load_le<std::uint64_t>(base + off); };
 
     // --- End of central directory: the last 22-byte record, possibly followed by a comment.
-    if (size < detail::zip_eocd_size)
-        throw fail("not a zip file (too small for an end-of-central-directory record)");
+    if (size < detail::zip_eocd_size) throw fail("not a zip file (too small for an end-of-central-directory record)");
     const std::uint64_t lowest = size > detail::zip_eocd_size + detail::zip_max_comment
                                      ? size - detail::zip_eocd_size - detail::zip_max_comment
                                      : 0;
@@ -152,33 +148,28 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
     bool found = false;
     for (std::uint64_t pos = size - detail::zip_eocd_size + 1; pos-- > lowest;) {
         // The comment length must fit the file, which rejects most stray signature bytes.
-        if (u32(pos) == detail::zip_eocd_sig &&
-            u16(pos + 20) <= size - pos - detail::zip_eocd_size) {
+        if (u32(pos) == detail::zip_eocd_sig && u16(pos + 20) <= size - pos - detail::zip_eocd_size) {
             eocd = pos;
             found = true;
             break;
         }
     }
     if (!found) throw fail("not a zip file or truncated (no end-of-central-directory record)");
-    if (u16(eocd + 4) != 0 || u16(eocd + 6) != 0)
-        throw fail("multi-disk zip archives are not supported");
+    if (u16(eocd + 4) != 0 || u16(eocd + 6) != 0) throw fail("multi-disk zip archives are not supported");
     std::uint64_t count = u16(eocd + 10);
     std::uint64_t cd_size = u32(eocd + 12);
     std::uint64_t cd_offset = u32(eocd + 16);
 
     // --- Zip64: needed past 4 GiB or 65535 entries (every bf16 checkpoint of 3B and up).
-    const bool saturated = count == detail::zip_sat16 || cd_size == detail::zip_sat32 ||
-                           cd_offset == detail::zip_sat32;
-    if (eocd >= detail::zip64_locator_size &&
-        u32(eocd - detail::zip64_locator_size) == detail::zip64_locator_sig) {
+    const bool saturated = count == detail::zip_sat16 || cd_size == detail::zip_sat32 || cd_offset == detail::zip_sat32;
+    if (eocd >= detail::zip64_locator_size && u32(eocd - detail::zip64_locator_size) == detail::zip64_locator_sig) {
         const std::uint64_t loc = eocd - detail::zip64_locator_size;
         const std::uint64_t rec = u64(loc + 8);
         if (!detail::zip_fits(rec, detail::zip64_eocd_size, size))
             throw fail("zip64 end-of-central-directory offset " + std::to_string(rec) +
                        " is outside the file (truncated?)");
         if (u32(rec) != detail::zip64_eocd_sig)
-            throw fail("bad zip64 end-of-central-directory signature at offset " +
-                       std::to_string(rec));
+            throw fail("bad zip64 end-of-central-directory signature at offset " + std::to_string(rec));
         count = u64(rec + 32);
         cd_size = u64(rec + 40);
         cd_offset = u64(rec + 48);
@@ -186,12 +177,12 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
         throw fail("zip64 archive without a zip64 end-of-central-directory locator");
     }
     if (!detail::zip_fits(cd_offset, cd_size, size))
-        throw fail("central directory (offset " + std::to_string(cd_offset) + ", size " +
-                   std::to_string(cd_size) + ") is outside the file (truncated?)");
+        throw fail("central directory (offset " + std::to_string(cd_offset) + ", size " + std::to_string(cd_size) +
+                   ") is outside the file (truncated?)");
     // Every entry takes at least 46 bytes, which also caps the allocation below.
     if (count > cd_size / detail::zip_central_size)
-        throw fail("central directory claims " + std::to_string(count) +
-                   " entries but holds only " + std::to_string(cd_size) + " bytes");
+        throw fail("central directory claims " + std::to_string(count) + " entries but holds only " +
+                   std::to_string(cd_size) + " bytes");
 
     zip_archive out;
     out.entries.reserve(static_cast<std::size_t>(count));
@@ -204,10 +195,8 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
     const std::uint64_t cd_end = cd_offset + cd_size;
     std::uint64_t p = cd_offset;
     for (std::uint64_t i = 0; i < count; ++i) {
-        if (!detail::zip_fits(p, detail::zip_central_size, cd_end) ||
-            u32(p) != detail::zip_central_sig)
-            throw fail("bad central directory entry #" + std::to_string(i) + " at offset " +
-                       std::to_string(p));
+        if (!detail::zip_fits(p, detail::zip_central_size, cd_end) || u32(p) != detail::zip_central_sig)
+            throw fail("bad central directory entry #" + std::to_string(i) + " at offset " + std::to_string(p));
         const std::uint16_t flags = u16(p + 8);
         const std::uint16_t method = u16(p + 10);
         std::uint64_t csize = u32(p + 20);
@@ -218,18 +207,13 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
         std::uint64_t lho = u32(p + 42);
         const std::uint64_t var_len = name_len + extra_len + comment_len;
         if (!detail::zip_fits(p + detail::zip_central_size, var_len, cd_end))
-            throw fail("central directory entry #" + std::to_string(i) +
-                       " runs past the directory end");
+            throw fail("central directory entry #" + std::to_string(i) + " runs past the directory end");
         const std::uint64_t name_at = p + detail::zip_central_size;
-        std::string name(reinterpret_cast<const char*>(base + name_at),
-                         static_cast<std::size_t>(name_len));
-        auto entry_fail = [&](const std::string& what) {
-            return fail("zip entry '" + name + "': " + what);
-        };
+        std::string name(reinterpret_cast<const char*>(base + name_at), static_cast<std::size_t>(name_len));
+        auto entry_fail = [&](const std::string& what) { return fail("zip entry '" + name + "': " + what); };
 
         // Zip64 extra field: replaces, in this order, each saturated 32-bit field.
-        const bool need64 =
-            usize == detail::zip_sat32 || csize == detail::zip_sat32 || lho == detail::zip_sat32;
+        const bool need64 = usize == detail::zip_sat32 || csize == detail::zip_sat32 || lho == detail::zip_sat32;
         bool have64 = false;
         std::uint64_t q = name_at + name_len;
         const std::uint64_t extra_end = q + extra_len;
@@ -259,8 +243,8 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
             throw entry_fail("compression method " + std::to_string(method) +
                              " is not supported (only stored and deflate entries)");
         if (method == 0 && csize != usize)
-            throw entry_fail("stored entry with compressed size " + std::to_string(csize) +
-                             " != uncompressed size " + std::to_string(usize));
+            throw entry_fail("stored entry with compressed size " + std::to_string(csize) + " != uncompressed size " +
+                             std::to_string(usize));
         if (method == 8 && usize > csize * detail::zip_max_deflate_ratio + 64)
             throw entry_fail("deflated entry claims " + std::to_string(usize) + " bytes from " + std::to_string(csize) +
                              " compressed bytes, more than deflate can expand to (corrupt header)");
@@ -268,25 +252,21 @@ inline zip_archive read_zip(std::span<const std::byte> file, std::string_view wh
         // The data offset comes from the LOCAL header: its extra field (PyTorch's alignment
         // padding) may differ in length from the central one.
         if (!detail::zip_fits(lho, detail::zip_local_size, size))
-            throw entry_fail("local header offset " + std::to_string(lho) +
-                             " is outside the file (truncated?)");
+            throw entry_fail("local header offset " + std::to_string(lho) + " is outside the file (truncated?)");
         if (u32(lho) != detail::zip_local_sig)
             throw entry_fail("bad local header signature at offset " + std::to_string(lho));
         const std::uint64_t local_name_len = u16(lho + 26);
         const std::uint64_t local_extra_len = u16(lho + 28);
         const std::uint64_t after_header = lho + detail::zip_local_size;
         if (!detail::zip_fits(after_header, local_name_len + local_extra_len, size))
-            throw entry_fail("local header at offset " + std::to_string(lho) +
-                             " runs past the end of the file");
-        if (local_name_len != name_len ||
-            std::string_view(reinterpret_cast<const char*>(base + after_header),
-                             static_cast<std::size_t>(local_name_len)) != name)
+            throw entry_fail("local header at offset " + std::to_string(lho) + " runs past the end of the file");
+        if (local_name_len != name_len || std::string_view(reinterpret_cast<const char*>(base + after_header),
+                                                           static_cast<std::size_t>(local_name_len)) != name)
             throw entry_fail("local header name does not match the central directory");
         const std::uint64_t data_offset = after_header + local_name_len + local_extra_len;
         if (!detail::zip_fits(data_offset, csize, size))
-            throw entry_fail("data (offset " + std::to_string(data_offset) + ", size " +
-                             std::to_string(csize) + ") runs past the end of the file (" +
-                             std::to_string(size) + " bytes; truncated?)");
+            throw entry_fail("data (offset " + std::to_string(data_offset) + ", size " + std::to_string(csize) +
+                             ") runs past the end of the file (" + std::to_string(size) + " bytes; truncated?)");
 
         zip_entry e;
         e.local_header_offset = lho;

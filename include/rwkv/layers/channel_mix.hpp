@@ -42,8 +42,8 @@ struct ChannelMix {
             ops::lerp(ws, z, prev, mix_r.data(), n, C, zr);
         }
         ops::project_many(ws, {{&key, zk, k}, {&receptance, zr, r}}, n);
-        ops::relu_sq(ws, k, nF);                // k = relu(z_k·Wk)²
-        ops::project(ws, value, k, n, v);       // v = k·Wv
+        ops::relu_sq(ws, k, nF);                 // k = relu(z_k·Wk)²
+        ops::project(ws, value, k, n, v);        // v = k·Wv
         ops::sigmoid_gate_add(ws, x, r, v, nC);  // x += sigmoid(z_r·Wr)·v
     }
 

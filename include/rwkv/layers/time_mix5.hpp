@@ -25,7 +25,7 @@ struct TimeMix5 {
         const int C = c.n_embd;
         float* prev = ws.prev.data();
         float *zk = ws.mix[1].data(), *zv = ws.mix[2].data(), *zr = ws.mix[3].data(), *zg = ws.mix[4].data();
-        ops::token_shift(ws, z, C, seqs, prev);  // prev = z of the previous token
+        ops::token_shift(ws, z, C, seqs, prev);          // prev = z of the previous token
         ops::lerp(ws, z, prev, mix_k.data(), n, C, zk);  // z_k = z·μ_k + prev·(1-μ_k), same for v r g
         ops::lerp(ws, z, prev, mix_v.data(), n, C, zv);
         ops::lerp(ws, z, prev, mix_r.data(), n, C, zr);

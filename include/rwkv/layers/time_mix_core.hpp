@@ -33,9 +33,9 @@ struct TimeMixCore {
         const auto nA = static_cast<std::size_t>(n) * static_cast<std::size_t>(c.dim_att);
         float *r = ws.r.data(), *k = ws.k.data(), *v = ws.v.data(), *g = ws.g.data(), *y = ws.y.data();
         ops::project_many(ws, {{&receptance, zr, r}, {&key, zk, k}, {&value, zv, v}, {&gate, zg, g}}, n);
-        ops::silu(ws, g, nA);                                                            // g = silu(zg·Wg)
+        ops::silu(ws, g, nA);                                                                   // g = silu(zg·Wg)
         ops::wkv(ws, {c.n_head, c.head_size, r, k, v, w, log_w, w_stride, u.data(), y, seqs});  // spec 4.5
-        ops::group_norm_gate(ws, ln_x, y, g, n);                                         // y = ln_x(y)·g
+        ops::group_norm_gate(ws, ln_x, y, g, n);                                                // y = ln_x(y)·g
         ops::project(ws, output, y, n, ws.out.data());
         ops::residual_add(ws, x, ws.out.data(), static_cast<std::size_t>(n) * static_cast<std::size_t>(c.n_embd));
     }

@@ -11,9 +11,7 @@ struct f32 {
     static constexpr int block_elems = 1;
     static constexpr int block_bytes = 4;
 
-    RWKV_HOST_DEVICE static void decode(const std::byte* block, float* out) {
-        *out = bits_to_float(load_u32(block));
-    }
+    RWKV_HOST_DEVICE static void decode(const std::byte* block, float* out) { *out = bits_to_float(load_u32(block)); }
     static void encode(const float* in, std::byte* block) { std::memcpy(block, in, 4); }
 };
 

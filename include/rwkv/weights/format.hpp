@@ -40,12 +40,10 @@ template <class Fn>
 decltype(auto) visit_format(dtype t, Fn&& fn) {
     switch (t) {
 #define RWKV_VISIT_CASE(name) \
-    case dtype::name:         \
-        return fn(name{});
+    case dtype::name: return fn(name{});
         RWKV_WEIGHT_FORMATS(RWKV_VISIT_CASE)
 #undef RWKV_VISIT_CASE
-        default:
-            break;
+        default: break;
     }
     throw error("dtype " + std::to_string(static_cast<int>(t)) + " is not a weight format");
 }
@@ -79,31 +77,24 @@ RWKV_WEIGHT_FORMATS(RWKV_EXPORT_FORMAT)
 constexpr int dtype_block_elems(dtype t) {
     switch (t) {
 #define RWKV_BLOCK_ELEMS_CASE(name) \
-    case dtype::name:               \
-        return weights::name::block_elems;
+    case dtype::name: return weights::name::block_elems;
         RWKV_WEIGHT_FORMATS(RWKV_BLOCK_ELEMS_CASE)
 #undef RWKV_BLOCK_ELEMS_CASE
-        default:
-            return 1;
+        default: return 1;
     }
 }
 
 constexpr int dtype_block_bytes(dtype t) {
     switch (t) {
 #define RWKV_BLOCK_BYTES_CASE(name) \
-    case dtype::name:               \
-        return weights::name::block_bytes;
+    case dtype::name: return weights::name::block_bytes;
         RWKV_WEIGHT_FORMATS(RWKV_BLOCK_BYTES_CASE)
 #undef RWKV_BLOCK_BYTES_CASE
         case dtype::f64:
-        case dtype::i64:
-            return 8;
-        case dtype::i32:
-            return 4;
-        case dtype::i16:
-            return 2;
-        default:
-            return 1;
+        case dtype::i64: return 8;
+        case dtype::i32: return 4;
+        case dtype::i16: return 2;
+        default: return 1;
     }
 }
 
@@ -111,24 +102,16 @@ constexpr int dtype_block_bytes(dtype t) {
 constexpr std::string_view dtype_name(dtype t) {
     switch (t) {
 #define RWKV_NAME_CASE(name) \
-    case dtype::name:        \
-        return weights::name::ggml_name;
+    case dtype::name: return weights::name::ggml_name;
         RWKV_WEIGHT_FORMATS(RWKV_NAME_CASE)
 #undef RWKV_NAME_CASE
-        case dtype::f64:
-            return "F64";
-        case dtype::i64:
-            return "I64";
-        case dtype::i32:
-            return "I32";
-        case dtype::i16:
-            return "I16";
-        case dtype::i8:
-            return "I8";
-        case dtype::u8:
-            return "U8";
-        case dtype::boolean:
-            return "BOOL";
+        case dtype::f64: return "F64";
+        case dtype::i64: return "I64";
+        case dtype::i32: return "I32";
+        case dtype::i16: return "I16";
+        case dtype::i8: return "I8";
+        case dtype::u8: return "U8";
+        case dtype::boolean: return "BOOL";
     }
     return "?";
 }

@@ -51,7 +51,8 @@ struct iq4_nl {
                     }
                 }
                 out[e] = best;
-                const double r = static_cast<double>(in[e]) - static_cast<double>(d) * level(static_cast<unsigned>(best));
+                const double r =
+                    static_cast<double>(in[e]) - static_cast<double>(d) * level(static_cast<unsigned>(best));
                 err += r * r;
             }
             return err;

@@ -19,7 +19,8 @@ struct q6_k {
     RWKV_HOST_DEVICE static void decode(const std::byte* block, float* out) {
         const float d = fp16_to_float(load_u16(block + 208));
         for (int s = 0; s < 16; ++s) {
-            const float dl = d * static_cast<float>(static_cast<signed char>(static_cast<unsigned char>(block[192 + s])));
+            const float dl =
+                d * static_cast<float>(static_cast<signed char>(static_cast<unsigned char>(block[192 + s])));
             for (int i = 0; i < 16; ++i) {
                 const int e = 16 * s + i, h = e / 128, g = (e % 128) / 32, l = e % 32;
                 const unsigned b = static_cast<unsigned>(block[64 * h + l + 32 * (g & 1)]);

@@ -207,7 +207,8 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
             // Resume this band's sums from Y, so each output stays one FMA chain over all of K.
             for (int t = 0; t < n; ++t) {
                 const float* y = Y + static_cast<std::size_t>(t) * ldy + static_cast<std::size_t>(o0);
-                for (int r = 0; r < m; ++r) cband[static_cast<std::size_t>(r) * np + static_cast<std::size_t>(t)] = y[r];
+                for (int r = 0; r < m; ++r)
+                    cband[static_cast<std::size_t>(r) * np + static_cast<std::size_t>(t)] = y[r];
             }
         }
         // The weight block after this one, prefetched into L2 a few rows per kernel call, spread
@@ -244,7 +245,8 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
             // Yᵀ band -> Y (final once the last super-block is done).
             for (int t = 0; t < n; ++t) {
                 float* y = Y + static_cast<std::size_t>(t) * ldy + static_cast<std::size_t>(o0);
-                for (int r = 0; r < m; ++r) y[r] = cband[static_cast<std::size_t>(r) * np + static_cast<std::size_t>(t)];
+                for (int r = 0; r < m; ++r)
+                    y[r] = cband[static_cast<std::size_t>(r) * np + static_cast<std::size_t>(t)];
             }
         }
     }
@@ -258,8 +260,8 @@ void gemm_rows_blocked(const Matrix<T>& W, const float* X, int n, float* Y, int 
 #define RWKV_GEMM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
 template <int MR, int NV>
-RWKV_GEMM_AVX512 void kernel_avx512(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb,
-                                    float* c, std::size_t ldc, bool load_c, const char* const* pf, int npf) {
+RWKV_GEMM_AVX512 void kernel_avx512(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb, float* c,
+                                    std::size_t ldc, bool load_c, const char* const* pf, int npf) {
     __m512 acc[MR][NV];
     for (int r = 0; r < MR; ++r)
         for (int v = 0; v < NV; ++v)
@@ -447,11 +449,15 @@ struct Bf16Dot {
             for (std::size_t p = 0; 2 * p < k_; ++p) {
                 for (std::size_t j = 0; j < wp; j += 16) {
                     const __m512 even = _mm512_load_ps(base + 2 * p * wp + j);
-                    const __m512 odd = 2 * p + 1 < k_ ? _mm512_load_ps(base + (2 * p + 1) * wp + j) : _mm512_setzero_ps();
+                    const __m512 odd =
+                        2 * p + 1 < k_ ? _mm512_load_ps(base + (2 * p + 1) * wp + j) : _mm512_setzero_ps();
                     // Round to nearest even (vcvtneps2bf16), then (odd << 16) | even per dword.
-                    const __m512i lo = _mm512_maskz_cvtepu16_epi32(matvec_detail::all16, (__m256i)_mm512_cvtneps_pbh(even));
-                    const __m512i hi = _mm512_maskz_cvtepu16_epi32(matvec_detail::all16, (__m256i)_mm512_cvtneps_pbh(odd));
-                    _mm512_store_si512(base + p * wp + j, _mm512_or_si512(lo, _mm512_maskz_slli_epi32(matvec_detail::all16, hi, 16)));
+                    const __m512i lo =
+                        _mm512_maskz_cvtepu16_epi32(matvec_detail::all16, (__m256i)_mm512_cvtneps_pbh(even));
+                    const __m512i hi =
+                        _mm512_maskz_cvtepu16_epi32(matvec_detail::all16, (__m256i)_mm512_cvtneps_pbh(odd));
+                    _mm512_store_si512(base + p * wp + j,
+                                       _mm512_or_si512(lo, _mm512_maskz_slli_epi32(matvec_detail::all16, hi, 16)));
                 }
             }
         }
@@ -486,8 +492,8 @@ bool gemm_bf16_supported() {
 // floats, private to the caller. A path the CPU lacks is replaced by the best one below it;
 // bf16_activations applies on the avx512 path when gemm_bf16_supported<T>().
 template <class T>
-void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end, float* scratch,
-               Isa isa, GemmPrecision precision = GemmPrecision::fp32) {
+void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end, float* scratch, Isa isa,
+               GemmPrecision precision = GemmPrecision::fp32) {
     static_assert(is_weight_scalar_v<T>, "GEMM weights must be float, bfloat16 or half");
     if (n <= 0 || row_begin >= row_end) return;
     if (W.cols == 0) {
@@ -526,15 +532,15 @@ void gemm_rows(const Matrix<T>& W, const float* X, int n, float* Y, int row_begi
 // Rows of W go to threads in units of this many (a multiple of every micro-kernel's rows and a
 // whole 64-byte line of each Y row).
 inline constexpr int gemm_row_unit = 48;
-static_assert(gemm_row_unit % gemm_detail::eigen_band == 0, "thread splits must fall on the Eigen path's band boundaries");
+static_assert(gemm_row_unit % gemm_detail::eigen_band == 0,
+              "thread splits must fall on the Eigen path's band boundaries");
 
 // Y[n][W.rows] = X[n][W.cols] · Wᵀ, rows split across the pool's threads (pool may be null; when
 // another thread holds it, the caller does all the work). per_thread_scratch grows (only) to
 // the pool's size and gemm_scratch_floats each, so steady-state calls allocate nothing.
 template <class T>
 void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
-          std::vector<std::vector<float>>& per_thread_scratch, Isa isa,
-          GemmPrecision precision = GemmPrecision::fp32) {
+          std::vector<std::vector<float>>& per_thread_scratch, Isa isa, GemmPrecision precision = GemmPrecision::fp32) {
     if (n <= 0 || W.rows == 0) return;
     const int threads = pool ? pool->size() : 1;
     const std::size_t need = gemm_scratch_floats(n, W.cols);

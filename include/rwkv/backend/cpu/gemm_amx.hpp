@@ -96,7 +96,7 @@ inline std::size_t gemm_amx_scratch_floats(int n, int cols) {
     using namespace gemm_amx_detail;
     const std::size_t kp = round_up(static_cast<std::size_t>(std::max(cols, 1)), tile_k);
     const std::size_t np = round_up(static_cast<std::size_t>(std::max(n, 1)), tile_rows);
-    const std::size_t xpack = np * kp / 2;                      // bf16 X, VNNI pairs
+    const std::size_t xpack = np * kp / 2;                                                        // bf16 X, VNNI pairs
     const std::size_t panel = std::min<std::size_t>(kp / tile_k, ks_steps) * tile_rows * tile_k;  // 2 weight tiles
     const std::size_t cstage = static_cast<std::size_t>(super_rows(n)) * round_up(np, 2 * tile_rows);  // C of a band
     return xpack + panel + cstage + 3 * 16;  // + 64-byte alignment of each

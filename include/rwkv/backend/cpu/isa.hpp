@@ -47,8 +47,8 @@ inline X86Features read_x86_features() {
     if (!(osxsave && avx)) return f;
     unsigned xcr0_lo = 0, xcr0_hi = 0;
     __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    const bool os_avx = (xcr0_lo & 0x6u) == 0x6u;        // XMM and YMM state
-    const bool os_avx512 = (xcr0_lo & 0xe6u) == 0xe6u;   // + opmask and both ZMM halves
+    const bool os_avx = (xcr0_lo & 0x6u) == 0x6u;       // XMM and YMM state
+    const bool os_avx512 = (xcr0_lo & 0xe6u) == 0xe6u;  // + opmask and both ZMM halves
     if (!os_avx || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
     const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
     f.avx2_fma_f16c = avx2 && fma && f16c;

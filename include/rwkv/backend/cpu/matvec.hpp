@@ -101,7 +101,7 @@ inline float half_bits_to_float(std::uint16_t h) {
     // Signed 32-bit lanes (SSE2 has only signed compares and int -> float conversions) and
     // selects by masks: with ternaries GCC sinks the float multiply into a branch and gives up.
     const std::int32_t em = h & 0x7fff;
-    const std::int32_t special = -static_cast<std::int32_t>(em >= 0x7c00);  // all ones for inf/nan
+    const std::int32_t special = -static_cast<std::int32_t>(em >= 0x7c00);         // all ones for inf/nan
     const std::int32_t normal = (em << 13) + 0x38000000 + (special & 0x38000000);  // rebias 112 (+128)
     const std::int32_t subnormal = std::bit_cast<std::int32_t>(static_cast<float>(em) * 0x1p-24f);
     const std::int32_t is_sub = -static_cast<std::int32_t>(em < 0x0400);
@@ -112,7 +112,8 @@ inline float half_bits_to_float(std::uint16_t h) {
 template <class T>
 inline void widen_block(const T* src, float* dst, std::size_t n) {
     if constexpr (std::is_same_v<T, bfloat16>) {
-        for (std::size_t i = 0; i < n; ++i) dst[i] = std::bit_cast<float>(static_cast<std::uint32_t>(src[i].bits) << 16);
+        for (std::size_t i = 0; i < n; ++i)
+            dst[i] = std::bit_cast<float>(static_cast<std::uint32_t>(src[i].bits) << 16);
     } else if constexpr (std::is_same_v<T, half>) {
 #if defined(__aarch64__)
         // AArch64 converts __fp16 natively (and vectorised: fcvtl).
@@ -442,8 +443,7 @@ void matvec_many(std::span<const MatvecJob<T>> jobs, ThreadPool* pool) {
     std::size_t bytes = 0;
     for (const auto& j : jobs) bytes += j.W->size() * sizeof(T);
     auto work = [jobs, isa](int t, int n) { matvec_detail::matvec_share(jobs, t, n, isa); };
-    if (pool == nullptr || pool->size() == 1 || bytes < matvec_parallel_min_bytes || !pool->try_run(work))
-        work(0, 1);
+    if (pool == nullptr || pool->size() == 1 || bytes < matvec_parallel_min_bytes || !pool->try_run(work)) work(0, 1);
 }
 
 template <class T>

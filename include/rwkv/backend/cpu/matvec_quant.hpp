@@ -240,8 +240,10 @@ RWKV_QAVX512_TARGET inline void block512(const std::byte* b, Sink& sink) {
                     const __m512i lb = u8x16(b + 64 * h + 32 * (g & 1) + 16 * half);
                     const __m512i hb = u8x16(b + 128 + 32 * h + 16 * half);
                     const __m512i lo = g < 2 ? lo4(lb) : hi4(lb);
-                    const __m512i hi = _mm512_and_si512(_mm512_maskz_srlv_epi32(q_all16, hb, _mm512_set1_epi32(2 * g)), three);
-                    const __m512i q = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_maskz_slli_epi32(q_all16, hi, 4)), k32);
+                    const __m512i hi =
+                        _mm512_and_si512(_mm512_maskz_srlv_epi32(q_all16, hb, _mm512_set1_epi32(2 * g)), three);
+                    const __m512i q =
+                        _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_maskz_slli_epi32(q_all16, hi, 4)), k32);
                     const auto sc = static_cast<signed char>(static_cast<unsigned char>(b[192 + e / 16]));
                     sink(e, _mm512_mul_ps(_mm512_set1_ps(d * static_cast<float>(sc)), to_ps(q)));
                 }
@@ -258,8 +260,7 @@ RWKV_QAVX512_TARGET inline float qhsum16(__m512 v) {
 }
 
 template <class F, int R>
-RWKV_QAVX512_TARGET void rows_avx512(const std::byte* const* w, const float* x, std::size_t nblocks,
-                                     float* const* y) {
+RWKV_QAVX512_TARGET void rows_avx512(const std::byte* const* w, const float* x, std::size_t nblocks, float* const* y) {
     FmaSink512 s[R];
     for (int r = 0; r < R; ++r) s[r].acc = _mm512_setzero_ps();
     for (std::size_t b = 0; b < nblocks; ++b) {
@@ -295,7 +296,8 @@ RWKV_QAVX2_TARGET inline __m256 to_ps8(__m256i v) { return _mm256_cvtepi32_ps(v)
 RWKV_QAVX2_TARGET inline __m256i bit5x8(std::uint32_t bits, int first) {
     const __m256i sh = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(first));
     const __m256i one = _mm256_set1_epi32(1);
-    return _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(bits)), sh), one), 4);
+    return _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(bits)), sh), one),
+                             4);
 }
 
 struct FmaSink256 {
@@ -519,8 +521,7 @@ inline void qmatvec_many(std::span<const QMatvecJob> jobs, ThreadPool* pool, Isa
     std::size_t bytes = 0;
     for (const auto& j : jobs) bytes += j.W->bytes();
     auto work = [jobs, isa](int t, int n) { qmv_detail::qmatvec_share(jobs, t, n, isa); };
-    if (pool == nullptr || pool->size() == 1 || bytes < matvec_parallel_min_bytes || !pool->try_run(work))
-        work(0, 1);
+    if (pool == nullptr || pool->size() == 1 || bytes < matvec_parallel_min_bytes || !pool->try_run(work)) work(0, 1);
 }
 
 // y = W·x for W in a block format, rows split across the pool's threads.

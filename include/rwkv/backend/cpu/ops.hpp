@@ -3,9 +3,9 @@
 // on the weight's format: F32 / BF16 / F16 run the SIMD mat-vec (one token: bandwidth-bound
 // decode) or the blocked GEMM (prefill); block formats (Q8_0 ... Q6_K, IQ4_NL) dequantize in
 // registers for the mat-vec and per band of rows into the fp32 GEMM (matvec_quant.hpp), exact
-// against the format's reference decoder; anything else decodes rows to fp32 and dots them. Products of one dispatch share one barrier
-// of the thread pool. The WKV of a span runs heads in parallel, token by token with the fused
-// step or in the chunked form (Model::set_chunked_wkv).
+// against the format's reference decoder; anything else decodes rows to fp32 and dots them. Products of one dispatch
+// share one barrier of the thread pool. The WKV of a span runs heads in parallel, token by token with the fused step or
+// in the chunked form (Model::set_chunked_wkv).
 
 #include <algorithm>
 #include <cmath>
@@ -148,10 +148,12 @@ struct backend_ops<cpu> {
         project(ws, W1, zx, n, ws.lora_mix.data());
         tanh(ws, ws.lora_mix.data(), static_cast<std::size_t>(n) * 5 * Dm);
         if (n == 1) {
-            project_many(ws, {{&W2[0], ws.lora_mix.data(), out[0]}, {&W2[1], ws.lora_mix.data() + Dm, out[1]},
-                              {&W2[2], ws.lora_mix.data() + 2 * Dm, out[2]},
-                              {&W2[3], ws.lora_mix.data() + 3 * Dm, out[3]},
-                              {&W2[4], ws.lora_mix.data() + 4 * Dm, out[4]}},
+            project_many(ws,
+                         {{&W2[0], ws.lora_mix.data(), out[0]},
+                          {&W2[1], ws.lora_mix.data() + Dm, out[1]},
+                          {&W2[2], ws.lora_mix.data() + 2 * Dm, out[2]},
+                          {&W2[3], ws.lora_mix.data() + 3 * Dm, out[3]},
+                          {&W2[4], ws.lora_mix.data() + 4 * Dm, out[4]}},
                          1);
         } else {
             for (int s = 0; s < 5; ++s) {  // slot s of q is a column slice: gather it into rows

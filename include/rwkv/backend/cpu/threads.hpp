@@ -131,7 +131,7 @@ private:
         ctx_ = const_cast<void*>(static_cast<const void*>(std::addressof(f)));
         pending_.store(size_ - 1, std::memory_order_relaxed);
         generation_.fetch_add(1, std::memory_order_release);  // publishes fn_, ctx_, pending_
-        generation_.notify_all();  // cheap when nobody sleeps (libstdc++ counts waiters)
+        generation_.notify_all();                             // cheap when nobody sleeps (libstdc++ counts waiters)
 
         std::exception_ptr caller_error;
         try {

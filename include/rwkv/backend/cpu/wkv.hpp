@@ -27,8 +27,8 @@
 
 namespace rwkv::backend::cpu {
 
-inline void wkv_step_reference(int n_head, int head_size, const float* r, const float* k,
-                               const float* v, const float* w, const float* u, float* S, float* y) {
+inline void wkv_step_reference(int n_head, int head_size, const float* r, const float* k, const float* v,
+                               const float* w, const float* u, float* S, float* y) {
     const std::size_t N = static_cast<std::size_t>(head_size);
     for (int h = 0; h < n_head; ++h) {
         const std::size_t base = static_cast<std::size_t>(h) * N;
@@ -56,9 +56,8 @@ namespace detail {
 
 // Value columns [j0, j1) of one head, scalar; used for the tails the vector strips leave.
 // `c` is the hoisted bonus Σ_i r[i]·u[i]·k[i].
-inline void wkv_cols_scalar(std::size_t N, std::size_t j0, std::size_t j1, const float* r,
-                            const float* k, const float* v, const float* w, float c, float* S,
-                            float* y) {
+inline void wkv_cols_scalar(std::size_t N, std::size_t j0, std::size_t j1, const float* r, const float* k,
+                            const float* v, const float* w, float c, float* S, float* y) {
     for (std::size_t j = j0; j < j1; ++j) y[j] = 0.0f;
     for (std::size_t i = 0; i < N; ++i) {
         float* Si = S + i * N;
@@ -77,8 +76,8 @@ using wkv_batch = xsimd::batch<float>;
 // NB registers of value columns starting at j0. With few registers one accumulator chain per
 // register would be latency-bound, so even and odd key rows then accumulate separately.
 template <std::size_t NB>
-inline void wkv_strip_xsimd(std::size_t N, std::size_t j0, const float* r, const float* k,
-                            const float* v, const float* w, float c, float* S, float* y) {
+inline void wkv_strip_xsimd(std::size_t N, std::size_t j0, const float* r, const float* k, const float* v,
+                            const float* w, float c, float* S, float* y) {
     using B = wkv_batch;
     constexpr std::size_t L = B::size, U = NB <= 2 ? 2 : 1;
     B vb[NB], acc[U][NB];
@@ -115,8 +114,8 @@ inline void wkv_strip_xsimd(std::size_t N, std::size_t j0, const float* r, const
     }
 }
 
-inline void wkv_step_xsimd(int n_head, int head_size, const float* r, const float* k,
-                           const float* v, const float* w, const float* u, float* S, float* y) {
+inline void wkv_step_xsimd(int n_head, int head_size, const float* r, const float* k, const float* v, const float* w,
+                           const float* u, float* S, float* y) {
     using B = wkv_batch;
     constexpr std::size_t L = B::size;
     const std::size_t N = static_cast<std::size_t>(head_size);
@@ -127,15 +126,13 @@ inline void wkv_step_xsimd(int n_head, int head_size, const float* r, const floa
         B cv(0.0f);
         std::size_t i = 0;
         for (; i + L <= N; i += L)
-            cv = xsimd::fma(B::load_unaligned(rh + i) * B::load_unaligned(uh + i),
-                            B::load_unaligned(kh + i), cv);
+            cv = xsimd::fma(B::load_unaligned(rh + i) * B::load_unaligned(uh + i), B::load_unaligned(kh + i), cv);
         float c = xsimd::hadd(cv);
         for (; i < N; ++i) c += rh[i] * uh[i] * kh[i];
         // Strips of 4 registers, then one strip of the remaining whole registers, then the
         // columns that fill no register.
         const std::size_t wide = N / (4 * L), rest = N % (4 * L) / L, j1 = N - N % L;
-        for (std::size_t s = 0; s < wide; ++s)
-            wkv_strip_xsimd<4>(N, s * 4 * L, rh, kh, vh, wh, c, Sh, yh);
+        for (std::size_t s = 0; s < wide; ++s) wkv_strip_xsimd<4>(N, s * 4 * L, rh, kh, vh, wh, c, Sh, yh);
         const std::size_t j0 = wide * 4 * L;
         if (rest == 3) wkv_strip_xsimd<3>(N, j0, rh, kh, vh, wh, c, Sh, yh);
         if (rest == 2) wkv_strip_xsimd<2>(N, j0, rh, kh, vh, wh, c, Sh, yh);
@@ -150,30 +147,21 @@ inline void wkv_step_xsimd(int n_head, int head_size, const float* r, const floa
 // are contiguous. Only a strip that ends in a partial register uses masked loads/stores (`last`
 // masks its final register): masked stores measured slower than plain ones on full strips.
 template <int NB, bool Tail>
-__attribute__((target("avx512f"), always_inline)) inline __m512 wkv_load_avx512(const float* p,
-                                                                                __mmask16 m) {
-    if constexpr (Tail)
-        return _mm512_maskz_loadu_ps(m, p);
-    else
-        return _mm512_loadu_ps(p);
+__attribute__((target("avx512f"), always_inline)) inline __m512 wkv_load_avx512(const float* p, __mmask16 m) {
+    if constexpr (Tail) return _mm512_maskz_loadu_ps(m, p);
+    else return _mm512_loadu_ps(p);
 }
 
 template <int NB, bool Tail>
-__attribute__((target("avx512f"), always_inline)) inline void wkv_store_avx512(float* p,
-                                                                               __mmask16 m,
-                                                                               __m512 x) {
-    if constexpr (Tail)
-        _mm512_mask_storeu_ps(p, m, x);
-    else
-        _mm512_storeu_ps(p, x);
+__attribute__((target("avx512f"), always_inline)) inline void wkv_store_avx512(float* p, __mmask16 m, __m512 x) {
+    if constexpr (Tail) _mm512_mask_storeu_ps(p, m, x);
+    else _mm512_storeu_ps(p, x);
 }
 
 template <int NB, bool Tail>
-__attribute__((target("avx512f"))) inline void wkv_strip_avx512(std::size_t N, std::size_t j0,
-                                                                __mmask16 last, const float* r,
-                                                                const float* k, const float* v,
-                                                                const float* w, float c, float* S,
-                                                                float* y) {
+__attribute__((target("avx512f"))) inline void wkv_strip_avx512(std::size_t N, std::size_t j0, __mmask16 last,
+                                                                const float* r, const float* k, const float* v,
+                                                                const float* w, float c, float* S, float* y) {
     constexpr int U = NB <= 2 ? 2 : 1;
     __mmask16 m[NB];
     __m512 vb[NB], acc[U][NB];
@@ -186,14 +174,12 @@ __attribute__((target("avx512f"))) inline void wkv_strip_avx512(std::size_t N, s
     for (; i < N; i += U) {
         // With U = 2 an odd N leaves one row: the second half of the last step is skipped.
         for (int q = 0; q < U && i + q < N; ++q) {
-            const __m512 ri = _mm512_set1_ps(r[i + q]), ki = _mm512_set1_ps(k[i + q]),
-                         wi = _mm512_set1_ps(w[i + q]);
+            const __m512 ri = _mm512_set1_ps(r[i + q]), ki = _mm512_set1_ps(k[i + q]), wi = _mm512_set1_ps(w[i + q]);
             float* Si = S + (i + q) * N + j0;
             for (int b = 0; b < NB; ++b) {
                 const __m512 s = wkv_load_avx512<NB, Tail>(Si + 16 * b, m[b]);
                 acc[q][b] = _mm512_fmadd_ps(ri, s, acc[q][b]);
-                wkv_store_avx512<NB, Tail>(Si + 16 * b, m[b],
-                                           _mm512_fmadd_ps(s, wi, _mm512_mul_ps(ki, vb[b])));
+                wkv_store_avx512<NB, Tail>(Si + 16 * b, m[b], _mm512_fmadd_ps(s, wi, _mm512_mul_ps(ki, vb[b])));
             }
         }
     }
@@ -205,9 +191,8 @@ __attribute__((target("avx512f"))) inline void wkv_strip_avx512(std::size_t N, s
     }
 }
 
-__attribute__((target("avx512f"))) inline void wkv_step_avx512(int n_head, int head_size,
-                                                               const float* r, const float* k,
-                                                               const float* v, const float* w,
+__attribute__((target("avx512f"))) inline void wkv_step_avx512(int n_head, int head_size, const float* r,
+                                                               const float* k, const float* v, const float* w,
                                                                const float* u, float* S, float* y) {
     const std::size_t N = static_cast<std::size_t>(head_size);
     for (int h = 0; h < n_head; ++h) {
@@ -218,9 +203,8 @@ __attribute__((target("avx512f"))) inline void wkv_step_avx512(int n_head, int h
         for (std::size_t i = 0; i < N; i += 16) {
             const std::size_t n = N - i < 16 ? N - i : 16;
             const auto mi = static_cast<__mmask16>((1u << n) - 1u);
-            cv = _mm512_fmadd_ps(
-                _mm512_mul_ps(_mm512_maskz_loadu_ps(mi, rh + i), _mm512_maskz_loadu_ps(mi, uh + i)),
-                _mm512_maskz_loadu_ps(mi, kh + i), cv);
+            cv = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mi, rh + i), _mm512_maskz_loadu_ps(mi, uh + i)),
+                                 _mm512_maskz_loadu_ps(mi, kh + i), cv);
         }
         // Horizontal sum by lane swaps. The masked forms take an explicit source register: GCC 12's
         // unmasked ones (and _mm512_reduce_add_ps) pass an undefined one and warn about it.
@@ -238,18 +222,10 @@ __attribute__((target("avx512f"))) inline void wkv_step_avx512(int n_head, int h
                 continue;
             }
             switch (nb) {
-                case 4:
-                    wkv_strip_avx512<4, true>(N, j0, last, rh, kh, vh, wh, c, Sh, yh);
-                    break;
-                case 3:
-                    wkv_strip_avx512<3, true>(N, j0, last, rh, kh, vh, wh, c, Sh, yh);
-                    break;
-                case 2:
-                    wkv_strip_avx512<2, true>(N, j0, last, rh, kh, vh, wh, c, Sh, yh);
-                    break;
-                default:
-                    wkv_strip_avx512<1, true>(N, j0, last, rh, kh, vh, wh, c, Sh, yh);
-                    break;
+                case 4: wkv_strip_avx512<4, true>(N, j0, last, rh, kh, vh, wh, c, Sh, yh); break;
+                case 3: wkv_strip_avx512<3, true>(N, j0, last, rh, kh, vh, wh, c, Sh, yh); break;
+                case 2: wkv_strip_avx512<2, true>(N, j0, last, rh, kh, vh, wh, c, Sh, yh); break;
+                default: wkv_strip_avx512<1, true>(N, j0, last, rh, kh, vh, wh, c, Sh, yh); break;
             }
         }
     }
@@ -257,15 +233,14 @@ __attribute__((target("avx512f"))) inline void wkv_step_avx512(int n_head, int h
 
 // AVX2 has 16 registers: strips of up to 4 × 8 = 32 columns keep v and the sums resident.
 __attribute__((target("avx2,fma"))) inline __m256i wkv_mask_avx2(std::size_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 // One key row of a strip: full registers use plain loads/stores, the last one is masked
 // (its tail may be all 8 lanes).
 template <int NB>
-__attribute__((target("avx2,fma"), always_inline)) inline void wkv_row_avx2(
-    float* Si, __m256i lm, float ri_, float ki_, float wi_, const __m256* vb, __m256* a) {
+__attribute__((target("avx2,fma"), always_inline)) inline void wkv_row_avx2(float* Si, __m256i lm, float ri_, float ki_,
+                                                                            float wi_, const __m256* vb, __m256* a) {
     const __m256 ri = _mm256_set1_ps(ri_), ki = _mm256_set1_ps(ki_), wi = _mm256_set1_ps(wi_);
     for (int b = 0; b < NB - 1; ++b) {
         const __m256 s = _mm256_loadu_ps(Si + 8 * b);
@@ -279,17 +254,14 @@ __attribute__((target("avx2,fma"), always_inline)) inline void wkv_row_avx2(
 }
 
 template <int NB>
-__attribute__((target("avx2,fma"))) inline void wkv_strip_avx2(std::size_t N, std::size_t j0,
-                                                               std::size_t tail, const float* r,
-                                                               const float* k, const float* v,
-                                                               const float* w, float c, float* S,
-                                                               float* y) {
+__attribute__((target("avx2,fma"))) inline void wkv_strip_avx2(std::size_t N, std::size_t j0, std::size_t tail,
+                                                               const float* r, const float* k, const float* v,
+                                                               const float* w, float c, float* S, float* y) {
     constexpr int U = NB <= 2 ? 2 : 1;
     const __m256i lm = wkv_mask_avx2(tail);
     __m256 vb[NB], acc[U][NB];
     for (int b = 0; b < NB; ++b) {
-        vb[b] =
-            b == NB - 1 ? _mm256_maskload_ps(v + j0 + 8 * b, lm) : _mm256_loadu_ps(v + j0 + 8 * b);
+        vb[b] = b == NB - 1 ? _mm256_maskload_ps(v + j0 + 8 * b, lm) : _mm256_loadu_ps(v + j0 + 8 * b);
         for (int q = 0; q < U; ++q) acc[q][b] = _mm256_setzero_ps();
     }
     std::size_t i = 0;
@@ -302,17 +274,14 @@ __attribute__((target("avx2,fma"))) inline void wkv_strip_avx2(std::size_t N, st
         __m256 sum = acc[0][b];
         for (int q = 1; q < U; ++q) sum = _mm256_add_ps(sum, acc[q][b]);
         sum = _mm256_fmadd_ps(cb, vb[b], sum);
-        if (b == NB - 1)
-            _mm256_maskstore_ps(y + j0 + 8 * b, lm, sum);
-        else
-            _mm256_storeu_ps(y + j0 + 8 * b, sum);
+        if (b == NB - 1) _mm256_maskstore_ps(y + j0 + 8 * b, lm, sum);
+        else _mm256_storeu_ps(y + j0 + 8 * b, sum);
     }
 }
 
-__attribute__((target("avx2,fma"))) inline void wkv_step_avx2(int n_head, int head_size,
-                                                              const float* r, const float* k,
-                                                              const float* v, const float* w,
-                                                              const float* u, float* S, float* y) {
+__attribute__((target("avx2,fma"))) inline void wkv_step_avx2(int n_head, int head_size, const float* r, const float* k,
+                                                              const float* v, const float* w, const float* u, float* S,
+                                                              float* y) {
     const std::size_t N = static_cast<std::size_t>(head_size);
     for (int h = 0; h < n_head; ++h) {
         const std::size_t o = static_cast<std::size_t>(h) * N;
@@ -331,18 +300,10 @@ __attribute__((target("avx2,fma"))) inline void wkv_step_avx2(int n_head, int he
             const std::size_t width = N - j0 < 32 ? N - j0 : 32;
             const std::size_t nb = (width + 7) / 8, tail = width - 8 * (nb - 1);
             switch (nb) {
-                case 4:
-                    wkv_strip_avx2<4>(N, j0, tail, rh, kh, vh, wh, c, Sh, yh);
-                    break;
-                case 3:
-                    wkv_strip_avx2<3>(N, j0, tail, rh, kh, vh, wh, c, Sh, yh);
-                    break;
-                case 2:
-                    wkv_strip_avx2<2>(N, j0, tail, rh, kh, vh, wh, c, Sh, yh);
-                    break;
-                default:
-                    wkv_strip_avx2<1>(N, j0, tail, rh, kh, vh, wh, c, Sh, yh);
-                    break;
+                case 4: wkv_strip_avx2<4>(N, j0, tail, rh, kh, vh, wh, c, Sh, yh); break;
+                case 3: wkv_strip_avx2<3>(N, j0, tail, rh, kh, vh, wh, c, Sh, yh); break;
+                case 2: wkv_strip_avx2<2>(N, j0, tail, rh, kh, vh, wh, c, Sh, yh); break;
+                default: wkv_strip_avx2<1>(N, j0, tail, rh, kh, vh, wh, c, Sh, yh); break;
             }
         }
     }
@@ -354,8 +315,7 @@ __attribute__((target("avx2,fma"))) inline void wkv_step_avx2(int n_head, int he
 // Whether this CPU (and this build) can run the given kernel.
 inline bool wkv_isa_supported(wkv_isa isa) {
     switch (isa) {
-        case wkv_isa::scalar:
-            return true;
+        case wkv_isa::scalar: return true;
         case wkv_isa::xsimd:
 #if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
             return true;
@@ -398,28 +358,24 @@ inline wkv_isa wkv_best_isa() {
 
 // One token with an explicit kernel (tests and benchmarks compare them); the caller checks
 // wkv_isa_supported. An unsupported choice runs the reference rather than faulting.
-inline void wkv_step_isa(wkv_isa isa, int n_head, int head_size, const float* r, const float* k,
-                         const float* v, const float* w, const float* u, float* S, float* y) {
+inline void wkv_step_isa(wkv_isa isa, int n_head, int head_size, const float* r, const float* k, const float* v,
+                         const float* w, const float* u, float* S, float* y) {
     switch (wkv_isa_supported(isa) ? isa : wkv_isa::scalar) {
 #if RWKV_WKV_X86
-        case wkv_isa::avx512:
-            return detail::wkv_step_avx512(n_head, head_size, r, k, v, w, u, S, y);
-        case wkv_isa::avx2:
-            return detail::wkv_step_avx2(n_head, head_size, r, k, v, w, u, S, y);
+        case wkv_isa::avx512: return detail::wkv_step_avx512(n_head, head_size, r, k, v, w, u, S, y);
+        case wkv_isa::avx2: return detail::wkv_step_avx2(n_head, head_size, r, k, v, w, u, S, y);
 #endif
 #if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
-        case wkv_isa::xsimd:
-            return detail::wkv_step_xsimd(n_head, head_size, r, k, v, w, u, S, y);
+        case wkv_isa::xsimd: return detail::wkv_step_xsimd(n_head, head_size, r, k, v, w, u, S, y);
 #endif
-        default:
-            return wkv_step_reference(n_head, head_size, r, k, v, w, u, S, y);
+        default: return wkv_step_reference(n_head, head_size, r, k, v, w, u, S, y);
     }
 }
 
 // One token for all heads: r, k, v, w (decay exp(-exp(ω)), not its log), u are [n_head·head_size],
 // S is [n_head][head_size][head_size] and is updated in place, y [n_head·head_size] is written.
-inline void wkv_step(int n_head, int head_size, const float* r, const float* k, const float* v,
-                     const float* w, const float* u, float* S, float* y) {
+inline void wkv_step(int n_head, int head_size, const float* r, const float* k, const float* v, const float* w,
+                     const float* u, float* S, float* y) {
     wkv_step_isa(wkv_best_isa(), n_head, head_size, r, k, v, w, u, S, y);
 }
 

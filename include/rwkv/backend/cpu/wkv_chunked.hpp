@@ -51,12 +51,8 @@ namespace detail {
 struct wkv_flush_denormals {
 #if RWKV_WKV_MXCSR
     unsigned saved = _mm_getcsr();
-    wkv_flush_denormals() {
-        _mm_setcsr(saved | 0x8040u);
-    }  // FTZ | DAZ
-    ~wkv_flush_denormals() {
-        _mm_setcsr(saved);
-    }
+    wkv_flush_denormals() { _mm_setcsr(saved | 0x8040u); }  // FTZ | DAZ
+    ~wkv_flush_denormals() { _mm_setcsr(saved); }
 #endif
     wkv_flush_denormals(const wkv_flush_denormals&) = delete;
     wkv_flush_denormals& operator=(const wkv_flush_denormals&) = delete;
@@ -80,10 +76,9 @@ inline void wkv_prefetch([[maybe_unused]] const float* p) {
 //                row t at t·log_w_stride; stride A for x060, 0 for x052's static decay.
 //   u:           bonus [A].   S: [n_head][head_size][head_size], updated in place.
 //   scratch:     wkv_chunked_scratch_floats(head_size, chunk) floats.
-inline void wkv_chunked_heads(int h_begin, int h_end, int n_head, int head_size, int T,
-                              const float* r, const float* k, const float* v, const float* log_w,
-                              std::size_t log_w_stride, const float* u, float* S, float* y,
-                              float* scratch, int chunk = wkv_default_chunk) {
+inline void wkv_chunked_heads(int h_begin, int h_end, int n_head, int head_size, int T, const float* r, const float* k,
+                              const float* v, const float* log_w, std::size_t log_w_stride, const float* u, float* S,
+                              float* y, float* scratch, int chunk = wkv_default_chunk) {
     using Eigen::Index;
     using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using Row = Eigen::Matrix<float, 1, Eigen::Dynamic>;
@@ -148,10 +143,8 @@ inline void wkv_chunked_heads(int h_begin, int h_end, int n_head, int head_size,
             // Each head reads N floats from rows A floats apart, a pattern the hardware
             // prefetchers miss; fetch the next chunk's rows (or the next head's first) while this
             // chunk computes.
-            if (t0 + Q < T)
-                prefetch(t0 + Q, o);
-            else if (h + 1 < h_end)
-                prefetch(0, o + N);
+            if (t0 + Q < T) prefetch(t0 + Q, o);
+            else if (h + 1 < h_end) prefetch(0, o + N);
             const Strided R(r + t0 * A_ + o, n, N, Eigen::OuterStride<>(A_));
             const Strided K(k + t0 * A_ + o, n, N, Eigen::OuterStride<>(A_));
             const Strided V(v + t0 * A_ + o, n, N, Eigen::OuterStride<>(A_));
@@ -193,12 +186,10 @@ inline void wkv_chunked_heads(int h_begin, int h_end, int n_head, int head_size,
                     run.setZero();
                     for (Index c = q - 1; c >= 0; --c) {
                         fac = run.array().exp();
-                        for (Index b = c * P; b < (c + 1) * P; ++b)
-                            Kt.row(b) = Kb.row(b).cwiseProduct(fac);
+                        for (Index b = c * P; b < (c + 1) * P; ++b) Kt.row(b) = Kb.row(b).cwiseProduct(fac);
                         run += Tot.row(c);
                     }
-                    Am.block(a0, 0, pq, a0).noalias() =
-                        Rt.middleRows(a0, pq) * Kt.topRows(a0).transpose();
+                    Am.block(a0, 0, pq, a0).noalias() = Rt.middleRows(a0, pq) * Kt.topRows(a0).transpose();
                 }
                 // Diagonal block, pair-wise: kd carries k_b ⊙ Π_{b<m<a} w_m.
                 for (Index b = a0; b < a1; ++b) {
@@ -247,12 +238,10 @@ inline void wkv_chunked_heads(int h_begin, int h_end, int n_head, int head_size,
 }
 
 // All heads of a layer; see wkv_chunked_heads for the arguments.
-inline void wkv_chunked(int n_head, int head_size, int T, const float* r, const float* k,
-                        const float* v, const float* log_w, std::size_t log_w_stride,
-                        const float* u, float* S, float* y, float* scratch,
-                        int chunk = wkv_default_chunk) {
-    wkv_chunked_heads(0, n_head, n_head, head_size, T, r, k, v, log_w, log_w_stride, u, S, y,
-                      scratch, chunk);
+inline void wkv_chunked(int n_head, int head_size, int T, const float* r, const float* k, const float* v,
+                        const float* log_w, std::size_t log_w_stride, const float* u, float* S, float* y,
+                        float* scratch, int chunk = wkv_default_chunk) {
+    wkv_chunked_heads(0, n_head, n_head, head_size, T, r, k, v, log_w, log_w_stride, u, S, y, scratch, chunk);
 }
 
 }  // namespace rwkv::backend::cpu
