@@ -16,8 +16,11 @@ find_program(RWKV_QEMU_AARCH64 NAMES qemu-aarch64 qemu-aarch64-static REQUIRED)
 # programs its scripts run.
 set(CMAKE_CROSSCOMPILING_EMULATOR ${RWKV_QEMU_AARCH64} -L ${RWKV_AARCH64_PREFIX})
 
-# Libraries are looked up only for the target; programs (python3, clang++) only on the host.
-set(CMAKE_FIND_ROOT_PATH ${RWKV_AARCH64_PREFIX})
+# Libraries are looked up only for the target; programs (python3, clang++) only on the host. The
+# target's libraries come from two places: the cross prefix (libc, libstdc++) and Debian's multiarch
+# folder /usr/lib/aarch64-linux-gnu, where `apt-get install zlib1g-dev:arm64` puts the arm64 zlib
+# (a root of / is searched there because CMake derives the library architecture from the compiler).
+set(CMAKE_FIND_ROOT_PATH ${RWKV_AARCH64_PREFIX} /)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 # The header-only dependencies (Eigen, xsimd, Catch2, nlohmann-json) are architecture-independent:

@@ -2,14 +2,18 @@
 # Installs what building, testing, benchmarking and fuzzing rwkv needs on Debian 12 (as root, or via
 # sudo): zlib inflates compressed checkpoints; clang + libclang-rt (libFuzzer) build tests/fuzz.
 # --aarch64: also what tools/test-aarch64.sh needs to cross-build for 64-bit ARM and run the tests
-# under qemu-user (the cross compiler, the target's libc and libstdc++, qemu).
+# under qemu-user (the cross compiler, the target's libc and libstdc++, qemu, and the arm64 zlib from
+# Debian's multiarch archive, which needs the arm64 architecture added to dpkg).
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 EXTRA=""
 case "${1:-}" in
     "") ;;
-    --aarch64) EXTRA="g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
+    --aarch64)
+        EXTRA="g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user zlib1g-dev:arm64"
+        $SUDO dpkg --add-architecture arm64
+        ;;
     *) echo "usage: tools/setup-debian.sh [--aarch64]" >&2; exit 2 ;;
 esac
 export DEBIAN_FRONTEND=noninteractive
