@@ -4,6 +4,8 @@
 // shapes, types) for F32 / F16; files reload with logits bit-identical to quantizing on load
 // (pure mode), K-quants and the 2^(layer div 6) rescale included; errors name the problem.
 
+#include <unistd.h>
+
 #include <rwkv/io/gguf.hpp>
 #include <rwkv/io/gguf_vocab.hpp>
 #include <rwkv/io/open.hpp>
@@ -328,4 +330,60 @@ TEST_CASE("x052 (rwkv5) GGUF with a missing or misshaped tensor or key: a named 
     auto c = rebuilt(good, "blk.1.time_mix_key.weight");  // Q8_0 [64, 64] as [32, 64]
     c.add_tensor("blk.1.time_mix_key.weight", {64, 32}, 8, std::string(32 * 2 * 34, '\0'));
     CHECK_THAT(err(c), Catch::Contains("tensor 'blocks.1.att.key.weight' has shape [32, 64], expected [64, 64]"));
+}
+
+TEST_CASE("Model::memory() accounts for every byte a loaded GGUF keeps: in place, copied, vectors",
+          "[quantize][memory]") {
+    RWKV_REQUIRE_FIXTURES();
+    test_support::temp_dir dir("rwkv-quantize-mem");
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    rwkv::QuantizeOptions o;
+    o.type = "q8_0";
+    struct sums {
+        std::size_t matrices = 0, rescaled = 0, vectors = 0, file = 0;
+    };
+    auto sums_of = [](const std::filesystem::path& p, int L) {
+        sums s;
+        s.file = std::filesystem::file_size(p);
+        for (const auto& t : rwkv::io::read_gguf(p).tensors) {
+            if (t.type == rwkv::dtype::f32) {
+                s.vectors += t.data.size();
+                continue;
+            }
+            s.matrices += t.data.size();
+            for (int l = 6; l < L; ++l)  // stored divided by 2^(l div 6): copied when multiplied back
+                for (const char* n : {".time_mix_output.weight", ".channel_mix_value.weight"})
+                    if (t.name == "blk." + std::to_string(l) + n) s.rescaled += t.data.size();
+        }
+        return s;
+    };
+    SECTION("x052, 12 layers: the rescaled half of the value/output matrices is copied, the rest in place") {
+        const auto p = dir.path / "t5.gguf";
+        rwkv::write_gguf(rwkv::io::open(fixture_dir + "/tiny/tiny-rwkv-5v2-730K.pth"), p, o);
+        const auto s = sums_of(p, 12);
+        REQUIRE(s.rescaled > 0);
+        const auto m = rwkv::Model<rwkv::stored>::load(p);
+        const auto& u = m.memory();
+        CHECK(u.in_place == s.matrices - s.rescaled);
+        CHECK(u.copied == s.rescaled);
+        // Every F32 vector once, except the decay d, kept as exp(-exp(d)) and -exp(d): A more per layer.
+        CHECK(u.vectors == s.vectors + 12 * 64 * sizeof(float));
+        CHECK(u.released > 0);
+        CHECK(u.released <= s.file - u.in_place + page);
+    }
+    SECTION("x060: the LoRA matrices are transposed copies (F32), every Q8_0 matrix in place") {
+        const auto p = dir.path / "t6.gguf";
+        rwkv::write_gguf(rwkv::io::open(rand_pth), p, o);
+        const auto s = sums_of(p, 2);
+        const auto m = rwkv::Model<rwkv::stored>::load(p);
+        const auto& u = m.memory();
+        const auto& c = m.config();
+        const std::size_t lora = static_cast<std::size_t>(c.n_layer) *
+                                 (2 * 5 * c.dim_lora_mix * c.n_embd + c.dim_lora_decay * (c.n_embd + c.dim_att)) *
+                                 sizeof(float);
+        CHECK(u.in_place == s.matrices);
+        CHECK(u.copied == lora);
+        CHECK(u.vectors == s.vectors - lora);  // the file's F32 tensors are the vectors and the LoRAs
+        CHECK(u.released <= s.file - u.in_place + page);
+    }
 }
