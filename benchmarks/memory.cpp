@@ -96,12 +96,13 @@ int measure(const std::filesystem::path& file, const std::string& label, int ste
     const rwkv::MemoryUse& u = m.memory();
     const double rss_load = loaded.rss - before.rss, rss_used = used.rss - before.rss;
     const double full = (used.anon - before.anon) + static_cast<double>(u.in_place) / mib;
-    std::printf("| %s | %s | %.1f | %.1f | %.1f (anon %.1f, file %.1f) | %.1f | %.1f (%+.1f %%) | %.1f | %.1f / %.1f / "
-                "%.1f |\n",
-                label.c_str(), m.weight_type().c_str(), file_mib, rss_load, rss_used, used.anon - before.anon,
-                used.file - before.file, static_cast<double>(u.released) / mib, full,
-                100.0 * (full / file_mib - 1.0), loaded.hwm - before.rss, static_cast<double>(u.in_place) / mib,
-                static_cast<double>(u.copied) / mib, static_cast<double>(u.vectors) / mib);
+    std::printf(
+        "| %s | %s | %.1f | %.1f | %.1f (anon %.1f, file %.1f) | %.1f | %.1f (%+.1f %%) | %.1f | %.1f / %.1f / "
+        "%.1f |\n",
+        label.c_str(), m.weight_type().c_str(), file_mib, rss_load, rss_used, used.anon - before.anon,
+        used.file - before.file, static_cast<double>(u.released) / mib, full, 100.0 * (full / file_mib - 1.0),
+        loaded.hwm - before.rss, static_cast<double>(u.in_place) / mib, static_cast<double>(u.copied) / mib,
+        static_cast<double>(u.vectors) / mib);
     return 0;
 }
 
@@ -124,9 +125,10 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    std::printf("| model | weights | file MiB | RSS after load | RSS after %d tokens | released | full use "
-                "(vs file) | peak during load | in place / copied / vectors |\n|---|---|---|---|---|---|---|---|---|\n",
-                steps);
+    std::printf(
+        "| model | weights | file MiB | RSS after load | RSS after %d tokens | released | full use "
+        "(vs file) | peak during load | in place / copied / vectors |\n|---|---|---|---|---|---|---|---|---|\n",
+        steps);
     for (const std::string& name : split(shapes)) {
         const bench::Shape* shape = name == "finch-0b4"   ? &bench::finch_0b4
                                     : name == "eagle-0b4" ? &bench::eagle_0b4
