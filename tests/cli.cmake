@@ -11,11 +11,14 @@ string(REPLACE ";" "|" RWKV_TEST_EMULATOR "${CMAKE_CROSSCOMPILING_EMULATOR}")
 foreach(scenario IN ITEMS generate_golden_greedy generate_bad_flags generate_missing_files
                           generate_state_round_trip generate_demo_model chat_scripted chat_bad_flags
                           generate_no_arguments generate_help_version generate_short_flags
-                          generate_output_checked_first generate_prefill_progress chat_sigint install_programs)
+                          generate_output_checked_first generate_prefill_progress chat_sigint install_programs
+                          quantize_info_x052)
     add_test(NAME cli_${scenario}
         COMMAND ${CMAKE_COMMAND} -DSCENARIO=${scenario}
             -DGENERATE=$<TARGET_FILE:rwkv-generate>
             -DCHAT=$<TARGET_FILE:rwkv-chat>
+            -DQUANTIZE=$<TARGET_FILE:rwkv-quantize>
+            -DINFO=$<TARGET_FILE:rwkv-info>
             -DFIXTURES=${RWKV_FIXTURES_DIR}
             -DPYTHON=${Python3_EXECUTABLE}
             -DBUILD_DIR=${PROJECT_BINARY_DIR}

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <rwkv/io/gguf.hpp>
@@ -137,7 +138,8 @@ TEST_CASE("GGUF errors name the file and what is wrong", "[gguf]") {
     };
     const std::string good = sample().build();
     SECTION("every truncation") {
-        test_support::every_prefix_fails(good, ".gguf", [](const auto& p) { rwkv::io::load_gguf(p); });
+        test_support::every_prefix_fails(good, ".gguf", [](const auto& p) { rwkv::io::load_gguf(p); }, {},
+                                         {"truncated"});
         CHECK_THAT(err(good.substr(0, good.size() - 1)), Catch::Contains("bad.gguf") && Catch::Contains("truncated"));
         CHECK_THAT(err(good.substr(0, 30)), Catch::Contains("truncated"));
     }
@@ -222,6 +224,119 @@ TEST_CASE("GGUF errors name the file and what is wrong", "[gguf]") {
         CHECK_THAT(err(b), Catch::Contains("'a' and 'b' overlap"));
         test_support::set_le(b, at, 4, 8);
         CHECK_THAT(err(b), Catch::Contains("not a multiple of the alignment"));
+    }
+}
+
+namespace {
+
+// A small rwkv5 (x052) file as rwkv-quantize writes them (docs/gguf-rwkv5.md): C = A = 4, 2 heads
+// of 2, 2 blocks, rescale every 1. `skip_key` / `skip_tensor` leave one out.
+gguf_builder sample5(const std::string& skip_key = "", const std::string& skip_tensor = "") {
+    gguf_builder g;
+    g.add_string("general.architecture", "rwkv5");
+    const std::pair<const char*, std::uint32_t> keys[] = {{"rwkv5.block_count", 2},
+                                                          {"rwkv5.embedding_length", 4},
+                                                          {"rwkv5.wkv.head_size", 2},
+                                                          {"rwkv5.feed_forward_length", 8},
+                                                          {"rwkv5.rescale_every_n_layers", 1}};
+    for (const auto& [k, v] : keys)
+        if (k != skip_key) g.add_u32(k, v);
+    auto tensor = [&](const std::string& name, std::vector<std::uint64_t> ne, std::vector<float> v) {
+        if (name != skip_tensor) g.add_tensor(name, std::move(ne), 0, f32_bytes(v));
+    };
+    tensor("token_embd.weight", {4, 3}, iota(12));
+    for (int l = 0; l < 2; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        tensor(p + "attn_norm.weight", {4}, iota(4));
+        for (const char* x : {"k", "v", "r", "g"}) tensor(p + "time_mix_lerp_" + x + ".weight", {4}, iota(4, 10.0f));
+        tensor(p + "channel_mix_lerp_k.weight", {4}, iota(4, 20.0f));
+        tensor(p + "channel_mix_lerp_r.weight", {4}, iota(4, 30.0f));
+        tensor(p + "time_mix_decay.weight", {4}, iota(4, -6.0f));
+        tensor(p + "time_mix_first.weight", {2, 2}, iota(4, 0.5f));
+        tensor(p + "time_mix_output.weight", {4, 4}, iota(16, -8.0f));
+        tensor(p + "channel_mix_key.weight", {4, 8}, iota(32));
+    }
+    return g;
+}
+
+}  // namespace
+
+TEST_CASE("load_gguf: rwkv5 (x052) tensors in official names and layouts", "[gguf][rwkv5]") {
+    temp_dir dir("rwkv-gguf");
+    const auto f = rwkv::io::load_gguf(dir.write("m5.gguf", sample5().build()));
+    for (const char* x : {"k", "v", "r", "g"}) {
+        const auto& t = f.at(std::string("blocks.1.att.time_mix_") + x);
+        CHECK(t.shape == std::vector<std::int64_t>{1, 1, 4});
+        CHECK(floats(t) == iota(4, 10.0f));
+    }
+    CHECK(floats(f.at("blocks.0.ffn.time_mix_k")) == iota(4, 20.0f));
+    CHECK(floats(f.at("blocks.0.ffn.time_mix_r")) == iota(4, 30.0f));
+    // The decay comes back as [H, N] raw d, as stored; the bonus as [H, N].
+    const auto& d = f.at("blocks.0.att.time_decay");
+    CHECK(d.shape == std::vector<std::int64_t>{2, 2});
+    CHECK(floats(d) == iota(4, -6.0f));
+    CHECK(d.owner == nullptr);  // zero copy
+    CHECK(f.at("blocks.1.att.time_faaaa").shape == std::vector<std::int64_t>{2, 2});
+    // Rescale every 1: block 1 multiplied back by 2, block 0 as stored.
+    CHECK(floats(f.at("blocks.0.att.output.weight")) == iota(16, -8.0f));
+    const auto out1 = floats(f.at("blocks.1.att.output.weight"));
+    for (int i = 0; i < 16; ++i) CHECK(out1[static_cast<std::size_t>(i)] == 2.0f * static_cast<float>(i - 8));
+    bool noted = false;
+    for (const auto& [k, v] : f.metadata) noted = noted || (k == "architecture" && v == "rwkv5");
+    CHECK(noted);
+}
+
+TEST_CASE("rwkv5 GGUF errors name the key or tensor", "[gguf][rwkv5]") {
+    temp_dir dir("rwkv-gguf");
+    auto err = [&](const gguf_builder& g) {
+        const auto p = dir.write("bad5.gguf", g.build());
+        return error_of([&] { rwkv::io::load_gguf(p); });
+    };
+    for (const char* k :
+         {"rwkv5.block_count", "rwkv5.embedding_length", "rwkv5.wkv.head_size", "rwkv5.rescale_every_n_layers"}) {
+        INFO(k);
+        CHECK_THAT(err(sample5(k)),
+                   Catch::Contains("bad5.gguf") && Catch::Contains(std::string("missing metadata '") + k + "'"));
+    }
+    SECTION("a decay that is not A = H x head_size values") {
+        gguf_builder g = sample5("", "blk.1.time_mix_decay.weight");
+        g.add_tensor("blk.1.time_mix_decay.weight", {3}, 0, f32_bytes(iota(3)));
+        CHECK_THAT(err(g), Catch::Contains("tensor 'blk.1.time_mix_decay.weight' has shape [3]") &&
+                               Catch::Contains("rwkv5.wkv.head_size"));
+        gguf_builder h = sample5("", "blk.1.time_mix_decay.weight");
+        h.add_tensor("blk.1.time_mix_decay.weight", {2, 2}, 0, f32_bytes(iota(4)));
+        CHECK_THAT(err(h), Catch::Contains("tensor 'blk.1.time_mix_decay.weight' has shape [2, 2]"));
+    }
+    SECTION("an RWKV-6 tensor in an rwkv5 file") {
+        gguf_builder g = sample5();
+        g.add_tensor("blk.0.time_mix_lerp_fused.weight", {4, 1, 1, 5}, 0, f32_bytes(iota(20)));
+        CHECK_THAT(err(g), Catch::Contains("tensor 'blk.0.time_mix_lerp_fused.weight' is an RWKV-6 tensor") &&
+                               Catch::Contains("'rwkv5'"));
+    }
+    SECTION("metadata that disagrees with the tensors") {
+        gguf_builder g = sample5("rwkv5.wkv.head_size");
+        g.add_u32("rwkv5.wkv.head_size", 4);  // time_mix_first is {N = 2, H = 2}
+        CHECK_THAT(err(g), Catch::Contains("metadata 'rwkv5.wkv.head_size' = 4 disagrees with tensor "
+                                           "'blocks.0.att.time_faaaa' of shape [2, 2]"));
+        gguf_builder e = sample5("rwkv5.embedding_length");
+        e.add_u32("rwkv5.embedding_length", 8);
+        CHECK_THAT(err(e), Catch::Contains("metadata 'rwkv5.embedding_length' = 8 disagrees with tensor 'emb.weight'"));
+        gguf_builder f = sample5("rwkv5.feed_forward_length");
+        f.add_u32("rwkv5.feed_forward_length", 7);
+        CHECK_THAT(err(f), Catch::Contains("metadata 'rwkv5.feed_forward_length' = 7 disagrees"));
+        gguf_builder b = sample5("rwkv5.block_count");
+        b.add_u32("rwkv5.block_count", 3);
+        CHECK_THAT(err(b), Catch::Contains("rwkv5.block_count = 3 but block 2 has no tensors"));
+        gguf_builder z = sample5("rwkv5.wkv.head_size");
+        z.add_u32("rwkv5.wkv.head_size", 0);
+        CHECK_THAT(err(z), Catch::Contains("metadata 'rwkv5.wkv.head_size' is 0"));
+        gguf_builder s = sample5("rwkv5.rescale_every_n_layers");
+        s.add_string("rwkv5.rescale_every_n_layers", "six");
+        CHECK_THAT(err(s), Catch::Contains("metadata 'rwkv5.rescale_every_n_layers' should be an integer"));
+    }
+    SECTION("every truncation of an rwkv5 file") {
+        test_support::every_prefix_fails(sample5().build(), ".gguf", [](const auto& p) { rwkv::io::load_gguf(p); }, {},
+                                         {"truncated"});
     }
 }
 

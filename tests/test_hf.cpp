@@ -7,6 +7,7 @@
 #include <string>
 
 #include <rwkv/io/hf.hpp>
+#include <rwkv/io/open.hpp>
 #include <rwkv/model.hpp>
 
 #include "errors.hpp"
@@ -64,4 +65,23 @@ TEST_CASE("load_hf: a pytorch_model.bin folder runs like its .pth", "[hf]") {
     const auto a = model.forward(std::span<const rwkv::token>(ids), s1);
     const auto b = ref.forward(std::span<const rwkv::token>(ids), s2);
     CHECK(std::equal(a.begin(), a.end(), b.begin()));
+}
+
+TEST_CASE("a sharded HF folder with a missing or truncated shard: the shard is named", "[hf][errors]") {
+    RWKV_REQUIRE_FIXTURES();
+    temp_dir dir("rwkv-hf");
+    const auto src = fixtures::dir() / "formats/hf/rand-x060-L2-D128-H64-V1000-HF";
+    const auto folder = dir.path / "sharded";
+    std::filesystem::copy(src, folder);
+    CHECK(rwkv::Model<float>::load(folder).config().n_layer == 2);  // the copy is whole
+    const auto shard = folder / "model-00002-of-00002.safetensors";
+    const std::string bytes = fixtures::read_text(shard);
+    std::filesystem::remove(shard);
+    for (const std::string& m :
+         {error_of([&] { rwkv::io::open(folder); }), error_of([&] { rwkv::Model<float>::load(folder); })})
+        CHECK_THAT(m, Catch::Contains("model.safetensors.index.json") &&
+                          Catch::Contains("missing shard 'model-00002-of-00002.safetensors'"));
+    dir.write("sharded/model-00002-of-00002.safetensors", bytes.substr(0, bytes.size() / 2));
+    CHECK_THAT(error_of([&] { rwkv::Model<float>::load(folder); }),
+               Catch::Contains("model-00002-of-00002.safetensors") && Catch::Contains("truncated"));
 }

@@ -69,6 +69,26 @@ TEST_CASE("mapped_file is movable", "[mapped_file]") {
     CHECK(g.bytes().empty());  // NOLINT(bugprone-use-after-move)
 }
 
+TEST_CASE("mapped_file::release_except drops whole pages outside the kept ranges, contents intact", "[mapped_file]") {
+    temp_dir tmp("rwkv-mapped-file-test");
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    std::string content(page * 5 + 100, '\0');
+    for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 31 % 251);
+    mapped_file f(tmp.write("pages.bin", content));
+    const auto all = f.bytes();
+    CHECK(str_of(all) == content);  // every page resident
+    // Keep bytes inside page 1 (a sliver) and from the middle of page 3 into page 4: pages 1, 3
+    // and 4 stay; pages 0 and 2 and the last, partial page 5 go.
+    const std::size_t released = f.release_except({all.subspan(page + 10, 20), all.subspan(3 * page + 7, page)});
+    CHECK(released == 3 * page);
+    CHECK(str_of(f.bytes()) == content);  // paged in again from the file
+    CHECK(f.release_except({}) == 6 * page);
+    CHECK(f.release_except({all}) == 0);
+    CHECK(str_of(f.bytes()) == content);
+    mapped_file empty(tmp.write("empty.bin", ""));
+    CHECK(empty.release_except({}) == 0);
+}
+
 TEST_CASE("mapped_file errors name the path and the OS reason", "[mapped_file]") {
     temp_dir tmp("rwkv-mapped-file-test");
 

@@ -3,6 +3,8 @@
 
 #include <rwkv/model.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -194,6 +196,30 @@ TEST_CASE("weights whose file dtype equals T are used in place", "[model]") {
     }
     auto f = rwkv::Model<float>::load(fixtures::dir() / "random" / "rand-x060-L2-D128-H64-V1000.bf16.pth");
     CHECK_FALSE(f.blocks()[0].ffn.key.mapped);
+}
+
+TEST_CASE("memory(): matrices used in place or copied, and the file pages nothing reads released", "[model][memory]") {
+    RWKV_REQUIRE_FIXTURES();
+    const auto path = fixtures::dir() / "random" / "rand-x052-L2-D128-H64-V1000.pth";
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t file = std::filesystem::file_size(path);
+    const rwkv::Config c = rwkv::Model<float>::load(path).config();
+    std::size_t values = 0, q8 = 0;  // every big matrix: fp32 values, Q8_0 bytes
+    for (const auto& t : rwkv::official_tensors(c))
+        if (t.matrix) {
+            values += static_cast<std::size_t>(t.shape[0] * t.shape[1]);
+            q8 += static_cast<std::size_t>(t.shape[0] * t.shape[1] / 32 * 34);
+        }
+    const auto f = rwkv::Model<float>::load(path);  // the file is fp32: every matrix in place
+    CHECK(f.memory().in_place == values * sizeof(float));
+    CHECK(f.memory().copied == 0);
+    CHECK(f.memory().released <= file - f.memory().in_place + page);
+    const auto q = rwkv::Model<rwkv::q8_0>::load(path);  // quantized on load: nothing of the file is kept
+    CHECK(q.memory().in_place == 0);
+    CHECK(q.memory().copied == q8);
+    CHECK(q.memory().released == (file + page - 1) / page * page);
+    CHECK(q.memory().vectors == f.memory().vectors);
+    CHECK(q.memory().vectors > 0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ public:
             w.row_bytes = dtype_bytes(t.type, cols, file() + ": tensor '" + name + "' row");
             if (t.owner) w.owner = t.owner;
             else if (!f_.mappings.empty()) w.owner = f_.mappings.front();
-            w.mapped = true;
+            w.mapped = !t.owner;  // a reader's own buffer (inflated, rescaled, ...) is not the file
             return w;
         }
         const std::vector<float> values = floats(name, {rows, cols});

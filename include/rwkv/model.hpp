@@ -23,6 +23,9 @@
 #include <string>
 #include <variant>
 #include <vector>
+#if defined(__GLIBC__)  // known once a C++ library header is in
+#include <malloc.h>
+#endif
 
 #include "any_model.hpp"
 #include "backend.hpp"
@@ -56,6 +59,20 @@ struct stored {};
 // file already holds that format).
 template <class T>
 inline constexpr bool is_weight_policy_v = is_weight_scalar_v<T> || std::is_same_v<T, stored> || is_weight_format_v<T>;
+
+// The memory a loaded model's weights occupy, in bytes. in_place: matrices read where the file
+// mapping holds them (resident once read: page cache shared with every process mapping the
+// file); copied: matrices held in buffers of their own (converted to the policy's format,
+// multiplied back from a GGUF's pre-divided layers, transposed LoRA blocks); vectors: the fp32
+// parameters (norms, mixes, decays, bonus, tuned state). released: bytes of the mappings dropped
+// from the resident set after loading because nothing reads them in place (their content was
+// copied or is metadata; a page shared with an in-place matrix is kept).
+struct MemoryUse {
+    std::size_t in_place = 0;
+    std::size_t copied = 0;
+    std::size_t vectors = 0;
+    std::size_t released = 0;
+};
 
 template <class T = float, class Backend = cpu>
 class Model {
@@ -107,13 +124,21 @@ public:
         const Config& c = w->config;
         detail::TensorReader rd(file);
         using R = tensor_role;
+        std::vector<std::span<const std::byte>> in_place;  // file bytes the weights read where they are
+        auto counted = [&](Weight m) {
+            if (m.mapped) in_place.emplace_back(m.data, m.bytes()), w->memory.in_place += m.bytes();
+            else w->memory.copied += m.bytes();
+            return m;
+        };
         auto vec = [&](R role, int l) {
             const tensor_spec t = official_tensor(role, l, c);
-            return rd.floats(t.name, t.shape);
+            auto v = rd.floats(t.name, t.shape);
+            w->memory.vectors += v.size() * sizeof(float);
+            return v;
         };
         auto mat = [&](R role, int l) {
             const tensor_spec t = official_tensor(role, l, c);
-            Weight m = rd.weight(t.name, t.shape[0], t.shape[1], target());
+            Weight m = counted(rd.weight(t.name, t.shape[0], t.shape[1], target()));
             w->formats.insert(m.type);
             return m;
         };
@@ -144,6 +169,7 @@ public:
                     att.log_w.push_back(-std::exp(d));
                     att.w.push_back(std::exp(-std::exp(d)));
                 }
+                w->memory.vectors += att.log_w.size() * sizeof(float);  // d itself is not kept
                 att.core = std::move(core);
                 b.att = std::move(att);
                 b.ffn.difference_form = false;
@@ -155,12 +181,12 @@ public:
                 att.maa_x = vec(R::att_maa_x, l);
                 const R maa[5] = {R::att_maa_w, R::att_maa_k, R::att_maa_v, R::att_maa_r, R::att_maa_g};
                 for (int s = 0; s < 5; ++s) att.maa[s] = vec(maa[s], l);
-                att.maa_w1 = transposed(rd, official_tensor(R::att_maa_w1, l, c), 0, C, 5 * Dm);
+                att.maa_w1 = counted(transposed(rd, official_tensor(R::att_maa_w1, l, c), 0, C, 5 * Dm));
                 for (int s = 0; s < 5; ++s)
-                    att.maa_w2[s] = transposed(rd, official_tensor(R::att_maa_w2, l, c), s * Dm * C, Dm, C);
+                    att.maa_w2[s] = counted(transposed(rd, official_tensor(R::att_maa_w2, l, c), s * Dm * C, Dm, C));
                 att.decay = vec(R::att_decay, l);
-                att.decay_w1 = transposed(rd, official_tensor(R::att_decay_w1, l, c), 0, C, Dw);
-                att.decay_w2 = transposed(rd, official_tensor(R::att_decay_w2, l, c), 0, Dw, A);
+                att.decay_w1 = counted(transposed(rd, official_tensor(R::att_decay_w1, l, c), 0, C, Dw));
+                att.decay_w2 = counted(transposed(rd, official_tensor(R::att_decay_w2, l, c), 0, Dw, A));
                 att.core = std::move(core);
                 b.att = std::move(att);
                 b.ffn.difference_form = true;
@@ -178,7 +204,10 @@ public:
                 has_time_state = true;
                 const std::int64_t H = c.n_head, N = c.head_size;
                 auto s = rd.floats(ts, {H, N, N});
-                if (w->time_state.empty()) w->time_state.resize(static_cast<std::size_t>(c.n_layer * H * N * N));
+                if (w->time_state.empty()) {
+                    w->time_state.resize(static_cast<std::size_t>(c.n_layer * H * N * N));
+                    w->memory.vectors += w->time_state.size() * sizeof(float);
+                }
                 // Stored [h][value j][key i]; the state is [h][key i][value j].
                 float* dst = w->time_state.data() + static_cast<std::size_t>(l * H * N * N);
                 for (std::int64_t h = 0; h < H; ++h)
@@ -193,9 +222,19 @@ public:
         }
         rd.check_all_used();
         // Keep the file mappings (zero-copy weights point into them); drop the tensor list and
-        // with it every in-memory buffer no weight uses in place (converted copies exist).
+        // with it every in-memory buffer no weight uses in place (converted copies exist). The
+        // pages of the mappings that no weight reads in place (vectors, rescaled, transposed or
+        // converted tensors, headers) were read once to build the copies: they leave this
+        // process's resident set, so a loaded model costs its in-place bytes plus its copies.
         file.tensors.clear();
         file.tensors.shrink_to_fit();
+        for (const auto& m : file.mappings) w->memory.released += m->release_except(in_place);
+#if defined(__GLIBC__)
+        // The readers' and the loader's temporaries (decoded, transposed, rescaled tensors) leave
+        // free pages inside the heap that glibc keeps by default: give them back, or a loaded
+        // model would hold tens of MiB it no longer uses (measured by benchmarks/memory.cpp).
+        ::malloc_trim(0);
+#endif
         w->file = std::move(file);
         return Model(std::move(w));
     }
@@ -223,6 +262,9 @@ public:
             return out;
         }
     }
+
+    // What the loaded weights occupy (bytes): see MemoryUse. A state adds its own scratch.
+    const MemoryUse& memory() const { return w_->memory; }
 
     // Identity of the weights (rwkv/fingerprint.hpp), recorded in the states this
     // model makes and in their serialised form.
@@ -363,6 +405,7 @@ private:
         std::set<dtype> formats;        // of the big matrices, for weight_type()
 
         std::uint64_t fingerprint = 0;  // weights_fingerprint(file)
+        MemoryUse memory;
     };
 
     explicit Model(std::shared_ptr<const Weights> w)

@@ -1,4 +1,4 @@
-// Fuzz target: GGUF parsing, the rwkv6 → official transforms and the embedded vocabulary.
+// Fuzz target: GGUF parsing, the rwkv6 / rwkv5 → official transforms and the embedded vocabulary.
 // Any input must either load or throw rwkv::error — never crash or read past the mapping.
 
 #include <rwkv/io/gguf.hpp>

@@ -45,6 +45,18 @@ put("corpus/gguf/rwkv6.gguf", gguf(
      ("blk.1.time_mix_output.weight", [4, 4], 1, struct.pack("<16e", *range(16))),
      ("blk.1.channel_mix_value.weight", [32, 1], 8, q8)]))
 
+arch5 = ("general.architecture", 8, gstr("rwkv5"))
+u32 = lambda v: struct.pack("<I", v)
+put("corpus/gguf/rwkv5.gguf", gguf(
+    [arch5, ("rwkv5.block_count", 4, u32(2)), ("rwkv5.embedding_length", 4, u32(4)),
+     ("rwkv5.wkv.head_size", 4, u32(2)), ("rwkv5.rescale_every_n_layers", 4, u32(1))],
+    [("token_embd.weight", [4, 2], 0, f32(*range(8))),
+     ("blk.0.time_mix_lerp_k.weight", [4], 0, f32(*range(4))),
+     ("blk.0.time_mix_decay.weight", [4], 0, f32(-6, -5, -4, -3)),
+     ("blk.0.time_mix_first.weight", [2, 2], 0, f32(*range(4))),
+     ("blk.1.time_mix_output.weight", [4, 4], 1, struct.pack("<16e", *range(16))),
+     ("blk.1.channel_mix_value.weight", [32, 1], 8, q8)]))
+
 # --- safetensors: official and HF names, F32 / BF16 / F16, metadata.
 def safetensors(tensors, meta=None):
     header, data = {}, b""

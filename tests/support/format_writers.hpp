@@ -189,18 +189,32 @@ struct rwkvcpp_builder {
 };
 
 // Every strict prefix of a valid file must fail with rwkv::error (never crash, never succeed
-// silently); `open` reads a path.
+// silently) whose message names the file and, when `words` is given, contains one of them (what
+// kind of damage it is, e.g. "truncated"); `open` reads a path.
 // `whole` lists prefix lengths that are complete files of their own (rwkv.cpp files end after
 // any tensor).
 inline void every_prefix_fails(const std::string& bytes, const std::string& ext,
                                const std::function<void(const std::filesystem::path&)>& open,
-                               const std::vector<std::size_t>& whole = {}) {
+                               const std::vector<std::size_t>& whole = {}, const std::vector<std::string>& words = {}) {
     temp_dir dir("rwkv-prefix");
     for (std::size_t n = 0; n < bytes.size(); ++n) {
         if (std::find(whole.begin(), whole.end(), n) != whole.end()) continue;
         const auto p = dir.write("cut" + ext, bytes.substr(0, n));
         INFO("prefix of " << n << " of " << bytes.size() << " bytes");
-        CHECK_THROWS_AS(open(p), rwkv::error);
+        std::string message;
+        bool threw = false;
+        try {
+            open(p);
+        } catch (const rwkv::error& e) {
+            threw = true;
+            message = e.what();
+        }
+        REQUIRE(threw);
+        INFO("message: " << message);
+        CHECK(message.find("cut" + ext) != std::string::npos);
+        if (!words.empty())
+            CHECK(std::any_of(words.begin(), words.end(),
+                              [&](const std::string& w) { return message.find(w) != std::string::npos; }));
     }
 }
 

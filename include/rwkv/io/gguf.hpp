@@ -1,11 +1,13 @@
 #pragma once
-// GGUF v3 (llama.cpp; spec 8.3) and its `rwkv6` architecture. read_gguf() parses any GGUF into
+// GGUF v3 (llama.cpp; spec 8.3) and the RWKV architectures in it. read_gguf() parses any GGUF into
 // its metadata and tensors (GGUF names, PyTorch-order shapes, zero-copy spans); load_gguf()
-// turns an `rwkv6` file into official names and layouts (spec 3): fused lerp vectors split,
-// transposed LoRA matrices transposed back, and the pre-divided `time_mix_output` /
-// `channel_mix_value` multiplied back by 2^(i div rescale_every_n_layers) (spec 4.11), so the
-// model runs the official equations unchanged. Tensors whose bytes are usable as stored stay
-// zero-copy and keep their ggml type (quantized stays quantized).
+// turns an `rwkv6` file (llama.cpp's) or an `rwkv5` file (this library's names for x052,
+// docs/gguf-rwkv5.md) into official names and layouts (spec 3): fused lerp vectors split,
+// transposed LoRA matrices transposed back, x052's flat decay given its [H, N] shape back, and
+// the pre-divided `time_mix_output` / `channel_mix_value` multiplied back by
+// 2^(i div rescale_every_n_layers) (spec 4.11), so the model runs the official equations
+// unchanged. Tensors whose bytes are usable as stored stay zero-copy and keep their ggml type
+// (quantized stays quantized).
 
 #include <algorithm>
 #include <bit>
@@ -358,9 +360,18 @@ inline gguf_file read_gguf(const std::filesystem::path& path) {
 
 namespace detail {
 
-// Official tensors of one `rwkv6` GGUF tensor (spec 8.3 table), appended to `out`.
-inline void gguf_rwkv6_tensor(const tensor_view& t, int rescale_every, const std::string& where,
-                              std::vector<tensor_view>& out) {
+// What the per-tensor mapping needs to know about the file.
+struct gguf_rwkv_arch {
+    bool x052 = false;           // `rwkv5` (docs/gguf-rwkv5.md) rather than `rwkv6` (spec 8.3)
+    int rescale_every = 0;       // <arch>.rescale_every_n_layers (0: nothing was divided)
+    std::int64_t head_size = 0;  // <arch>.wkv.head_size (x052: the decay's [H, N] shape)
+};
+
+// Official tensors of one `rwkv6` (spec 8.3 table) or `rwkv5` (docs/gguf-rwkv5.md) GGUF tensor,
+// appended to `out`. Throws rwkv::error naming the tensor when its shape cannot be mapped, or
+// when an `rwkv5` file holds a tensor only RWKV-6 has.
+inline void gguf_rwkv_tensor(const tensor_view& t, const gguf_rwkv_arch& a, const std::string& where,
+                             std::vector<tensor_view>& out) {
     const std::string& n = t.name;
     auto vec = [&](const std::string& name) { out.push_back(reshaped(t, name, {1, 1, t.numel()})); };
     auto same = [&](const std::string& name) { out.push_back(reshaped(t, name, t.shape)); };
@@ -402,6 +413,30 @@ inline void gguf_rwkv6_tensor(const tensor_view& t, int rescale_every, const std
         {"channel_mix_receptance.weight", "ffn.receptance.weight"}};
     for (const auto& [from, to] : plain)
         if (rest == from) return same(p + std::string(to));
+    if (a.x052) {
+        // x052's static mix vectors share llama.cpp's lerp names (they weigh the current token,
+        // spec 4.3); its decay is stored flat {A} as raw d and gets its official [H, N] back.
+        static const std::pair<std::string_view, std::string_view> mix5[] = {
+            {"time_mix_lerp_k.weight", "att.time_mix_k"},    {"time_mix_lerp_v.weight", "att.time_mix_v"},
+            {"time_mix_lerp_r.weight", "att.time_mix_r"},    {"time_mix_lerp_g.weight", "att.time_mix_g"},
+            {"channel_mix_lerp_k.weight", "ffn.time_mix_k"}, {"channel_mix_lerp_r.weight", "ffn.time_mix_r"}};
+        for (const auto& [from, to] : mix5)
+            if (rest == from) return vec(p + std::string(to));
+        if (rest == "time_mix_decay.weight") {
+            if (t.shape.size() != 1 || a.head_size <= 0 || t.shape[0] % a.head_size != 0)
+                throw rwkv::error(where + ": tensor '" + n + "' has shape " + dims_string(t.shape) +
+                                  "; an rwkv5 file stores the decay as one dimension of A = H x " +
+                                  std::to_string(a.head_size) + " (rwkv5.wkv.head_size) values");
+            return out.push_back(reshaped(t, p + "att.time_decay", {t.shape[0] / a.head_size, a.head_size}));
+        }
+        static const std::string_view x060_only[] = {
+            "time_mix_lerp_x.weight", "time_mix_lerp_w.weight",   "time_mix_lerp_fused.weight", "time_mix_w1.weight",
+            "time_mix_w2.weight",     "time_mix_decay_w1.weight", "time_mix_decay_w2.weight"};
+        for (std::string_view x : x060_only)
+            if (rest == x)
+                throw rwkv::error(where + ": tensor '" + n +
+                                  "' is an RWKV-6 tensor, but the file says general.architecture = 'rwkv5' (x052)");
+    }
     static const std::pair<std::string_view, std::string_view> vectors[] = {
         {"time_mix_lerp_x.weight", "att.time_maa_x"},   {"time_mix_lerp_w.weight", "att.time_maa_w"},
         {"time_mix_lerp_k.weight", "att.time_maa_k"},   {"time_mix_lerp_v.weight", "att.time_maa_v"},
@@ -442,7 +477,7 @@ inline void gguf_rwkv6_tensor(const tensor_view& t, int rescale_every, const std
     }
     if (rest == "time_mix_output.weight" || rest == "channel_mix_value.weight") {
         // Stored divided by 2^(i div R) (spec 4.11); multiplied back exactly.
-        const int k = rescale_every > 0 ? layer / rescale_every : 0;
+        const int k = a.rescale_every > 0 ? layer / a.rescale_every : 0;
         tensor_view v = scaled_pow2(t, k, where);
         v.name = p + (rest == "time_mix_output.weight" ? "att.output.weight" : "ffn.value.weight");
         out.push_back(std::move(v));
@@ -453,41 +488,73 @@ inline void gguf_rwkv6_tensor(const tensor_view& t, int rescale_every, const std
 
 }  // namespace detail
 
-// An `rwkv6` GGUF file in official names and layouts (spec 8.3 → spec 3). Throws rwkv::error for
-// anything read_gguf() refuses, for another architecture (named), and for inconsistent metadata.
-// The returned tensor_file's metadata notes the architecture, the rescale undone and whether a
-// World vocabulary is embedded (io/gguf_vocab.hpp reads it).
+// An `rwkv6` or `rwkv5` GGUF file in official names and layouts (spec 8.3 / docs/gguf-rwkv5.md →
+// spec 3). Throws rwkv::error for anything read_gguf() refuses, for another architecture (named),
+// for missing or inconsistent metadata (named: an `rwkv5` file needs block_count,
+// embedding_length, wkv.head_size and rescale_every_n_layers; present keys of either must agree
+// with the tensor shapes) and for tensors that cannot be mapped. The returned tensor_file's
+// metadata notes the architecture, the rescale undone and whether a World vocabulary is embedded
+// (io/gguf_vocab.hpp reads it).
 inline tensor_file load_gguf(const std::filesystem::path& path) {
     const gguf_file g = read_gguf(path);
     const std::string where = path.string();
     const std::string arch = g.string_or("general.architecture", "");
     if (arch.empty()) throw rwkv::error(where + ": GGUF without 'general.architecture'");
-    if (arch != "rwkv6")
+    if (arch != "rwkv6" && arch != "rwkv5")
         throw rwkv::error(where + ": GGUF architecture '" + arch +
-                          "' is not supported; this library reads 'rwkv6' "
-                          "(RWKV-6 Finch; llama.cpp has no RWKV-5 architecture)");
-    const std::int64_t rescale = g.integer("rwkv6.rescale_every_n_layers").value_or(0);
-    if (rescale < 0 || rescale > (1 << 20))
-        throw rwkv::error(where + ": rwkv6.rescale_every_n_layers = " + std::to_string(rescale) + " is implausible");
-    const std::optional<std::int64_t> blocks = g.integer("rwkv6.block_count");
+                          "' is not supported; this library reads 'rwkv6' (RWKV-6 Finch, llama.cpp's) and 'rwkv5' "
+                          "(RWKV-5 Eagle, written by rwkv-quantize)");
+    const bool x052 = arch == "rwkv5";
+    auto key = [&](const char* k) { return arch + "." + k; };
+    // rwkv5 is this library's own layout: keys it always writes are required, so that a file
+    // from elsewhere cannot be silently misread (above all the rescale of the value matrices).
+    auto integer = [&](const char* k, bool required) -> std::optional<std::int64_t> {
+        const std::optional<std::int64_t> v = g.integer(key(k));
+        if (!v && required) throw rwkv::error(where + ": missing metadata '" + key(k) + "' (an 'rwkv5' GGUF needs it)");
+        if (v && (*v < 0 || *v > (std::int64_t{1} << 30)))
+            throw rwkv::error(where + ": metadata '" + key(k) + "' = " + std::to_string(*v) + " is implausible");
+        return v;
+    };
+    const std::int64_t rescale = integer("rescale_every_n_layers", x052).value_or(0);
+    const std::optional<std::int64_t> blocks = integer("block_count", x052);
+    const std::optional<std::int64_t> embd = integer("embedding_length", x052);
+    const std::optional<std::int64_t> head_size = integer("wkv.head_size", x052);
+    const std::optional<std::int64_t> ffn = integer("feed_forward_length", false);
+    if (x052 && *head_size == 0) throw rwkv::error(where + ": metadata 'rwkv5.wkv.head_size' is 0");
     if (rescale > 0 && blocks && *blocks / rescale > 64)
-        throw rwkv::error(where + ": rwkv6.rescale_every_n_layers = " + std::to_string(rescale) + " with " +
+        throw rwkv::error(where + ": " + key("rescale_every_n_layers") + " = " + std::to_string(rescale) + " with " +
                           std::to_string(*blocks) + " blocks would scale weights by more than 2^64");
-    if (const gguf_value* tc = g.find("rwkv6.token_shift_count"); tc && tc->is_integer() && tc->i != 2)
+    if (const gguf_value* tc = g.find("rwkv6.token_shift_count"); !x052 && tc && tc->is_integer() && tc->i != 2)
         throw rwkv::error(where + ": rwkv6.token_shift_count = " + std::to_string(tc->i) + " (RWKV-6 has 2)");
     tensor_file f;
     f.path = path;
     f.format = "GGUF v" + std::to_string(g.version);
     f.mappings.push_back(g.file);
+    const detail::gguf_rwkv_arch a{x052, static_cast<int>(rescale), head_size.value_or(0)};
     for (const tensor_view& t : g.tensors) {
         if (t.name.rfind("blk.", 0) == 0 && blocks) {
             const int layer = std::atoi(t.name.c_str() + 4);
             if (layer >= *blocks)
-                throw rwkv::error(where + ": tensor '" + t.name +
-                                  "' is past rwkv6.block_count = " + std::to_string(*blocks));
+                throw rwkv::error(where + ": tensor '" + t.name + "' is past " + key("block_count") + " = " +
+                                  std::to_string(*blocks));
         }
-        detail::gguf_rwkv6_tensor(t, static_cast<int>(rescale), where, f.tensors);
+        detail::gguf_rwkv_tensor(t, a, where, f.tensors);
     }
+    // Metadata that disagrees with the tensors means a damaged or foreign file: say which.
+    auto agree = [&](const std::optional<std::int64_t>& v, const char* k, const char* tensor, std::size_t axis) {
+        const tensor_view* t = f.find(tensor);
+        if (!v || !t || t->shape.size() <= axis || t->shape[axis] == *v) return;
+        throw rwkv::error(where + ": metadata '" + key(k) + "' = " + std::to_string(*v) + " disagrees with tensor '" +
+                          tensor + "' of shape " + detail::dims_string(t->shape));
+    };
+    agree(embd, "embedding_length", "emb.weight", 1);
+    agree(head_size, "wkv.head_size", "blocks.0.att.time_faaaa", 1);
+    agree(ffn, "feed_forward_length", "blocks.0.ffn.key.weight", 0);
+    if (blocks && *blocks > 0 && !f.find("blocks." + std::to_string(*blocks - 1) + ".ln1.weight") &&
+        f.find("blocks.0.ln1.weight"))
+        throw rwkv::error(where + ": " + key("block_count") + " = " + std::to_string(*blocks) + " but block " +
+                          std::to_string(*blocks - 1) + " has no tensors (blk." + std::to_string(*blocks - 1) +
+                          ".attn_norm.weight is missing)");
     f.metadata.emplace_back("architecture", arch);
     if (const gguf_value* name = g.find("general.name"); name && name->type == gguf_type::string)
         f.metadata.emplace_back("name", name->s);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../error.hpp"
 
@@ -79,6 +81,42 @@ public:
     ~mapped_file() { unmap(); }
 
     std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+
+    // Drops from this process's resident set every whole page of the mapping that holds none of
+    // the byte ranges in `keep` (ranges outside this mapping are ignored). The contents stay
+    // readable: the mapping is read-only and private, so a later read pages them in again from
+    // the file. A loaded model calls this for what it copied out of the file (the copies, not the
+    // file's pages, are then what it keeps resident). Returns the bytes advised away; 0 where
+    // madvise(MADV_DONTNEED) does not exist.
+    std::size_t release_except(std::vector<std::span<const std::byte>> keep) const {
+#ifdef MADV_DONTNEED
+        if (data_ == nullptr || size_ == 0) return 0;
+        const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+        const auto lo = reinterpret_cast<std::uintptr_t>(data_), hi = lo + size_;
+        std::vector<std::pair<std::uintptr_t, std::uintptr_t>> kept;
+        for (const auto& k : keep) {
+            const auto a = reinterpret_cast<std::uintptr_t>(k.data()), b = a + k.size();
+            if (!k.empty() && a < hi && b > lo) kept.emplace_back(std::max(a, lo), std::min(b, hi));
+        }
+        std::sort(kept.begin(), kept.end());
+        std::size_t released = 0;
+        auto drop = [&](std::uintptr_t a, std::uintptr_t b) {  // the whole pages inside [a, b)
+            a = (a + page - 1) / page * page;
+            b = b == hi ? (b + page - 1) / page * page : b / page * page;  // the mapping ends on a page
+            if (b > a && ::madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED) == 0) released += b - a;
+        };
+        std::uintptr_t from = lo;  // start of the current gap between kept ranges
+        for (const auto& [a, b] : kept) {
+            if (a > from) drop(from, a);
+            from = std::max(from, b);
+        }
+        if (hi > from) drop(from, hi);
+        return released;
+#else
+        (void)keep;
+        return 0;
+#endif
+    }
     std::size_t size() const noexcept { return size_; }
     const std::filesystem::path& path() const noexcept { return path_; }
 

@@ -46,7 +46,7 @@ inline file_kind detect_kind(const std::filesystem::path& path) {
 }
 
 // Opens any supported checkpoint: PyTorch .pth, safetensors (single file with official or HF
-// names, or a shard index .json), GGUF (rwkv6), rwkv.cpp .bin, or a Hugging Face folder.
+// names, or a shard index .json), GGUF (rwkv6, rwkv5), rwkv.cpp .bin, or a Hugging Face folder.
 // Throws rwkv::error naming the file; for content no reader recognises the message lists what
 // is supported.
 inline tensor_file open(const std::filesystem::path& path) {
@@ -75,10 +75,10 @@ inline tensor_file open(const std::filesystem::path& path) {
         }
         case file_kind::unknown: break;
     }
-    throw rwkv::error(
-        path.string() +
-        ": unrecognised file content; supported: PyTorch .pth (zip), safetensors (or its "
-        "model.safetensors.index.json), GGUF v2/v3 (rwkv6), rwkv.cpp .bin (v100/v101), or a Hugging Face folder");
+    throw rwkv::error(path.string() +
+                      ": unrecognised file content; supported: PyTorch .pth (zip), safetensors (or its "
+                      "model.safetensors.index.json), GGUF v2/v3 (rwkv6, rwkv5), rwkv.cpp .bin (v100/v101), or a "
+                      "Hugging Face folder");
 }
 
 }  // namespace rwkv::io
