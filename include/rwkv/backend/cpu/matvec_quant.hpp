@@ -1,6 +1,6 @@
 #pragma once
-// Decode mat-vec and prefill GEMM for the block formats (AVX-512 leaves for all of them; AVX2
-// leaves for all but Q2_K, Q3_K and IQ4_NL, which run the generic reference-decoder path there):
+// Decode mat-vec and prefill GEMM for the block formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K,
+// Q4_K, Q5_K, Q6_K, IQ4_NL), with AVX-512, AVX2 and generic leaves:
 // y[o] = Σ_c W[o][c]·x[c] with W a rwkv::Weight in a block format, x, y and accumulation in fp32.
 //
 // Exactness: each block is dequantized in registers to exactly the values of the format's
@@ -46,15 +46,9 @@
 
 namespace rwkv::backend::cpu {
 
-// Formats with AVX-512 leaves (every block format) and with AVX2 leaves; the others run the
-// generic block path.
+// Formats with SIMD leaves: every block format (the others run the generic block path).
 template <class F>
-inline constexpr bool quant_avx512_format_v = F::block_elems > 1;
-template <class F>
-inline constexpr bool quant_simd_format_v =
-    std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::q4_0> || std::is_same_v<F, weights::q4_1> ||
-    std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1> || std::is_same_v<F, weights::q4_k> ||
-    std::is_same_v<F, weights::q5_k> || std::is_same_v<F, weights::q6_k>;
+inline constexpr bool quant_simd_format_v = F::block_elems > 1;
 
 // True when W is a block format (block_elems > 1) this file computes: rows are whole blocks.
 inline bool quant_kernel_format(const Weight& W) {
@@ -521,6 +515,43 @@ RWKV_QAVX2_TARGET inline void block256(const std::byte* b, Sink& sink) {
                 sink(32 * s + 8 * i, _mm256_fmsub_ps(dl, to_ps8(q), ml));
             }
         }
+    } else if constexpr (std::is_same_v<F, weights::iq4_nl>) {  // d·K[q]: levels by pshufb, exact products
+        const __m256 d = _mm256_set1_ps(f16_at2(b));
+        const __m128i levels = _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+        const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)), m4 = _mm_set1_epi8(15);
+        const __m128i k[2] = {_mm_shuffle_epi8(levels, _mm_and_si128(qs, m4)),
+                              _mm_shuffle_epi8(levels, _mm_and_si128(_mm_srli_epi16(qs, 4), m4))};
+        for (int h = 0; h < 2; ++h) {
+            sink(16 * h, _mm256_mul_ps(to_ps8(_mm256_cvtepi8_epi32(k[h])), d));
+            sink(16 * h + 8, _mm256_mul_ps(to_ps8(_mm256_cvtepi8_epi32(_mm_srli_si128(k[h], 8))), d));
+        }
+    } else if constexpr (std::is_same_v<F, weights::q2_k>) {  // d·sc·q − dmin·m: fmsub rounds once
+        const float d = f16_at2(b + 80), dmin = f16_at2(b + 82);
+        const __m256i three = _mm256_set1_epi32(3);
+        for (int s = 0; s < 16; ++s) {
+            const unsigned sc = static_cast<unsigned>(b[s]);
+            const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc & 15u));
+            const __m256 ml = _mm256_set1_ps(dmin * static_cast<float>(sc >> 4));
+            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            for (int i = 0; i < 2; ++i) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 16 + 32 * h + l0 + 8 * i), 2 * j), three);
+                sink(16 * s + 8 * i, _mm256_fmsub_ps(dl, to_ps8(q), ml));
+            }
+        }
+    } else if constexpr (std::is_same_v<F, weights::q3_k>) {  // d·S·(low − 4·!hbit): exact products
+        const float d = f16_at2(b + 108);
+        const __m256i three = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1);
+        for (int s = 0; s < 16; ++s) {
+            const __m256 dl = _mm256_set1_ps(d * static_cast<float>(weights::q3_k::scale(b, s)));
+            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            for (int i = 0; i < 2; ++i) {
+                const int l = l0 + 8 * i;
+                const __m256i low = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 32 + 32 * h + l), 2 * j), three);
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + l), 4 * h + j), one);
+                const __m256i q = _mm256_sub_epi32(low, _mm256_slli_epi32(_mm256_xor_si256(hb, one), 2));
+                sink(16 * s + 8 * i, _mm256_mul_ps(dl, to_ps8(q)));
+            }
+        }
     } else if constexpr (std::is_same_v<F, weights::q6_k>) {
         const float d = f16_at2(b + 208);
         const __m256i three = _mm256_set1_epi32(3), k32 = _mm256_set1_epi32(32);
@@ -588,14 +619,12 @@ template <class F>
 void qmatvec_rows_typed(const Weight& W, const float* x, float* y, int row_begin, int row_end, Isa isa) {
     const auto nb = static_cast<std::size_t>(W.cols / F::block_elems);
 #if RWKV_MATVEC_X86
-    if constexpr (quant_avx512_format_v<F>) {
+    if constexpr (quant_simd_format_v<F>) {
         if (isa == Isa::avx512)
             return for_row_groups(W, y, row_begin, row_end, [&](const std::byte* const* w, float* const* o, int n) {
                 if (n == 8) rows_avx512<F, 8>(w, x, nb, o);
                 else rows_avx512<F, 1>(w, x, nb, o);
             });
-    }
-    if constexpr (quant_simd_format_v<F>) {
         if (isa == Isa::avx2)
             return for_row_groups(W, y, row_begin, row_end, [&](const std::byte* const* w, float* const* o, int n) {
                 if (n == 8) rows_avx2<F, 8>(w, x, nb, o);
@@ -631,9 +660,8 @@ inline void qdecode_rows(const Weight& W, int row_begin, int row_end, float* out
     weights::visit_format(W.type, [&](auto f) {
         using F = decltype(f);
 #if RWKV_MATVEC_X86
-        if constexpr (quant_avx512_format_v<F>)
-            if (isa == Isa::avx512) return qmv_detail::decode_rows_avx512<F>(W, row_begin, row_end, out);
         if constexpr (quant_simd_format_v<F>) {
+            if (isa == Isa::avx512) return qmv_detail::decode_rows_avx512<F>(W, row_begin, row_end, out);
             if (isa == Isa::avx2) return qmv_detail::decode_rows_avx2<F>(W, row_begin, row_end, out);
         }
 #endif
