@@ -150,7 +150,8 @@ void decode_rows_generic(const Weight& W, int row_begin, int row_end, float* out
 //   fp32 values (vpermps reads only the low 4 bits of each index lane, so no masking), made once
 //   per (sub-)block by one multiply or FMA of a constant table with the exact single rounding of
 //   the reference: one table lookup per 16 values instead of mask, subtract, convert, multiply;
-// - 5th bits (Q5_0, Q5_1, Q5_K) pick a second table through a lane mask (masked vpermps);
+// - 5-bit codes (Q5_0, Q5_1, Q5_K) index a 32-entry table (two-table vpermt2ps), the 5th bit
+//   OR-ed into the nibble under a lane mask;
 // - Q2_K's 2-bit codes index a table that repeats its 4 values (bits 2-3 need no mask), Q3_K's
 //   3-bit codes (2 low bits and the hmask bit, merged by one vpternlogd) one that repeats 8;
 // - Q6_K builds its 6-bit codes 64 at a time in bytes, then widens 16 at a time;
@@ -173,8 +174,10 @@ RWKV_QAVX512_TARGET inline __m512i srl(__m512i v, unsigned n) { return _mm512_ma
 RWKV_QAVX512_TARGET inline __m512 lut(__m512i idx, __m512 table) {  // table[idx & 15]
     return _mm512_maskz_permutexvar_ps(q_all16, idx, table);
 }
-RWKV_QAVX512_TARGET inline __m512 lut2(__m512i idx, __m512 t0, __m512 t1, __mmask16 hi) {  // (hi ? t1 : t0)[idx & 15]
-    return _mm512_mask_permutexvar_ps(lut(idx, t0), hi, idx, t1);
+// (t0 ++ t1)[nib + 16·hi] for nib in 0..15 (one two-table vpermt2ps instead of two lookups).
+RWKV_QAVX512_TARGET inline __m512 lut5(__m512i nib, __m512 t0, __m512 t1, __mmask16 hi) {
+    const __m512i idx = _mm512_mask_or_epi32(nib, hi, nib, _mm512_set1_epi32(16));
+    return _mm512_maskz_permutex2var_ps(q_all16, t0, idx, t1);
 }
 template <int... V>
 RWKV_QAVX512_TARGET inline __m512 consts16() {
@@ -324,8 +327,8 @@ RWKV_QAVX512_TARGET inline void group512(const std::byte* b, const State512<F>& 
     } else if constexpr (std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>) {
         (void)g;
         const __m512i v = u8x16(b + (std::is_same_v<F, weights::q5_1> ? 8 : 6));
-        w0 = lut2(v, st.t0, st.t1, static_cast<__mmask16>(st.qh & 0xffffu));
-        w1 = lut2(srl(v, 4), st.t0, st.t1, static_cast<__mmask16>(st.qh >> 16));
+        w0 = lut5(_mm512_and_si512(v, _mm512_set1_epi32(15)), st.t0, st.t1, static_cast<__mmask16>(st.qh & 0xffffu));
+        w1 = lut5(srl(v, 4), st.t0, st.t1, static_cast<__mmask16>(st.qh >> 16));
     } else if constexpr (std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k>) {
         // Sub-block g: nibbles (low for even g, high for odd) of qs[32·(g/2) + l].
         constexpr int qs_at = std::is_same_v<F, weights::q5_k> ? 48 : 16;
@@ -339,8 +342,12 @@ RWKV_QAVX512_TARGET inline void group512(const std::byte* b, const State512<F>& 
         if constexpr (std::is_same_v<F, weights::q5_k>) {      // 5th bit: bit g of qh[l]
             const __mmask32 hb = _mm256_test_epi8_mask(st.qh, _mm256_set1_epi8(static_cast<char>(1 << g)));
             const __m512 t1 = _mm512_fmsub_ps(ramp16(16), dl, ml);
-            w0 = lut2(v0, t0, t1, static_cast<__mmask16>(hb & 0xffffu));
-            w1 = lut2(v1, t0, t1, static_cast<__mmask16>(hb >> 16));
+            if (!(g & 1)) {
+                v0 = _mm512_and_si512(v0, _mm512_set1_epi32(15));
+                v1 = _mm512_and_si512(v1, _mm512_set1_epi32(15));
+            }
+            w0 = lut5(v0, t0, t1, static_cast<__mmask16>(hb & 0xffffu));
+            w1 = lut5(v1, t0, t1, static_cast<__mmask16>(hb >> 16));
         } else {
             w0 = lut(v0, t0);
             w1 = lut(v1, t0);
