@@ -1,7 +1,9 @@
-// Block-format kernels (backend/cpu/matvec_quant.hpp): on every path this CPU supports and for
-// every block format, (1) the SIMD dequantization gives bit for bit the reference decoder's values,
-// on blocks of random bytes (every bit pattern of the quants and packed scales; only the fp16
-// scale fields are kept finite); (2) the mat-vec matches the reference decode + a double dot
+// Block-format kernels (backend/cpu/matvec_quant.hpp; every block format, Q2_K, Q3_K and IQ4_NL
+// included, has AVX-512 and AVX2 kernels): on every path this CPU supports and for every block
+// format, (1) the SIMD dequantization gives bit for bit the reference decoder's values, on blocks
+// of random bytes (every bit pattern of the quants and packed scales; only the fp16 scale fields
+// are kept finite) and on blocks of extreme bytes (all 0x00 / 0xff / 0x80 / 0x7f codes and
+// scales, largest and smallest fp16 scales of both signs); (2) the mat-vec matches the reference decode + a double dot
 // within fp32 summation noise, on odd row counts and many blocks, and any row split gives
 // identical rows; (3) results do not depend on the thread count; (4) the prefill GEMM matches
 // the same reference.
@@ -10,9 +12,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <random>
 #include <vector>
 
@@ -103,6 +107,40 @@ TEST_CASE("SIMD dequantization equals the reference decoder bit for bit on every
             qdecode_rows(W, 0, W.rows, got.data(), isa);
             for (std::size_t i = 0; i < got.size(); ++i) {
                 INFO("element " << i);
+                REQUIRE(std::bit_cast<std::uint32_t>(got[i]) == std::bit_cast<std::uint32_t>(want[i]));
+            }
+        }
+    }
+}
+
+TEST_CASE("SIMD dequantization equals the reference decoder on extreme blocks", "[matvec_quant]") {
+    // Code and packed-scale bytes all equal to one of these, fp16 fields one of these.
+    const unsigned char fills[] = {0x00, 0xff, 0x80, 0x7f, 0x55, 0xaa};
+    const std::uint16_t scales[] = {0x7bff, 0xfbff, 0x0001, 0x8001, 0x0400, 0x3c00, 0xbc00, 0x0000};
+    for (dtype t : block_formats()) {
+        const int be = dtype_block_elems(t), bb = dtype_block_bytes(t);
+        const int nblocks = static_cast<int>(std::size(fills) * std::size(scales));
+        std::vector<std::byte> bytes(static_cast<std::size_t>(nblocks) * static_cast<std::size_t>(bb));
+        std::size_t k = 0;
+        for (unsigned char f : fills)
+            for (std::uint16_t h : scales) {
+                std::byte* blk = bytes.data() + k++ * static_cast<std::size_t>(bb);
+                std::fill(blk, blk + bb, static_cast<std::byte>(f));
+                weights::visit_format(t, [&](auto fmt) {
+                    using F = decltype(fmt);
+                    if constexpr (F::block_elems > 1)
+                        for (int at : F::linear_f16_fields) weights::store_u16(blk + at, h);
+                });
+            }
+        const Weight W = Weight::owning(t, std::move(bytes), 1, nblocks * be);
+        const auto want = decoded(W);
+        for (Isa isa : all_isas) {
+            if (!isa_supported(isa)) continue;
+            INFO(dtype_name(t) << " on " << isa_name(isa));
+            std::vector<float> got(W.size(), NAN);
+            qdecode_rows(W, 0, 1, got.data(), isa);
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                INFO("element " << i << " (block " << i / static_cast<std::size_t>(be) << ")");
                 REQUIRE(std::bit_cast<std::uint32_t>(got[i]) == std::bit_cast<std::uint32_t>(want[i]));
             }
         }

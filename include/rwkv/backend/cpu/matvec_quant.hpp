@@ -1,6 +1,6 @@
 #pragma once
-// Decode mat-vec and prefill GEMM for the block formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
-// Q5_K, Q6_K with SIMD leaves; every other block format through its reference decoder):
+// Decode mat-vec and prefill GEMM for the block formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K,
+// Q4_K, Q5_K, Q6_K, IQ4_NL), with AVX-512, AVX2 and generic leaves:
 // y[o] = Σ_c W[o][c]·x[c] with W a rwkv::Weight in a block format, x, y and accumulation in fp32.
 //
 // Exactness: each block is dequantized in registers to exactly the values of the format's
@@ -8,7 +8,8 @@
 // and then multiplied with x by fp32 FMAs. So the result differs from the reference decode +
 // dot only by summation order (~1e-6 relative), never by a rounded weight or a rounded
 // activation. (Where the reference computes q·d + m or dl·q − ml, q·d and dl·q are exact in
-// fp32, so an FMA rounds exactly once, like the reference.)
+// fp32, so an FMA rounds exactly once, like the reference. The AVX-512 Q8_0 kernel sums q·x over
+// a block and multiplies by d once: the same exact weights, a different summation rounding.)
 //
 // Speed: decode reads every weight byte once per token, so this is bandwidth-bound like the
 // 16-bit mat-vec (matvec.hpp), with the same row layout (8 rows at a time from 8 slices of the
@@ -33,6 +34,7 @@
 #include <cstring>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../../matrix.hpp"
@@ -44,12 +46,9 @@
 
 namespace rwkv::backend::cpu {
 
-// Formats with SIMD leaves (the others run the generic block path on every ISA).
+// Formats with SIMD leaves: every block format (the others run the generic block path).
 template <class F>
-inline constexpr bool quant_simd_format_v =
-    std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::q4_0> || std::is_same_v<F, weights::q4_1> ||
-    std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1> || std::is_same_v<F, weights::q4_k> ||
-    std::is_same_v<F, weights::q5_k> || std::is_same_v<F, weights::q6_k>;
+inline constexpr bool quant_simd_format_v = F::block_elems > 1;
 
 // True when W is a block format (block_elems > 1) this file computes: rows are whole blocks.
 inline bool quant_kernel_format(const Weight& W) {
@@ -141,112 +140,250 @@ void decode_rows_generic(const Weight& W, int row_begin, int row_end, float* out
 #define RWKV_QAVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define RWKV_QAVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 
-// ---- AVX-512 leaves. block512<F>(block, sink) dequantizes one block and hands sink(offset, w)
-// 16 consecutive values starting at element `offset` of the block. Sinks: FMA into an
-// accumulator (mat-vec) or store (prefill decode). Masked ("maskz") forms with all lanes set
-// compile to the plain instructions; GCC 12 warns falsely about the plain forms' undefined
-// pass-through operand when inlined (see matvec.hpp).
+// ---- AVX-512 leaves. Per format, prep512<F>(block, st) converts a block's scales once (per block
+// and row) into a State, and group512<F>(block, st, g, w) gives the 32 values of group g of the
+// block (groups512<F> groups per block) in two vectors of 16. The values are the reference
+// decoder's bit for bit, except that the Q8_0 mat-vec multiplies each block's integer-valued
+// partial sum by d once (q·d is exact, so only the rounding of the sum changes). Cheap decoding
+// is the point (at 4-6 bits the kernel, not the memory, was the limit):
+// - 4-bit codes (Q4_0, Q4_1, IQ4_NL, the K-quants' nibbles) index a 16-entry table of the block's
+//   fp32 values (vpermps reads only the low 4 bits of each index lane, so no masking), made once
+//   per (sub-)block by one multiply or FMA of a constant table with the exact single rounding of
+//   the reference: one table lookup per 16 values instead of mask, subtract, convert, multiply;
+// - 5-bit codes (Q5_0, Q5_1, Q5_K) index a 32-entry table (two-table vpermt2ps), the 5th bit
+//   OR-ed into the nibble under a lane mask;
+// - Q2_K's 2-bit codes index a table that repeats its 4 values (bits 2-3 need no mask), Q3_K's
+//   3-bit codes (2 low bits and the hmask bit, merged by one vpternlogd) one that repeats 8;
+// - Q6_K builds its 6-bit codes 64 at a time in bytes, then widens 16 at a time;
+// - K-quant scales are unpacked with 64-bit integer arithmetic and converted in one vector into a
+//   small array, so each sub-block's scale is a broadcast load.
+// The row kernels load each group's activations once for 8 rows. (Tried and dropped, slower on
+// this Zen 4: fp16 scales of 8 rows gathered into one vcvtph2ps; codes from a 16-byte broadcast
+// load and per-lane shifts with the activations permuted to match, instead of vpmovzxbd.)
 constexpr __mmask16 q_all16 = 0xffff;
 
-RWKV_QAVX512_TARGET inline float f16_at(const std::byte* p) { return _cvtsh_ss(u16_at(p)); }
+RWKV_QAVX512_TARGET inline __m512 bcast_f16(const std::byte* p) { return _mm512_set1_ps(_cvtsh_ss(u16_at(p))); }
 RWKV_QAVX512_TARGET inline __m512i u8x16(const std::byte* p) {  // 16 bytes → 16 u32 lanes
     return _mm512_maskz_cvtepu8_epi32(q_all16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+RWKV_QAVX512_TARGET inline __m512i i8x16(const void* p) {  // 16 bytes → 16 i32 lanes
+    return _mm512_maskz_cvtepi8_epi32(q_all16, _mm_loadu_si128(static_cast<const __m128i*>(p)));
+}
 RWKV_QAVX512_TARGET inline __m512 to_ps(__m512i v) { return _mm512_maskz_cvtepi32_ps(q_all16, v); }
-RWKV_QAVX512_TARGET inline __m512i lo4(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi32(15)); }
-RWKV_QAVX512_TARGET inline __m512i hi4(__m512i v) { return _mm512_maskz_srli_epi32(q_all16, v, 4); }
+RWKV_QAVX512_TARGET inline __m512i srl(__m512i v, unsigned n) { return _mm512_maskz_srli_epi32(q_all16, v, n); }
+RWKV_QAVX512_TARGET inline __m512 lut(__m512i idx, __m512 table) {  // table[idx & 15]
+    return _mm512_maskz_permutexvar_ps(q_all16, idx, table);
+}
+// (t0 ++ t1)[nib + 16·hi] for nib in 0..15 (one two-table vpermt2ps instead of two lookups).
+RWKV_QAVX512_TARGET inline __m512 lut5(__m512i nib, __m512 t0, __m512 t1, __mmask16 hi) {
+    const __m512i idx = _mm512_mask_or_epi32(nib, hi, nib, _mm512_set1_epi32(16));
+    return _mm512_maskz_permutex2var_ps(q_all16, t0, idx, t1);
+}
+template <int... V>
+RWKV_QAVX512_TARGET inline __m512 consts16() {
+    alignas(64) static constexpr float v[16] = {static_cast<float>(V)...};
+    return _mm512_load_ps(v);
+}
+RWKV_QAVX512_TARGET inline __m512 ramp16(int first) {  // first, first + 1, ..., first + 15
+    return _mm512_add_ps(consts16<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15>(),
+                         _mm512_set1_ps(static_cast<float>(first)));
+}
 
-struct FmaSink512 {
-    const float* x;
-    __m512 acc;
-    RWKV_QAVX512_TARGET void operator()(int off, __m512 w) { acc = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + off), acc); }
+// Q4_K/Q5_K's 12 packed scale bytes (weights/q4_k.hpp) as 16 bytes [sc0..sc7, m0..m7]: bytes 0-3
+// hold sc0-3 (low 6 bits) and the top 2 bits of sc4-7, bytes 4-7 m0-3 and the top bits of m4-7,
+// bytes 8-11 the low 4 bits of sc4-7 (low nibbles) and of m4-7 (high nibbles).
+inline __m128i k4_unpack_scales(const std::byte* s) {
+    std::uint64_t ab;
+    std::memcpy(&ab, s, 8);
+    const std::uint64_t c = u32_at(s + 8);
+    const std::uint64_t x = ab & 0x3f3f3f3f3f3f3f3full;  // [sc0-3, m0-3]
+    const std::uint64_t z = ((c & 0x0f0f0f0fu) | ((c << 28) & 0x0f0f0f0f00000000ull)) |
+                            ((ab >> 2) & 0x3030303030303030ull);  // [sc4-7, m4-7]
+    return _mm_unpacklo_epi32(_mm_cvtsi64_si128(static_cast<long long>(x)),
+                              _mm_cvtsi64_si128(static_cast<long long>(z)));
+}
+
+// Q3_K's 16 scales + 32 as bytes (weights/q3_k.hpp): low 4 bits in the low (s < 8) or high
+// (s ≥ 8) nibbles of bytes 0-7, top 2 bits in bytes 8-11 at bit 2·(s/4).
+inline __m128i k3_unpack_scales(const std::byte* s) {
+    std::uint64_t ab;
+    std::memcpy(&ab, s, 8);
+    const std::uint64_t h = u32_at(s + 8), n = 0x0f0f0f0f0f0f0f0full;
+    const std::uint64_t lo = (ab & n) | ((h << 4) & 0x30303030u) | (((h << 2) & 0x30303030u) << 32);  // s 0-7
+    const std::uint64_t hi = ((ab >> 4) & n) | (h & 0x30303030u) | (((h >> 2) & 0x30303030u) << 32);  // s 8-15
+    return _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
+}
+
+template <class F>
+struct State512 {  // 32-value formats: the block's table(s) and 5th bits
+    __m512 t0, t1;
+    std::uint32_t qh;
 };
-struct StoreSink512 {
-    float* out;
-    RWKV_QAVX512_TARGET void operator()(int off, __m512 w) { _mm512_storeu_ps(out + off, w); }
+template <>
+struct State512<weights::q8_0> {
+    __m512 d;
+};
+template <>
+struct State512<weights::q2_k> {
+    alignas(64) float dl[16], ml[16];
+};
+template <>
+struct State512<weights::q3_k> {
+    alignas(64) float dl[16];
+    __m512i hm0, hm1;  // hmask[l] for l < 16 and l ≥ 16, one per lane
+};
+template <>
+struct State512<weights::q4_k> {
+    alignas(64) float dlml[16];  // d·sc for 8 sub-blocks, then dmin·m
+};
+template <>
+struct State512<weights::q5_k> {
+    alignas(64) float dlml[16];
+    __m256i qh;
+};
+template <>
+struct State512<weights::q6_k> {
+    alignas(64) std::int8_t q[256];  // q − 32 per value
+    alignas(64) float dl[16];
 };
 
-template <class F, class Sink>
-RWKV_QAVX512_TARGET inline void block512(const std::byte* b, Sink& sink) {
-    if constexpr (std::is_same_v<F, weights::q8_0>) {  // qs·d
-        const __m512 d = _mm512_set1_ps(f16_at(b));
-        for (int h = 0; h < 2; ++h) {
-            const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + 16 * h));
-            sink(16 * h, _mm512_mul_ps(to_ps(_mm512_maskz_cvtepi8_epi32(q_all16, q)), d));
-        }
+template <class F>
+inline constexpr int groups512 = F::block_elems / 32;
+
+template <class F>
+RWKV_QAVX512_TARGET inline void prep512(const std::byte* b, State512<F>& st) {
+    if constexpr (std::is_same_v<F, weights::q8_0>) {
+        st.d = bcast_f16(b);
     } else if constexpr (std::is_same_v<F, weights::q4_0>) {  // (q − 8)·d
-        const __m512 d = _mm512_set1_ps(f16_at(b));
-        const __m512i q = u8x16(b + 2), eight = _mm512_set1_epi32(8);
-        sink(0, _mm512_mul_ps(to_ps(_mm512_sub_epi32(lo4(q), eight)), d));
-        sink(16, _mm512_mul_ps(to_ps(_mm512_sub_epi32(hi4(q), eight)), d));
-    } else if constexpr (std::is_same_v<F, weights::q4_1>) {  // q·d + m
-        const __m512 d = _mm512_set1_ps(f16_at(b)), m = _mm512_set1_ps(f16_at(b + 2));
-        const __m512i q = u8x16(b + 4);
-        sink(0, _mm512_fmadd_ps(to_ps(lo4(q)), d, m));
-        sink(16, _mm512_fmadd_ps(to_ps(hi4(q)), d, m));
-    } else if constexpr (std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>) {
-        constexpr bool affine = std::is_same_v<F, weights::q5_1>;
-        constexpr int qh_at = affine ? 4 : 2;
-        const __m512 d = _mm512_set1_ps(f16_at(b));
-        const std::uint32_t qh = u32_at(b + qh_at);
-        const __m512i q = u8x16(b + qh_at + 4), sixteen = _mm512_set1_epi32(16);
-        // The 5th bit of element e is bit e of qh: a lane mask.
-        __m512i q0 = _mm512_mask_or_epi32(lo4(q), static_cast<__mmask16>(qh & 0xffffu), lo4(q), sixteen);
-        __m512i q1 = _mm512_mask_or_epi32(hi4(q), static_cast<__mmask16>(qh >> 16), hi4(q), sixteen);
-        if constexpr (affine) {  // q·d + m
-            const __m512 m = _mm512_set1_ps(f16_at(b + 2));
-            sink(0, _mm512_fmadd_ps(to_ps(q0), d, m));
-            sink(16, _mm512_fmadd_ps(to_ps(q1), d, m));
-        } else {  // (q − 16)·d
-            q0 = _mm512_sub_epi32(q0, sixteen);
-            q1 = _mm512_sub_epi32(q1, sixteen);
-            sink(0, _mm512_mul_ps(to_ps(q0), d));
-            sink(16, _mm512_mul_ps(to_ps(q1), d));
-        }
+        st.t0 = _mm512_mul_ps(ramp16(-8), bcast_f16(b));
+    } else if constexpr (std::is_same_v<F, weights::iq4_nl>) {  // d·K[q]
+        st.t0 = _mm512_mul_ps(consts16<-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113>(),
+                              bcast_f16(b));
+    } else if constexpr (std::is_same_v<F, weights::q4_1>) {  // q·d + m (q·d exact: one rounding)
+        st.t0 = _mm512_fmadd_ps(ramp16(0), bcast_f16(b), bcast_f16(b + 2));
+    } else if constexpr (std::is_same_v<F, weights::q5_0>) {  // (q − 16)·d, q = nibble + 16·bit
+        const __m512 d = bcast_f16(b);
+        st.t0 = _mm512_mul_ps(ramp16(-16), d);
+        st.t1 = _mm512_mul_ps(ramp16(0), d);
+        st.qh = u32_at(b + 2);
+    } else if constexpr (std::is_same_v<F, weights::q5_1>) {  // q·d + m
+        const __m512 d = bcast_f16(b), m = bcast_f16(b + 2);
+        st.t0 = _mm512_fmadd_ps(ramp16(0), d, m);
+        st.t1 = _mm512_fmadd_ps(ramp16(16), d, m);
+        st.qh = u32_at(b + 4);
     } else if constexpr (std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k>) {
-        // d·sc·q − dmin·m per sub-block of 32; sub-blocks 2c and 2c+1 share 32 bytes of nibbles.
-        constexpr bool five = std::is_same_v<F, weights::q5_k>;
-        constexpr int qs_at = five ? 48 : 16;
-        const float d = f16_at(b), dmin = f16_at(b + 2);
-        const __m256i qh = five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16)) : _mm256_setzero_si256();
-        for (int c = 0; c < 4; ++c) {
-            const __m512i n0 = u8x16(b + qs_at + 32 * c), n1 = u8x16(b + qs_at + 32 * c + 16);
-            for (int half = 0; half < 2; ++half) {
-                const int s = 2 * c + half;
-                unsigned sc = 0, m = 0;
-                weights::detail::k4_scale_min(b + 4, s, sc, m);
-                const __m512 dl = _mm512_set1_ps(d * static_cast<float>(sc));
-                const __m512 ml = _mm512_set1_ps(dmin * static_cast<float>(m));
-                __m512i q0 = half ? hi4(n0) : lo4(n0), q1 = half ? hi4(n1) : lo4(n1);
-                if constexpr (five) {  // bit s of qh[l]
-                    const __mmask32 hb = _mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(1 << s)));
-                    const __m512i sixteen = _mm512_set1_epi32(16);
-                    q0 = _mm512_mask_or_epi32(q0, static_cast<__mmask16>(hb & 0xffffu), q0, sixteen);
-                    q1 = _mm512_mask_or_epi32(q1, static_cast<__mmask16>(hb >> 16), q1, sixteen);
-                }
-                sink(32 * s, _mm512_fmsub_ps(dl, to_ps(q0), ml));
-                sink(32 * s + 16, _mm512_fmsub_ps(dl, to_ps(q1), ml));
-            }
-        }
+        const __m512 dd = _mm512_mask_blend_ps(0xff00, bcast_f16(b), bcast_f16(b + 2));
+        const __m512i sm = _mm512_maskz_cvtepu8_epi32(q_all16, k4_unpack_scales(b + 4));
+        _mm512_store_ps(st.dlml, _mm512_mul_ps(to_ps(sm), dd));
+        if constexpr (std::is_same_v<F, weights::q5_k>)
+            st.qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16));
+    } else if constexpr (std::is_same_v<F, weights::q2_k>) {  // scales[s]: sc low nibble, m high
+        const __m512i s = u8x16(b);
+        _mm512_store_ps(st.dl, _mm512_mul_ps(to_ps(_mm512_and_si512(s, _mm512_set1_epi32(15))), bcast_f16(b + 80)));
+        _mm512_store_ps(st.ml, _mm512_mul_ps(to_ps(srl(s, 4)), bcast_f16(b + 82)));
+    } else if constexpr (std::is_same_v<F, weights::q3_k>) {
+        const __m512i s =
+            _mm512_sub_epi32(_mm512_maskz_cvtepu8_epi32(q_all16, k3_unpack_scales(b + 96)), _mm512_set1_epi32(32));
+        _mm512_store_ps(st.dl, _mm512_mul_ps(to_ps(s), bcast_f16(b + 108)));
+        st.hm0 = u8x16(b);
+        st.hm1 = u8x16(b + 16);
     } else if constexpr (std::is_same_v<F, weights::q6_k>) {
-        // Group (h, g) of 32 elements 128h + 32g + l: low nibble (g < 2) or high nibble of
-        // ql[64h + 32(g&1) + l], bits 2g.. of qh[32h + l]; scale per 16 elements.
-        const float d = f16_at(b + 208);
-        const __m512i three = _mm512_set1_epi32(3), k32 = _mm512_set1_epi32(32);
-        for (int h = 0; h < 2; ++h)
-            for (int g = 0; g < 4; ++g)
-                for (int half = 0; half < 2; ++half) {
-                    const int e = 128 * h + 32 * g + 16 * half;
-                    const __m512i lb = u8x16(b + 64 * h + 32 * (g & 1) + 16 * half);
-                    const __m512i hb = u8x16(b + 128 + 32 * h + 16 * half);
-                    const __m512i lo = g < 2 ? lo4(lb) : hi4(lb);
-                    const __m512i hi =
-                        _mm512_and_si512(_mm512_maskz_srlv_epi32(q_all16, hb, _mm512_set1_epi32(2 * g)), three);
-                    const __m512i q =
-                        _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_maskz_slli_epi32(q_all16, hi, 4)), k32);
-                    const auto sc = static_cast<signed char>(static_cast<unsigned char>(b[192 + e / 16]));
-                    sink(e, _mm512_mul_ps(_mm512_set1_ps(d * static_cast<float>(sc)), to_ps(q)));
-                }
+        // Codes 64 at a time. Half h (values 128h..) has ql = 64 bytes and qh = 32 bytes: value
+        // 128h + i (i < 64) is the low nibble of ql[i] with bits 2·(i/32).. of qh[i % 32] on top,
+        // value 128h + 64 + i the high nibble with bits 4 + 2·(i/32)... The 16-bit shifts also
+        // move bits between the two bytes of a lane; the masks drop them.
+        const __m512i lo4 = _mm512_set1_epi8(0x0f), b45 = _mm512_set1_epi8(0x30), k32 = _mm512_set1_epi8(32);
+        const __m512i up = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+        const __m512i down = _mm512_maskz_inserti64x4(0xff, _mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+        for (int h = 0; h < 2; ++h) {
+            const __m512i ql = _mm512_loadu_si512(b + 64 * h);
+            const __m512i qh = _mm512_maskz_broadcast_i64x4(
+                0xff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 128 + 32 * h)));
+            const __m512i ha = _mm512_and_si512(_mm512_sllv_epi16(qh, up), b45);
+            const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(qh, down), b45);
+            const __m512i qa = _mm512_ternarylogic_epi32(ql, lo4, ha, 0xea);  // (ql & 15) | ha
+            const __m512i qb = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), lo4, hb, 0xea);
+            _mm512_store_si512(st.q + 128 * h, _mm512_sub_epi8(qa, k32));
+            _mm512_store_si512(st.q + 128 * h + 64, _mm512_sub_epi8(qb, k32));
+        }
+        const __m512 sc = to_ps(i8x16(b + 192));
+        _mm512_store_ps(st.dl, _mm512_mul_ps(sc, bcast_f16(b + 208)));
+    }
+}
+
+// The 32 values of group g (Q8_0: q, not yet times d).
+template <class F>
+RWKV_QAVX512_TARGET inline void group512(const std::byte* b, const State512<F>& st, int g, __m512& w0, __m512& w1) {
+    if constexpr (std::is_same_v<F, weights::q8_0>) {
+        (void)st, (void)g;
+        w0 = to_ps(i8x16(b + 2));
+        w1 = to_ps(i8x16(b + 18));
+    } else if constexpr (std::is_same_v<F, weights::q4_0> || std::is_same_v<F, weights::q4_1> ||
+                         std::is_same_v<F, weights::iq4_nl>) {
+        (void)g;
+        const __m512i v = u8x16(b + (std::is_same_v<F, weights::q4_1> ? 4 : 2));
+        w0 = lut(v, st.t0);
+        w1 = lut(srl(v, 4), st.t0);
+    } else if constexpr (std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>) {
+        (void)g;
+        const __m512i v = u8x16(b + (std::is_same_v<F, weights::q5_1> ? 8 : 6));
+        w0 = lut5(_mm512_and_si512(v, _mm512_set1_epi32(15)), st.t0, st.t1, static_cast<__mmask16>(st.qh & 0xffffu));
+        w1 = lut5(srl(v, 4), st.t0, st.t1, static_cast<__mmask16>(st.qh >> 16));
+    } else if constexpr (std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k>) {
+        // Sub-block g: nibbles (low for even g, high for odd) of qs[32·(g/2) + l].
+        constexpr int qs_at = std::is_same_v<F, weights::q5_k> ? 48 : 16;
+        __m512i v0 = u8x16(b + qs_at + 32 * (g / 2)), v1 = u8x16(b + qs_at + 32 * (g / 2) + 16);
+        if (g & 1) {
+            v0 = srl(v0, 4);
+            v1 = srl(v1, 4);
+        }
+        const __m512 dl = _mm512_set1_ps(st.dlml[g]), ml = _mm512_set1_ps(st.dlml[8 + g]);
+        const __m512 t0 = _mm512_fmsub_ps(ramp16(0), dl, ml);  // dl·q − ml, q·dl exact
+        if constexpr (std::is_same_v<F, weights::q5_k>) {      // 5th bit: bit g of qh[l]
+            const __mmask32 hb = _mm256_test_epi8_mask(st.qh, _mm256_set1_epi8(static_cast<char>(1 << g)));
+            const __m512 t1 = _mm512_fmsub_ps(ramp16(16), dl, ml);
+            if (!(g & 1)) {
+                v0 = _mm512_and_si512(v0, _mm512_set1_epi32(15));
+                v1 = _mm512_and_si512(v1, _mm512_set1_epi32(15));
+            }
+            w0 = lut5(v0, t0, t1, static_cast<__mmask16>(hb & 0xffffu));
+            w1 = lut5(v1, t0, t1, static_cast<__mmask16>(hb >> 16));
+        } else {
+            w0 = lut(v0, t0);
+            w1 = lut(v1, t0);
+        }
+    } else if constexpr (std::is_same_v<F, weights::q2_k>) {
+        // Group g = 4h + j: (qs[32h + l] >> 2j) & 3; sub-blocks 2g (l < 16) and 2g + 1.
+        const int h = g / 4, j = g % 4;
+        const __m512i v0 = srl(u8x16(b + 16 + 32 * h), 2u * static_cast<unsigned>(j));
+        const __m512i v1 = srl(u8x16(b + 32 + 32 * h), 2u * static_cast<unsigned>(j));
+        const __m512 k = consts16<0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3>();
+        w0 = lut(v0, _mm512_fmsub_ps(k, _mm512_set1_ps(st.dl[2 * g]), _mm512_set1_ps(st.ml[2 * g])));
+        w1 = lut(v1, _mm512_fmsub_ps(k, _mm512_set1_ps(st.dl[2 * g + 1]), _mm512_set1_ps(st.ml[2 * g + 1])));
+    } else if constexpr (std::is_same_v<F, weights::q3_k>) {
+        // Group g = 4h + j: index = (qs[32h + l] >> 2j) & 3 | (bit 4h + j of hmask[l]) << 2, and
+        // the table (repeating every 8) holds dl·(low − 4) for index < 4, dl·low above.
+        const int h = g / 4, j = g % 4, hbit = 4 * h + j;
+        const __m512i v0 = srl(u8x16(b + 32 + 32 * h), 2u * static_cast<unsigned>(j));
+        const __m512i v1 = srl(u8x16(b + 48 + 32 * h), 2u * static_cast<unsigned>(j));
+        __m512i h0 = st.hm0, h1 = st.hm1;  // bit hbit → bit 2
+        if (hbit >= 2) {
+            h0 = srl(h0, static_cast<unsigned>(hbit - 2));
+            h1 = srl(h1, static_cast<unsigned>(hbit - 2));
+        } else {
+            h0 = _mm512_maskz_slli_epi32(q_all16, h0, static_cast<unsigned>(2 - hbit));
+            h1 = _mm512_maskz_slli_epi32(q_all16, h1, static_cast<unsigned>(2 - hbit));
+        }
+        const __m512i three = _mm512_set1_epi32(3);
+        const __m512i i0 = _mm512_ternarylogic_epi32(three, v0, h0, 0xca);  // three ? v : h
+        const __m512i i1 = _mm512_ternarylogic_epi32(three, v1, h1, 0xca);
+        const __m512 k = consts16<-4, -3, -2, -1, 0, 1, 2, 3, -4, -3, -2, -1, 0, 1, 2, 3>();
+        w0 = lut(i0, _mm512_mul_ps(k, _mm512_set1_ps(st.dl[2 * g])));
+        w1 = lut(i1, _mm512_mul_ps(k, _mm512_set1_ps(st.dl[2 * g + 1])));
+    } else if constexpr (std::is_same_v<F, weights::q6_k>) {
+        (void)b;
+        w0 = _mm512_mul_ps(to_ps(i8x16(st.q + 32 * g)), _mm512_set1_ps(st.dl[2 * g]));
+        w1 = _mm512_mul_ps(to_ps(i8x16(st.q + 32 * g + 16)), _mm512_set1_ps(st.dl[2 * g + 1]));
     }
 }
 
@@ -259,29 +396,57 @@ RWKV_QAVX512_TARGET inline float qhsum16(__m512 v) {
     return _mm_cvtss_f32(s);
 }
 
+// *y[r] = w[r]·x for R rows: per block, each row's State, then per group of 32 values the
+// activations once and each row's values into its accumulator.
 template <class F, int R>
 RWKV_QAVX512_TARGET void rows_avx512(const std::byte* const* w, const float* x, std::size_t nblocks, float* const* y) {
-    FmaSink512 s[R];
-    for (int r = 0; r < R; ++r) s[r].acc = _mm512_setzero_ps();
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    State512<F> st[R];
     for (std::size_t b = 0; b < nblocks; ++b) {
         const std::size_t off = b * F::block_bytes;
-        const bool pf = b % step_blocks<F> == 0;
-        for (int r = 0; r < R; ++r) {
-            if (pf) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
-            s[r].x = x + b * F::block_elems;
-            block512<F>(w[r] + off, s[r]);
+        const float* xb = x + b * F::block_elems;
+        if (b % step_blocks<F> == 0)
+            for (int r = 0; r < R; ++r) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
+        for (int r = 0; r < R; ++r) prep512<F>(w[r] + off, st[r]);
+        for (int g = 0; g < groups512<F>; ++g) {
+            const __m512 x0 = _mm512_loadu_ps(xb + 32 * g), x1 = _mm512_loadu_ps(xb + 32 * g + 16);
+            for (int r = 0; r < R; ++r) {
+                __m512 w0, w1;
+                group512<F>(w[r] + off, st[r], g, w0, w1);
+                if constexpr (std::is_same_v<F, weights::q8_0>) {  // d · Σ q·x
+                    acc[r] = _mm512_fmadd_ps(_mm512_fmadd_ps(w1, x1, _mm512_mul_ps(w0, x0)), st[r].d, acc[r]);
+                } else {
+                    acc[r] = _mm512_fmadd_ps(w0, x0, acc[r]);
+                    acc[r] = _mm512_fmadd_ps(w1, x1, acc[r]);
+                }
+            }
         }
     }
-    for (int r = 0; r < R; ++r) *y[r] = qhsum16(s[r].acc);
+    for (int r = 0; r < R; ++r) *y[r] = qhsum16(acc[r]);
 }
 
 template <class F>
 RWKV_QAVX512_TARGET void decode_rows_avx512(const Weight& W, int row_begin, int row_end, float* out) {
     const auto cols = static_cast<std::size_t>(W.cols), nb = cols / F::block_elems;
+    State512<F> st;
     for (int r = row_begin; r < row_end; ++r) {
         const std::byte* row = W.row(r);
-        StoreSink512 s{out + static_cast<std::size_t>(r - row_begin) * cols};
-        for (std::size_t b = 0; b < nb; ++b, s.out += F::block_elems) block512<F>(row + b * F::block_bytes, s);
+        float* o = out + static_cast<std::size_t>(r - row_begin) * cols;
+        for (std::size_t b = 0; b < nb; ++b, o += F::block_elems) {
+            const std::byte* blk = row + b * F::block_bytes;
+            prep512<F>(blk, st);
+            for (int g = 0; g < groups512<F>; ++g) {
+                __m512 w0, w1;
+                group512<F>(blk, st, g, w0, w1);
+                if constexpr (std::is_same_v<F, weights::q8_0>) {
+                    w0 = _mm512_mul_ps(w0, st.d);
+                    w1 = _mm512_mul_ps(w1, st.d);
+                }
+                _mm512_storeu_ps(o + 32 * g, w0);
+                _mm512_storeu_ps(o + 32 * g + 16, w1);
+            }
+        }
     }
 }
 
@@ -355,6 +520,43 @@ RWKV_QAVX2_TARGET inline void block256(const std::byte* b, Sink& sink) {
                     q = _mm256_or_si256(q, _mm256_slli_epi32(_mm256_and_si256(h, _mm256_set1_epi32(1)), 4));
                 }
                 sink(32 * s + 8 * i, _mm256_fmsub_ps(dl, to_ps8(q), ml));
+            }
+        }
+    } else if constexpr (std::is_same_v<F, weights::iq4_nl>) {  // d·K[q]: levels by pshufb, exact products
+        const __m256 d = _mm256_set1_ps(f16_at2(b));
+        const __m128i levels = _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+        const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)), m4 = _mm_set1_epi8(15);
+        const __m128i k[2] = {_mm_shuffle_epi8(levels, _mm_and_si128(qs, m4)),
+                              _mm_shuffle_epi8(levels, _mm_and_si128(_mm_srli_epi16(qs, 4), m4))};
+        for (int h = 0; h < 2; ++h) {
+            sink(16 * h, _mm256_mul_ps(to_ps8(_mm256_cvtepi8_epi32(k[h])), d));
+            sink(16 * h + 8, _mm256_mul_ps(to_ps8(_mm256_cvtepi8_epi32(_mm_srli_si128(k[h], 8))), d));
+        }
+    } else if constexpr (std::is_same_v<F, weights::q2_k>) {  // d·sc·q − dmin·m: fmsub rounds once
+        const float d = f16_at2(b + 80), dmin = f16_at2(b + 82);
+        const __m256i three = _mm256_set1_epi32(3);
+        for (int s = 0; s < 16; ++s) {
+            const unsigned sc = static_cast<unsigned>(b[s]);
+            const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc & 15u));
+            const __m256 ml = _mm256_set1_ps(dmin * static_cast<float>(sc >> 4));
+            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            for (int i = 0; i < 2; ++i) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 16 + 32 * h + l0 + 8 * i), 2 * j), three);
+                sink(16 * s + 8 * i, _mm256_fmsub_ps(dl, to_ps8(q), ml));
+            }
+        }
+    } else if constexpr (std::is_same_v<F, weights::q3_k>) {  // d·S·(low − 4·!hbit): exact products
+        const float d = f16_at2(b + 108);
+        const __m256i three = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1);
+        for (int s = 0; s < 16; ++s) {
+            const __m256 dl = _mm256_set1_ps(d * static_cast<float>(weights::q3_k::scale(b, s)));
+            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            for (int i = 0; i < 2; ++i) {
+                const int l = l0 + 8 * i;
+                const __m256i low = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 32 + 32 * h + l), 2 * j), three);
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + l), 4 * h + j), one);
+                const __m256i q = _mm256_sub_epi32(low, _mm256_slli_epi32(_mm256_xor_si256(hb, one), 2));
+                sink(16 * s + 8 * i, _mm256_mul_ps(dl, to_ps8(q)));
             }
         }
     } else if constexpr (std::is_same_v<F, weights::q6_k>) {
