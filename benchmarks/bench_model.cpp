@@ -8,9 +8,17 @@
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 #include "shapes.hpp"
 
@@ -55,8 +63,102 @@ void prefill(benchmark::State& st, const bench::Shape& shape) {
         benchmark::Counter(static_cast<double>(st.iterations() * prompt.size()), benchmark::Counter::kIsRate);
 }
 
+// CPU seconds of the calling thread or (process = true) of the whole process.
+double cpu_seconds(bool process) {
+    timespec ts{};
+    clock_gettime(process ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// The fp32 FMA ceiling of `threads` threads in flop/s: each thread runs 12 independent chains of
+// 512-bit FMAs (AVX-512) or 256-bit ones (AVX2 + FMA) on registers for ~0.1 s; the best of 3.
+// The ceiling for batched decoding, which is compute-bound from a few sequences on. Each thread's
+// rate is taken per second of its own CPU time, so other programs on a shared machine lower it
+// little (they take time slices, not FMA throughput).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define RWKV_FMA12(fma, a, m, b)                                                                    \
+    a##0 = fma(a##0, m, b), a##1 = fma(a##1, m, b), a##2 = fma(a##2, m, b), a##3 = fma(a##3, m, b), \
+    a##4 = fma(a##4, m, b), a##5 = fma(a##5, m, b), a##6 = fma(a##6, m, b), a##7 = fma(a##7, m, b), \
+    a##8 = fma(a##8, m, b), a##9 = fma(a##9, m, b), a##10 = fma(a##10, m, b), a##11 = fma(a##11, m, b)
+__attribute__((target("avx512f"))) double fma_chains_512(long steps) {
+    __m512 a0 = _mm512_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
+           a10 = a0, a11 = a0;
+    const __m512 m = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+    for (long i = 0; i < steps; ++i) {
+        RWKV_FMA12(_mm512_fmadd_ps, a, m, b);
+        // Opaque to the compiler, so it can neither merge the identical chains nor drop any.
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));
+        __asm__ volatile("" : "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+    }
+    const __m512 s = _mm512_add_ps(
+        _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+        _mm512_add_ps(
+            _mm512_add_ps(a4, a5),
+            _mm512_add_ps(_mm512_add_ps(a6, a7), _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)))));
+    float out[16];
+    _mm512_storeu_ps(out, s);
+    benchmark::DoNotOptimize(out[0]);
+    return static_cast<double>(steps) * 12 * 16 * 2;
+}
+__attribute__((target("avx2,fma"))) double fma_chains_256(long steps) {
+    __m256 a0 = _mm256_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
+           a10 = a0, a11 = a0;
+    const __m256 m = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+    for (long i = 0; i < steps; ++i) {
+        RWKV_FMA12(_mm256_fmadd_ps, a, m, b);
+        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
+        __asm__ volatile("" : "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
+    }
+    const __m256 s = _mm256_add_ps(
+        _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+        _mm256_add_ps(
+            _mm256_add_ps(a4, a5),
+            _mm256_add_ps(_mm256_add_ps(a6, a7), _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)))));
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    benchmark::DoNotOptimize(out[0]);
+    return static_cast<double>(steps) * 12 * 8 * 2;
+}
+#undef RWKV_FMA12
+#endif
+
+double fma_ceiling(int threads) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    const bool wide = __builtin_cpu_supports("avx512f");
+    if (!wide && !__builtin_cpu_supports("fma")) return 0.0;
+    double best = 0.0;
+    for (int round = 0; round < 3; ++round) {
+        const long steps = 4'000'000;
+        std::vector<double> rate(static_cast<std::size_t>(threads));
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] {
+                const double c0 = cpu_seconds(false);
+                const double flops = wide ? fma_chains_512(steps) : fma_chains_256(steps);
+                rate[static_cast<std::size_t>(t)] = flops / (cpu_seconds(false) - c0);
+            });
+        for (auto& th : pool) th.join();
+        double total = 0.0;
+        for (double r : rate) total += r;
+        best = std::max(best, total);
+    }
+    return best;
+#else
+    (void)threads;
+    return 0.0;
+#endif
+}
+
+// Multiply-adds ×2 of one decoded token: every projection and the head (bench::flops_per_prefill_token
+// counts the head only for a prompt's last token, i.e. not per token).
+double flops_per_decode_token(const rwkv::Config& c) {
+    return bench::flops_per_prefill_token(c) + 2.0 * c.vocab_size * c.n_embd;
+}
+
 // Batched decoding (Model::forward_batch): B sequences, one token each per step, weights read
-// once per step. tok/s counts all B sequences (aggregate); range(0) = B, 2 threads.
+// once per step. tok/s counts all B sequences (aggregate); range(0) = B, 2 threads; Time is per
+// step. Also reported: the arithmetic rate, and as a fraction of the fp32 FMA ceiling of 2 threads
+// measured just before (ceiling%: batched decoding turns compute-bound from a few sequences on).
 template <class T>
 void decode_batch(benchmark::State& st, const bench::Shape& shape) {
     auto model = model_of<T>(shape);
@@ -68,12 +170,28 @@ void decode_batch(benchmark::State& st, const bench::Shape& shape) {
     for (auto& s : states) ptrs.push_back(&s);
     std::vector<rwkv::token> toks(B);
     for (std::size_t b = 0; b < B; ++b) toks[b] = static_cast<rwkv::token>(b * 131 + 1);
+    const double ceiling = fma_ceiling(2);
+    const double cpu0 = cpu_seconds(true);
+    const auto t0 = std::chrono::steady_clock::now();
     for (auto _ : st) {
         auto logits = model.forward_batch(std::span<const rwkv::token>(toks), std::span<rwkv::State* const>(ptrs));
         benchmark::DoNotOptimize(logits.data());
         for (auto& t : toks) t = (t * 31 + 7) % model.config().vocab_size;
     }
-    st.counters["tok/s"] = benchmark::Counter(static_cast<double>(st.iterations() * B), benchmark::Counter::kIsRate);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu = cpu_seconds(true) - cpu0;
+    const double tokens = static_cast<double>(st.iterations()) * static_cast<double>(B);
+    const double flops = tokens * flops_per_decode_token(model.config()) / seconds;
+    st.counters["tok/s"] = tokens / seconds;
+    // Per CPU second of the 2 threads (×2): the rate of 2 cores kept busy, less sensitive to
+    // other programs on a shared machine (waits in the pool spin, so they count as busy).
+    st.counters["tok/cpu_s2"] = 2.0 * tokens / cpu;
+    st.counters["GFLOP/s"] = flops / 1e9;
+    st.counters["ceil_GFLOP/s"] = ceiling / 1e9;
+    if (ceiling > 0.0) {
+        st.counters["ceiling%"] = 100.0 * flops / ceiling;
+        st.counters["ceiling%_cpu"] = 100.0 * 2.0 * tokens * flops_per_decode_token(model.config()) / cpu / ceiling;
+    }
 }
 
 // One layer's TimeMix + ChannelMix for one token (no head, no embedding): per-layer overhead.

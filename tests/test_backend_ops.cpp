@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -99,6 +100,40 @@ TEMPLATE_TEST_CASE("project and project_many match the reference for every forma
                     B::project_many(f.cpu_ws, {{&W, X.data(), y2.data()}, {&W, X.data(), y3.data()}}, n);
                     CHECK(y2 == y);
                     CHECK(y3 == y);
+                }
+            }
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("decode-batch rows project bit for bit like one row at a time, every format", "[ops][batch]",
+                   rwkv::cpu) {
+    using B = rwkv::backend_ops<TestType>;
+    std::mt19937 g(3);
+    for (rwkv::dtype t : all_formats()) {
+        const int be = rwkv::dtype_block_elems(t);
+        for (int cols : {be, be == 1 ? 131 : 5 * be}) {
+            for (int rows : {1, 7, 50}) {
+                for (int n : {2, 5, 70}) {
+                    INFO(rwkv::dtype_name(t) << " rows " << rows << " cols " << cols << " n " << n);
+                    const auto wv = rnd(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols), g);
+                    const auto W = rwkv::Weight::encode(t, wv.data(), rows, cols);
+                    const auto X = rnd(static_cast<std::size_t>(n) * static_cast<std::size_t>(cols), g);
+                    const auto R = static_cast<std::size_t>(rows), K = static_cast<std::size_t>(cols);
+                    std::vector<float> y(static_cast<std::size_t>(n) * R), one(y.size()), want(y.size());
+                    Fixture f(config(8, 8, 8, 8, 1, 1, 8), n);
+                    for (int v = 0; v < n; ++v)
+                        B::project(f.cpu_ws, W, X.data() + static_cast<std::size_t>(v) * K, 1,
+                                   one.data() + static_cast<std::size_t>(v) * R);
+                    f.cpu_ws.one_token_rows = true;  // as Model::forward_batch sets it for a decode round
+                    B::project(f.cpu_ws, W, X.data(), n, y.data());
+                    CHECK(std::memcmp(y.data(), one.data(), y.size() * sizeof(float)) == 0);
+                    std::vector<float> y2(y.size(), 0.0f), y3(y.size(), 0.0f);
+                    B::project_many(f.cpu_ws, {{&W, X.data(), y2.data()}, {&W, X.data(), y3.data()}}, n);
+                    CHECK(std::memcmp(y2.data(), one.data(), y.size() * sizeof(float)) == 0);
+                    CHECK(std::memcmp(y3.data(), one.data(), y.size() * sizeof(float)) == 0);
+                    Ref::project(f.ref_ws, W, X.data(), n, want.data());
+                    check_close(y, want, 2e-6f * static_cast<float>(cols), 1e-5f, "project");
                 }
             }
         }

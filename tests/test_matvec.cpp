@@ -1,6 +1,6 @@
 // Mat-vec kernels: every dtype and every path this CPU supports against a double-precision
 // reference on odd shapes and unaligned pointers; row ranges; results independent of the thread
-// count and of the row split; fused dispatch of several products.
+// count and of the row split; fused dispatch of several products; several vectors per pass bit for bit like one.
 
 #include <rwkv/backend/cpu/matvec.hpp>
 
@@ -9,6 +9,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -187,4 +188,83 @@ TEST_CASE("a busy pool makes matvec run on the caller instead of waiting", "[mat
         if (i == 0) matvec(W.m, x.p, y.data(), &pool);
     });
     CHECK(y == ref);
+}
+
+namespace {
+// Y[v] = W·X[v] for n vectors at once must be, for every v, bit for bit the single mat-vec of
+// X[v] on the same path (batched decoding relies on it), for any row range and vector count.
+template <class T>
+void check_batch_dtype() {
+    std::mt19937 rng(23);
+    for (Isa isa : all_isas) {
+        if (!isa_supported(isa)) continue;
+        // 20000 columns: more vectors than one L2-sized chunk (vector_chunk) holds.
+        for (auto [rows, cols] : {std::pair{1, 7}, std::pair{3, 31}, std::pair{17, 65}, std::pair{100, 1000},
+                                  std::pair{9, 2049}, std::pair{5, 20000}}) {
+            for (int n : {1, 2, 3, 4, 5, 7, 13, 64}) {
+                INFO(scalar_name<T>() << " on " << isa_name(isa) << ", " << rows << "x" << cols << ", " << n
+                                      << " vectors");
+                TestMatrix<T> W(rows, cols, rng);
+                std::vector<float> X(static_cast<std::size_t>(n) * static_cast<std::size_t>(cols));
+                std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+                for (auto& v : X) v = d(rng);
+                std::vector<float> Y(static_cast<std::size_t>(n) * static_cast<std::size_t>(rows), NAN);
+                matvec_rows(W.m, X.data(), n, Y.data(), 0, rows, isa);
+                std::vector<float> one(static_cast<std::size_t>(rows));
+                for (int v = 0; v < n; ++v) {
+                    matvec_rows(W.m, X.data() + static_cast<std::size_t>(v) * static_cast<std::size_t>(cols),
+                                one.data(), 0, rows, isa);
+                    for (int o = 0; o < rows; ++o)
+                        REQUIRE(std::bit_cast<std::uint32_t>(Y[static_cast<std::size_t>(v * rows + o)]) ==
+                                std::bit_cast<std::uint32_t>(one[static_cast<std::size_t>(o)]));
+                }
+                // Any split of the rows gives the same bits.
+                std::vector<float> pieces(Y.size(), NAN);
+                for (int b = 0; b < rows;) {
+                    const int e = std::min(rows, b + 1 + (b * 5 + 2) % 9);
+                    matvec_rows(W.m, X.data(), n, pieces.data(), b, e, isa);
+                    b = e;
+                }
+                REQUIRE(std::memcmp(pieces.data(), Y.data(), Y.size() * sizeof(float)) == 0);
+            }
+        }
+    }
+}
+}  // namespace
+
+TEST_CASE("float32 mat-vec of several vectors is bit for bit the single one", "[matvec][batch]") {
+    check_batch_dtype<float>();
+}
+TEST_CASE("bfloat16 mat-vec of several vectors is bit for bit the single one", "[matvec][batch]") {
+    check_batch_dtype<bfloat16>();
+}
+TEST_CASE("float16 mat-vec of several vectors is bit for bit the single one", "[matvec][batch]") {
+    check_batch_dtype<half>();
+}
+
+TEST_CASE("matvec_batch and batched matvec_many jobs do not depend on the thread count", "[matvec][batch]") {
+    std::mt19937 rng(29);
+    TestMatrix<bfloat16> A(1000, 257, rng), B(300, 1024, rng), E(5, 0, rng);
+    const int n = 11;
+    std::vector<float> XA(static_cast<std::size_t>(n) * 257), XB(static_cast<std::size_t>(n) * 1024);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    for (auto& v : XA) v = d(rng);
+    for (auto& v : XB) v = d(rng);
+    std::vector<float> ra(static_cast<std::size_t>(n) * 1000), rb(static_cast<std::size_t>(n) * 300);
+    matvec_rows(A.m, XA.data(), n, ra.data(), 0, 1000, active_isa());
+    matvec_rows(B.m, XB.data(), n, rb.data(), 0, 300, active_isa());
+    for (int t : {1, 2, 3}) {
+        ThreadPool pool(t);
+        INFO(t << " threads");
+        std::vector<float> ya(ra.size(), NAN), yb(rb.size(), NAN), ye(static_cast<std::size_t>(n) * 5, NAN);
+        matvec_batch(A.m, XA.data(), n, ya.data(), &pool);
+        REQUIRE(ya == ra);
+        std::fill(ya.begin(), ya.end(), NAN);
+        const MatvecJob<bfloat16> jobs[] = {
+            {&A.m, XA.data(), ya.data(), n}, {&E.m, XA.data(), ye.data(), n}, {&B.m, XB.data(), yb.data(), n}};
+        matvec_many(std::span<const MatvecJob<bfloat16>>(jobs), &pool);
+        REQUIRE(ya == ra);
+        REQUIRE(yb == rb);
+        REQUIRE(ye == std::vector<float>(ye.size(), 0.0f));  // zero columns: empty sums, every vector
+    }
 }

@@ -324,9 +324,10 @@ public:
     }
 
     // One token for each of B sequences (tokens[b] continues states[b]; all states distinct):
-    // returns B rows of vocab_size logits, row b equal to forward(tokens[b], *states[b]) up to
-    // fp32 summation order. Every weight is read once per step for all B (the projections run
-    // as B-row products), the WKV runs per sequence. The span lives in states[0] and is valid
+    // returns B rows of vocab_size logits, row b bit for bit forward(tokens[b], *states[b]) (and
+    // the states likewise). Every weight is read from memory once per step for all B: the
+    // projections run as multi-vector mat-vecs whose per-row arithmetic is the single mat-vec's
+    // (backend/cpu/matvec.hpp); the WKV runs per sequence. The span lives in states[0] and is valid
     // until the next call with that state. Every id and state is checked before any state
     // changes (rwkv::error). No allocation after the first call at a given B.
     std::span<const float> forward_batch(std::span<const token> tokens, std::span<State* const> states) const {
@@ -518,6 +519,7 @@ private:
         ws.pool = pool_.get();
         ws.chunked_wkv = chunked_wkv_;
         ws.bf16_prefill = bf16_prefill_;
+        ws.one_token_rows = std::all_of(ws.parts.begin(), ws.parts.end(), [](const auto& p) { return p.rows == 1; });
         std::span<const token> tokens(ws.parts[0].tokens, static_cast<std::size_t>(ws.parts[0].rows));
         if (ws.parts.size() > 1) {  // gather the round's tokens
             ws.batch_tokens.clear();

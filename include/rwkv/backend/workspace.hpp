@@ -57,6 +57,9 @@ struct Workspace {
     backend::cpu::ThreadPool* pool = nullptr;
     bool chunked_wkv = false;
     bool bf16_prefill = false;
+    // Every row is another sequence's single token (batched decoding, or one token): projections
+    // run as multi-vector mat-vecs, each row bit for bit what a single-token forward computes.
+    bool one_token_rows = false;
 
     // Grows (never shrinks) the buffers to hold n_rows tokens of a model of shape c.
     void reserve(const Config& c, int n_rows) {

@@ -1,11 +1,11 @@
 #pragma once
 // backend_ops<rwkv::cpu>: the op vocabulary (backend.hpp) on the CPU. Projections switch once
-// on the weight's format: F32 / BF16 / F16 run the SIMD mat-vec (one token: bandwidth-bound
-// decode) or the blocked GEMM (prefill); block formats (Q8_0 ... Q6_K, IQ4_NL) dequantize in
-// registers for the mat-vec and per band of rows into the fp32 GEMM (matvec_quant.hpp), exact
-// against the format's reference decoder; anything else decodes rows to fp32 and dots them. Products of one dispatch
-// share one barrier of the thread pool. The WKV of a span runs heads in parallel, token by token with the fused step or
-// in the chunked form (Model::set_chunked_wkv).
+// on the weight's format: F32 / BF16 / F16 run the SIMD mat-vec (one token, or one token of each
+// of B sequences: bandwidth-bound decode, bit-identical per row) or the blocked GEMM (prefill); block formats (Q8_0 ...
+// Q6_K, IQ4_NL) dequantize in registers for the mat-vec and per band of rows into the fp32 GEMM (matvec_quant.hpp),
+// exact against the format's reference decoder; anything else decodes rows to fp32 and dots them. Products of one
+// dispatch share one barrier of the thread pool. The WKV of a span runs heads in parallel, token by token with the
+// fused step or in the chunked form (Model::set_chunked_wkv).
 
 #include <algorithm>
 #include <cmath>
@@ -80,6 +80,26 @@ inline void project_decoded(const Weight& W, const float* X, int n, float* Y, Th
         }
     };
     parallel(pool, work);
+}
+
+// Y[v][W.rows] = W·X[v] for n vectors, W in a block format (quant_kernel_format(W)), for batched
+// decoding: each thread takes blocks of rows and runs the single-vector kernel (qmatvec_rows) for
+// every vector over a block while its weights are in cache. So each Y[v] is bit for bit
+// qmatvec(W, X[v]) and the weights come from memory once for all vectors (their decoding is
+// repeated per vector: the price of exactness against single-token decoding).
+inline void qmatvec_batch(const Weight& W, const float* X, int n, float* Y, ThreadPool* pool) {
+    constexpr int block = 4 * matvec_row_unit;  // 64 rows: ~70 KB of Q8_0 at 1024 columns, in L2
+    const Isa isa = active_isa();
+    const auto cols = static_cast<std::size_t>(W.cols), rows = static_cast<std::size_t>(W.rows);
+    const int blocks = (W.rows + block - 1) / block;
+    parallel(pool, [&](int t, int nt) {
+        for (int b = blocks * t / nt; b < blocks * (t + 1) / nt; ++b) {
+            const int r0 = b * block, r1 = std::min(W.rows, r0 + block);
+            for (int v = 0; v < n; ++v)
+                qmatvec_rows(W, X + static_cast<std::size_t>(v) * cols, Y + static_cast<std::size_t>(v) * rows, r0, r1,
+                             isa);
+        }
+    });
 }
 
 }  // namespace backend::cpu
@@ -187,7 +207,9 @@ struct backend_ops<cpu> {
             }
     }
 
-    // Y[n][W.rows] = X[n][W.cols]·Wᵀ.
+    // Y[n][W.rows] = X[n][W.cols]·Wᵀ. One row, or rows that are each another sequence's single
+    // token (ws.one_token_rows, batched decoding): the mat-vec, every row bit for bit what a
+    // single-token forward computes; several tokens of a sequence (prefill): the GEMM.
     static void project(Workspace& ws, const Weight& W, const float* X, int n, float* Y) {
         using namespace backend::cpu;
         if (viewable_as<float>(W)) return typed<float>(ws, W, X, n, Y);
@@ -195,6 +217,7 @@ struct backend_ops<cpu> {
         if (viewable_as<half>(W)) return typed<half>(ws, W, X, n, Y);
         if (quant_kernel_format(W)) {  // block formats: in-register dequantization (matvec_quant.hpp)
             if (n == 1) return qmatvec(W, X, Y, ws.pool);
+            if (ws.one_token_rows) return qmatvec_batch(W, X, n, Y, ws.pool);
             return qgemm(W, X, n, Y, ws.pool, ws.tiles);
         }
         project_decoded(W, X, n, Y, ws.pool, ws.tiles);
@@ -206,14 +229,14 @@ struct backend_ops<cpu> {
         float* Y;
     };
 
-    // Several independent products of n rows. One token with one weight format: one pool
-    // dispatch (one barrier) for all of them.
+    // Several independent products of n rows. Mat-vecs (as in project) of one weight format: one
+    // pool dispatch (one barrier) for all of them.
     static void project_many(Workspace& ws, std::initializer_list<product> jobs, int n) {
-        if (n == 1 && jobs.size() <= 8) {
-            if (same_format<float>(jobs)) return matvec_group<float>(ws, jobs);
-            if (same_format<bfloat16>(jobs)) return matvec_group<bfloat16>(ws, jobs);
-            if (same_format<half>(jobs)) return matvec_group<half>(ws, jobs);
-            if (all_block_formats(jobs)) return qmatvec_group(ws, jobs);
+        if ((n == 1 || ws.one_token_rows) && jobs.size() <= 8) {
+            if (same_format<float>(jobs)) return matvec_group<float>(ws, jobs, n);
+            if (same_format<bfloat16>(jobs)) return matvec_group<bfloat16>(ws, jobs, n);
+            if (same_format<half>(jobs)) return matvec_group<half>(ws, jobs, n);
+            if (n == 1 && all_block_formats(jobs)) return qmatvec_group(ws, jobs);
         }
         for (const auto& j : jobs) project(ws, *j.W, j.X, n, j.Y);
     }
@@ -326,7 +349,7 @@ private:
     static void typed(Workspace& ws, const Weight& W, const float* X, int n, float* Y) {
         using namespace backend::cpu;
         const Matrix<T> M = view<T>(W);
-        if (n == 1) return matvec(M, X, Y, ws.pool);
+        if (n == 1 || ws.one_token_rows) return matvec_batch(M, X, n, Y, ws.pool);
         // bf16_prefill (Model::set_bf16_prefill, opt-in) rounds activations to bf16 for bf16 weights.
         gemm(M, X, n, Y, ws.pool, ws.tiles, ws.bf16_prefill ? GemmPrecision::bf16_activations : GemmPrecision::fp32);
     }
@@ -353,13 +376,13 @@ private:
     }
 
     template <class T>
-    static void matvec_group(Workspace& ws, std::initializer_list<product> jobs) {
+    static void matvec_group(Workspace& ws, std::initializer_list<product> jobs, int n) {
         Matrix<T> m[8];
         backend::cpu::MatvecJob<T> j[8];
         std::size_t i = 0;
         for (const auto& p : jobs) {
             m[i] = backend::cpu::view<T>(*p.W);
-            j[i] = {&m[i], p.X, p.Y};
+            j[i] = {&m[i], p.X, p.Y, n};
             ++i;
         }
         backend::cpu::matvec_many(std::span<const backend::cpu::MatvecJob<T>>(j, i), ws.pool);
