@@ -20,6 +20,7 @@
 #include "../../token.hpp"
 #include "../../weight.hpp"
 #include "../workspace.hpp"
+#include "elementwise.hpp"
 #include "gemm.hpp"
 #include "matvec.hpp"
 #include "matvec_quant.hpp"
@@ -138,22 +139,12 @@ struct backend_ops<cpu> {
 
     // out = z·μ + prev·(1-μ) (x052's static mix, μ [C] weighs the current token).
     static void lerp(Workspace&, const float* z, const float* prev, const float* mu, int n, int C, float* out) {
-        const auto c = static_cast<std::size_t>(C);
-        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
-            for (std::size_t i = 0; i < c; ++i) {
-                const std::size_t o = t * c + i;
-                out[o] = z[o] * mu[i] + prev[o] * (1.0f - mu[i]);
-            }
+        backend::cpu::elementwise::lerp(z, prev, mu, static_cast<std::size_t>(n), static_cast<std::size_t>(C), out);
     }
 
     // out = z + (prev - z)·m (x060's difference mix, m [C] weighs the difference).
     static void mix(Workspace&, const float* z, const float* prev, const float* m, int n, int C, float* out) {
-        const auto c = static_cast<std::size_t>(C);
-        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
-            for (std::size_t i = 0; i < c; ++i) {
-                const std::size_t o = t * c + i;
-                out[o] = z[o] + (prev[o] - z[o]) * m[i];
-            }
+        backend::cpu::elementwise::mix(z, prev, m, static_cast<std::size_t>(n), static_cast<std::size_t>(C), out);
     }
 
     // x060 data-dependent token shift (spec 4.4): δ = prev - z, zx = z + δ·m_x,
@@ -183,28 +174,14 @@ struct backend_ops<cpu> {
                 project(ws, W2[s], ws.lora_slot.data(), n, out[s]);
             }
         }
-        for (int s = 0; s < 5; ++s) {
-            float* m = out[s];
-            const float* ms = maa[s].data();
-            for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
-                for (std::size_t i = 0; i < c; ++i) {
-                    const std::size_t o = t * c + i;
-                    m[o] = z[o] + (prev[o] - z[o]) * (ms[i] + m[o]);
-                }
-        }
+        for (int s = 0; s < 5; ++s)
+            backend::cpu::elementwise::mix_lora(z, prev, maa[s].data(), static_cast<std::size_t>(n), c, out[s]);
     }
 
     // x060 decay (spec 4.4): in: w = the decay LoRA's output [n][A]; out: λ = -exp(d + w) in
     // log_w and w = exp(λ), both fp32 (never rounded below: pitfall 3).
     static void decay(Workspace&, const float* d, int n, int A, float* w, float* log_w) {
-        const auto a = static_cast<std::size_t>(A);
-        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
-            for (std::size_t i = 0; i < a; ++i) {
-                const std::size_t o = t * a + i;
-                const float lambda = -std::exp(d[i] + w[o]);
-                log_w[o] = lambda;
-                w[o] = std::exp(lambda);
-            }
+        backend::cpu::elementwise::decay(d, static_cast<std::size_t>(n), static_cast<std::size_t>(A), w, log_w);
     }
 
     // Y[n][W.rows] = X[n][W.cols]·Wᵀ. One row, or rows that are each another sequence's single
@@ -241,20 +218,12 @@ struct backend_ops<cpu> {
         for (const auto& j : jobs) project(ws, *j.W, j.X, n, j.Y);
     }
 
-    static void tanh(Workspace&, float* x, std::size_t count) {
-        for (std::size_t i = 0; i < count; ++i) x[i] = std::tanh(x[i]);
-    }
+    // The elementwise ops run explicit SIMD (elementwise.hpp), whatever the user's flags.
+    static void tanh(Workspace&, float* x, std::size_t count) { backend::cpu::elementwise::tanh(x, count); }
 
-    static void silu(Workspace&, float* x, std::size_t count) {
-        for (std::size_t i = 0; i < count; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
-    }
+    static void silu(Workspace&, float* x, std::size_t count) { backend::cpu::elementwise::silu(x, count); }
 
-    static void relu_sq(Workspace&, float* x, std::size_t count) {
-        for (std::size_t i = 0; i < count; ++i) {
-            const float k = x[i] > 0.0f ? x[i] : 0.0f;
-            x[i] = k * k;
-        }
-    }
+    static void relu_sq(Workspace&, float* x, std::size_t count) { backend::cpu::elementwise::relu_sq(x, count); }
 
     // The WKV inputs, rows of A = n_head·head_size for every sequence in turn: decay w = exp(λ)
     // and λ itself with row stride w_stride (0: one row for every token, x052's static decay).
@@ -299,20 +268,17 @@ struct backend_ops<cpu> {
     // y[t] = GroupNorm(y[t])·g[t] for n rows of A.
     static void group_norm_gate(Workspace&, const GroupNorm& gn, float* y, const float* g, int n) {
         const std::size_t A = gn.weight.size();
-        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t) {
-            float* yt = y + t * A;
-            backend::cpu::group_norm_row(yt, A, gn.groups, gn.weight.data(), gn.bias.data(), gn.eps);
-            for (std::size_t i = 0; i < A; ++i) yt[i] *= g[t * A + i];
-        }
+        for (std::size_t t = 0; t < static_cast<std::size_t>(n); ++t)
+            backend::cpu::group_norm_row(y + t * A, A, gn.groups, gn.weight.data(), gn.bias.data(), gn.eps, g + t * A);
     }
 
     // x += sigmoid(r)·v.
     static void sigmoid_gate_add(Workspace&, float* x, const float* r, const float* v, std::size_t count) {
-        for (std::size_t i = 0; i < count; ++i) x[i] += v[i] / (1.0f + std::exp(-r[i]));
+        backend::cpu::elementwise::sigmoid_gate_add(x, r, v, count);
     }
 
     static void residual_add(Workspace&, float* x, const float* y, std::size_t count) {
-        for (std::size_t i = 0; i < count; ++i) x[i] += y[i];
+        backend::cpu::elementwise::add(x, y, count);
     }
 
     // logits[t] = head · LN(x[t]; ln_out) for n rows (z: scratch [n][C]).
