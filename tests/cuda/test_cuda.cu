@@ -48,6 +48,7 @@ struct dvec {
     std::size_t n = 0;
     explicit dvec(const std::vector<float>& h) : b(std::max<std::size_t>(1, h.size()) * 4), n(h.size()) {
         if (n) RWKV_CUDA_CHECK(cudaMemcpy(b.data(), h.data(), n * 4, cudaMemcpyHostToDevice));
+        gpu::legacy_sync();  // the ops run on a non-blocking stream
     }
     explicit dvec(std::size_t count) : dvec(std::vector<float>(count, 0.0f)) {}
     float* p() const { return b.as<float>(); }
@@ -79,6 +80,7 @@ struct test_mat {
                                      static_cast<std::size_t>(cols) * es, static_cast<std::size_t>(rows),
                                      cudaMemcpyHostToDevice));
         dev.data = buf.data();
+        gpu::legacy_sync();
     }
 };
 
@@ -269,6 +271,7 @@ TEST_CASE("cuda ln_shift_mix = LayerNorm + token_shift + lerp/mix per sequence, 
                 gpu::device_buffer drows(rows.size() * sizeof(gpu::row_info)), dsq(sq.size() * sizeof(gpu::seq_info));
                 RWKV_CUDA_CHECK(cudaMemcpy(drows.data(), rows.data(), drows.size(), cudaMemcpyHostToDevice));
                 RWKV_CUDA_CHECK(cudaMemcpy(dsq.data(), sq.data(), dsq.size(), cudaMemcpyHostToDevice));
+                gpu::legacy_sync();
                 gpu::shift_mix_params p;
                 p.x = dx.p();
                 p.C = C;
@@ -288,7 +291,7 @@ TEST_CASE("cuda ln_shift_mix = LayerNorm + token_shift + lerp/mix per sequence, 
                 p.prev_out = dprev.p();
                 Ops::ln_shift_mix(ws, p, n);
                 std::string what = "ln_shift_mix C=" + std::to_string(C) + " sequences of";
-                for (int l : lens) what += " " + std::to_string(l);
+                for (int l : lens) what.append(" ").append(std::to_string(l));
                 what += lerp ? " (lerp)" : " (mix)";
                 check_close(dz.get(), z, 2e-5f, 2e-5f, what + ": z");
                 check_close(dprev.get(), prev, 2e-5f, 2e-5f, what + ": prev");
@@ -347,6 +350,7 @@ TEST_CASE("cuda wkv (token loop in registers / in memory, chunked) against the r
                         }
                         gpu::device_buffer dsq(sq.size() * sizeof(gpu::seq_info));
                         RWKV_CUDA_CHECK(cudaMemcpy(dsq.data(), sq.data(), dsq.size(), cudaMemcpyHostToDevice));
+                        gpu::legacy_sync();
                         gpu::wkv_params wp;
                         wp.n_head = H;
                         wp.N = N;
@@ -371,7 +375,7 @@ TEST_CASE("cuda wkv (token loop in registers / in memory, chunked) against the r
                         if (fuse && !fused)
                             Ops::group_norm_gate(ws, dy.p(), dgate.p(), n, H, N, dgw.p(), dgb.p(), gn.eps);
                         std::string what = "wkv N=" + std::to_string(N) + " sequences of";
-                        for (int l : lens) what += " " + std::to_string(l);
+                        for (int l : lens) what.append(" ").append(std::to_string(l));
                         what += std::string(static_decay ? " x052 static decay" : " x060 decay") +
                                 (chunked && max_rows >= 2 * rwkv::backend::gpu::wkv_chunk_len ? " chunked"
                                                                                               : " token loop") +

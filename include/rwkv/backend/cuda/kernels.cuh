@@ -295,6 +295,7 @@ __global__ void wkv_seq_kernel(const wkv_params p) {
     if (active) us[j] = p.u[ho + j];
     float s[NMAX > 0 ? NMAX : 1];
     if constexpr (NMAX > 0) {
+#pragma unroll
         for (int i = 0; i < NMAX; ++i) s[i] = (active && i < N) ? S[static_cast<std::size_t>(i) * N + j] : 0.0f;
     }
     for (int t = 0; t < q.rows; ++t) {
@@ -322,8 +323,11 @@ __global__ void wkv_seq_kernel(const wkv_params p) {
         if (active) p.y[o + j] = y;
     }
     if constexpr (NMAX > 0) {
-        if (active)
-            for (int i = 0; i < N && i < NMAX; ++i) S[static_cast<std::size_t>(i) * N + j] = s[i];
+        if (active) {
+#pragma unroll
+            for (int i = 0; i < NMAX; ++i)  // unrolled with a constant bound: s stays in registers
+                if (i < N) S[static_cast<std::size_t>(i) * N + j] = s[i];
+        }
     }
 }
 

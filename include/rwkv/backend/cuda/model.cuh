@@ -93,6 +93,7 @@ public:
             layout_from_cpu(up, m, *w, pass == 1 ? progress : Progress{});
             if (pass == 0) up.allocate();
         }
+        backend::gpu::legacy_sync();  // the uploads are complete before any stream reads them
         return Model(std::move(w));
     }
 
@@ -110,7 +111,7 @@ public:
             layout_random(up, *w, seed);
             if (pass == 0) up.allocate();
         }
-        RWKV_CUDA_CHECK(cudaDeviceSynchronize());
+        backend::gpu::legacy_sync();  // the fill kernels ran on the legacy stream
         return Model(std::move(w));
     }
 

@@ -135,8 +135,7 @@ struct Workspace {
             off[i++] = take(n * C);                              // last_x
             off[i++] = take(n * C);                              // head_z
             off[i++] = take(n * widest);                         // tmp
-            arena.resize(total * sizeof(float));
-            RWKV_CUDA_CHECK(cudaMemset(arena.data(), 0, total * sizeof(float)));
+            arena.resize(total * sizeof(float));                 // never read before written
             float* base = arena.as<float>();
             i = 0;
             for (float** p : {&x, &z, &prev}) *p = base + off[i++];

@@ -253,6 +253,12 @@ private:
     cudaGraphExec_t g_ = nullptr;
 };
 
+// Waits for the legacy default stream. cudaMemset / device-to-device cudaMemcpy (and the last
+// DMA of a pageable host-to-device cudaMemcpy) may still run when they return, and the backend's
+// own streams are non-blocking (no implicit ordering with the legacy stream): every plain
+// cudaMemset / cudaMemcpy outside a workspace stream is followed by this.
+inline void legacy_sync() { RWKV_CUDA_CHECK(cudaStreamSynchronize(cudaStreamLegacy)); }
+
 inline unsigned blocks_for(std::size_t work, unsigned per_block) {
     const std::size_t b = (work + per_block - 1) / per_block;
     return static_cast<unsigned>(b < 1 ? 1 : b);

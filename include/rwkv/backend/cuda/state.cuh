@@ -37,6 +37,7 @@ public:
         o.sync();
         data_.resize(o.bytes());
         if (bytes()) RWKV_CUDA_CHECK(cudaMemcpy(data_.data(), o.data_.data(), bytes(), cudaMemcpyDeviceToDevice));
+        backend::gpu::legacy_sync();
     }
     CudaState& operator=(const CudaState& o) {
         if (this != &o) {
@@ -47,6 +48,7 @@ public:
             fingerprint_ = o.fingerprint_;
             device_ = o.device_;
             if (bytes()) RWKV_CUDA_CHECK(cudaMemcpy(data_.data(), o.data_.data(), bytes(), cudaMemcpyDeviceToDevice));
+            backend::gpu::legacy_sync();
         }
         return *this;
     }
@@ -75,6 +77,7 @@ public:
     void reset() {
         sync();
         if (bytes()) RWKV_CUDA_CHECK(cudaMemset(data_.data(), 0, bytes()));
+        backend::gpu::legacy_sync();
     }
 
     // The same state on the host: a CPU State with this shape, fingerprint and values.
@@ -128,6 +131,7 @@ private:
     void upload(const float* host) {
         sync();
         if (bytes()) RWKV_CUDA_CHECK(cudaMemcpy(data_.data(), host, bytes(), cudaMemcpyHostToDevice));
+        backend::gpu::legacy_sync();
     }
 
     Config config_{};
