@@ -87,7 +87,8 @@ __global__ void embed_kernel(const void* emb, std::size_t ld, int C, const int* 
 }
 
 // out[t] = LN(x[t]); one block per row; out may alias x.
-__global__ void layer_norm_kernel(const float* x, float* out, int C, const float* w, const float* b, float eps) {
+__global__ void __launch_bounds__(256)
+    layer_norm_kernel(const float* x, float* out, int C, const float* w, const float* b, float eps) {
     __shared__ double red[33];
     const std::size_t o = static_cast<std::size_t>(blockIdx.x) * static_cast<std::size_t>(C);
     float mean, inv;
@@ -118,7 +119,7 @@ struct shift_mix_params {
     float* prev_out = nullptr;  // optional: prev
 };
 
-__global__ void ln_shift_mix_kernel(const shift_mix_params p) {
+__global__ void __launch_bounds__(256) ln_shift_mix_kernel(const shift_mix_params p) {
     __shared__ double red[33];
     const int t = static_cast<int>(blockIdx.x);
     const seq_info q = p.seqs[p.rows[t].seq];
@@ -229,8 +230,8 @@ __global__ void __launch_bounds__(256) matvec_kernel(const mv_batch p) {
 }
 
 // After a cuBLAS GEMM into `dots` [n][rows]: Y[t][o] = epilogue(dots[t][o]).
-__global__ void epilogue_kernel(const float* dots, int n, int rows, float* Y, std::size_t ldy, epilogue e,
-                                const epilogue_args ep) {
+__global__ void __launch_bounds__(256)
+    epilogue_kernel(const float* dots, int n, int rows, float* Y, std::size_t ldy, epilogue e, const epilogue_args ep) {
     const std::size_t total = static_cast<std::size_t>(n) * static_cast<std::size_t>(rows);
     for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
          i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
@@ -281,8 +282,10 @@ struct wkv_params {
 // column j of head h with the column in registers (NMAX ≥ N) or in global memory (NMAX = 0),
 // every token's r, k, w staged in shared memory. Output and update are one pass. With gn_w set,
 // the block also applies GroupNorm to its head's N outputs and multiplies by the gate.
+// Launch bounds per instantiation: round32(N) threads, up to 64 / 128 with the column in
+// registers, up to 1024 in memory (which then must fit 64 registers a thread).
 template <int NMAX>
-__global__ void wkv_seq_kernel(const wkv_params p) {
+__global__ void __launch_bounds__(NMAX == 0 ? 1024 : NMAX) wkv_seq_kernel(const wkv_params p) {
     extern __shared__ float sh[];
     __shared__ double red[33];
     const int N = p.N, h = static_cast<int>(blockIdx.x), j = static_cast<int>(threadIdx.x);
@@ -405,8 +408,8 @@ __global__ void __launch_bounds__(256) wkv_chunk_kernel(const wkv_params p) {
 }
 
 // y[t] = GroupNorm(y[t])·g[t]: one warp per (row, group) of N channels.
-__global__ void group_norm_gate_kernel(float* y, const float* g, int n, int groups, int N, const float* w,
-                                       const float* b, float eps) {
+__global__ void __launch_bounds__(256) group_norm_gate_kernel(float* y, const float* g, int n, int groups, int N,
+                                                              const float* w, const float* b, float eps) {
     const int lane = static_cast<int>(threadIdx.x) & 31;
     const std::size_t warps = (static_cast<std::size_t>(gridDim.x) * blockDim.x) >> 5;
     const std::size_t total = static_cast<std::size_t>(n) * static_cast<std::size_t>(groups);
@@ -430,7 +433,8 @@ __global__ void group_norm_gate_kernel(float* y, const float* g, int n, int grou
 
 // Rows `src_rows[i]` of X [.][C] gathered into out [count][C] (the last row of each sequence,
 // for the head).
-__global__ void gather_rows_kernel(const float* X, int C, const int* src_rows, int count, float* out) {
+__global__ void __launch_bounds__(256)
+    gather_rows_kernel(const float* X, int C, const int* src_rows, int count, float* out) {
     const std::size_t total = static_cast<std::size_t>(count) * static_cast<std::size_t>(C);
     for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
          i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
