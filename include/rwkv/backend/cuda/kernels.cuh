@@ -1,6 +1,7 @@
 #pragma once
-// The CUDA kernels of the backend. Each computes its values with the __host__ __device__
-// functions of math.hpp (tested on the CPU against the reference ops); what is here is the
+// The CUDA kernels of the backend. A header-only library: the kernels that are not templates
+// are `static` (internal linkage), so several .cu files of one program may include it. Each computes its values with
+// the __host__ __device__ functions of math.hpp (tested on the CPU against the reference ops); what is here is the
 // mapping onto threads, the reductions and the memory movement. Every kernel takes any shape:
 // grid-stride loops or grids computed from the shape, no assumption that a width is a multiple
 // of a block or vector size (vector loads only where the host checked alignment).
@@ -87,7 +88,7 @@ __global__ void embed_kernel(const void* emb, std::size_t ld, int C, const int* 
 }
 
 // out[t] = LN(x[t]); one block per row; out may alias x.
-__global__ void __launch_bounds__(256)
+static __global__ void __launch_bounds__(256)
     layer_norm_kernel(const float* x, float* out, int C, const float* w, const float* b, float eps) {
     __shared__ double red[33];
     const std::size_t o = static_cast<std::size_t>(blockIdx.x) * static_cast<std::size_t>(C);
@@ -119,7 +120,7 @@ struct shift_mix_params {
     float* prev_out = nullptr;  // optional: prev
 };
 
-__global__ void __launch_bounds__(256) ln_shift_mix_kernel(const shift_mix_params p) {
+static __global__ void __launch_bounds__(256) ln_shift_mix_kernel(const shift_mix_params p) {
     __shared__ double red[33];
     const int t = static_cast<int>(blockIdx.x);
     const seq_info q = p.seqs[p.rows[t].seq];
@@ -230,7 +231,7 @@ __global__ void __launch_bounds__(256) matvec_kernel(const mv_batch p) {
 }
 
 // After a cuBLAS GEMM into `dots` [n][rows]: Y[t][o] = epilogue(dots[t][o]).
-__global__ void __launch_bounds__(256)
+static __global__ void __launch_bounds__(256)
     epilogue_kernel(const float* dots, int n, int rows, float* Y, std::size_t ldy, epilogue e, const epilogue_args ep) {
     const std::size_t total = static_cast<std::size_t>(n) * static_cast<std::size_t>(rows);
     for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
@@ -350,7 +351,7 @@ inline std::size_t wkv_chunk_smem(int N) {
     return (6 * Q * n + Q * JB + n * JB + Q * Q + 2 * n) * sizeof(float);
 }
 
-__global__ void __launch_bounds__(256) wkv_chunk_kernel(const wkv_params p) {
+static __global__ void __launch_bounds__(256) wkv_chunk_kernel(const wkv_params p) {
     extern __shared__ float sh[];
     constexpr int Q = wkv_chunk_len, JB = wkv_chunk_cols;
     const int N = p.N, h = static_cast<int>(blockIdx.x), j0 = static_cast<int>(blockIdx.y) * JB;
@@ -408,8 +409,8 @@ __global__ void __launch_bounds__(256) wkv_chunk_kernel(const wkv_params p) {
 }
 
 // y[t] = GroupNorm(y[t])·g[t]: one warp per (row, group) of N channels.
-__global__ void __launch_bounds__(256) group_norm_gate_kernel(float* y, const float* g, int n, int groups, int N,
-                                                              const float* w, const float* b, float eps) {
+static __global__ void __launch_bounds__(256) group_norm_gate_kernel(float* y, const float* g, int n, int groups, int N,
+                                                                     const float* w, const float* b, float eps) {
     const int lane = static_cast<int>(threadIdx.x) & 31;
     const std::size_t warps = (static_cast<std::size_t>(gridDim.x) * blockDim.x) >> 5;
     const std::size_t total = static_cast<std::size_t>(n) * static_cast<std::size_t>(groups);
@@ -433,7 +434,7 @@ __global__ void __launch_bounds__(256) group_norm_gate_kernel(float* y, const fl
 
 // Rows `src_rows[i]` of X [.][C] gathered into out [count][C] (the last row of each sequence,
 // for the head).
-__global__ void __launch_bounds__(256)
+static __global__ void __launch_bounds__(256)
     gather_rows_kernel(const float* X, int C, const int* src_rows, int count, float* out) {
     const std::size_t total = static_cast<std::size_t>(count) * static_cast<std::size_t>(C);
     for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
