@@ -5,6 +5,7 @@
 //
 //   rwkv::cpu        backend/cpu/ops.hpp    SIMD kernels, thread pool (the default)
 //   rwkv::reference  backend/reference.hpp  plain scalar loops: the yardstick for every backend
+//   rwkv::cuda       backend/cuda/ops.cuh   NVIDIA GPUs (include <rwkv/cuda.hpp>, compile with nvcc)
 //
 // An unknown tag fails to compile with a static_assert naming the problem.
 //
@@ -41,6 +42,7 @@ struct sequence_rows {
 
 struct cpu {};        // the CPU backend: runtime-dispatched SIMD kernels and a thread pool
 struct reference {};  // plain scalar loops over every op (tests compare backends against it)
+struct cuda {};       // NVIDIA GPUs: declared here, usable only with <rwkv/cuda.hpp> under nvcc
 
 template <class Backend>
 inline constexpr bool always_false_v = false;

@@ -297,6 +297,8 @@ public:
     const std::vector<Block>& blocks() const { return w_->blocks; }
     const Weight& emb() const { return w_->emb; }
     const Weight& head() const { return w_->head; }
+    const LayerNorm& ln0() const { return w_->ln0; }
+    const LayerNorm& ln_out() const { return w_->ln_out; }
 
     State new_state() const {
         State s(w_->config);

@@ -45,10 +45,10 @@ inline X86Features read_x86_features() {
     if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
     const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
     if (!(osxsave && avx)) return f;
-    unsigned xcr0_lo = 0, xcr0_hi = 0;
-    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    const bool os_avx = (xcr0_lo & 0x6u) == 0x6u;       // XMM and YMM state
-    const bool os_avx512 = (xcr0_lo & 0xe6u) == 0xe6u;  // + opmask and both ZMM halves
+    unsigned xcr0[2] = {0, 0};  // xgetbv writes both halves; only the low one is tested
+    __asm__("xgetbv" : "=a"(xcr0[0]), "=d"(xcr0[1]) : "c"(0));
+    const bool os_avx = (xcr0[0] & 0x6u) == 0x6u;       // XMM and YMM state
+    const bool os_avx512 = (xcr0[0] & 0xe6u) == 0xe6u;  // + opmask and both ZMM halves
     if (!os_avx || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
     const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
     f.avx2_fma_f16c = avx2 && fma && f16c;
