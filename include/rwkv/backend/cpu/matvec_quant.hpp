@@ -163,6 +163,11 @@ void decode_rows_generic(const Weight& W, int row_begin, int row_end, float* out
 constexpr __mmask16 q_all16 = 0xffff;
 
 RWKV_QAVX512_TARGET inline __m512 bcast_f16(const std::byte* p) { return _mm512_set1_ps(_cvtsh_ss(u16_at(p))); }
+// As bcast_f16 with the conversion reading memory directly (8 bytes from p: only for fields with 6
+// more bytes of the block after them).
+RWKV_QAVX512_TARGET inline __m512 bcast_f16_mem(const std::byte* p) {
+    return _mm512_maskz_broadcastss_ps(q_all16, _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
 RWKV_QAVX512_TARGET inline __m512i u8x16(const std::byte* p) {  // 16 bytes → 16 u32 lanes
     return _mm512_maskz_cvtepu8_epi32(q_all16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -253,21 +258,21 @@ inline constexpr int groups512 = F::block_elems / 32;
 template <class F>
 RWKV_QAVX512_TARGET inline void prep512(const std::byte* b, State512<F>& st) {
     if constexpr (std::is_same_v<F, weights::q8_0>) {
-        st.d = bcast_f16(b);
+        st.d = bcast_f16_mem(b);
     } else if constexpr (std::is_same_v<F, weights::q4_0>) {  // (q − 8)·d
-        st.t0 = _mm512_mul_ps(ramp16(-8), bcast_f16(b));
+        st.t0 = _mm512_mul_ps(ramp16(-8), bcast_f16_mem(b));
     } else if constexpr (std::is_same_v<F, weights::iq4_nl>) {  // d·K[q]
         st.t0 = _mm512_mul_ps(consts16<-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113>(),
-                              bcast_f16(b));
+                              bcast_f16_mem(b));
     } else if constexpr (std::is_same_v<F, weights::q4_1>) {  // q·d + m (q·d exact: one rounding)
-        st.t0 = _mm512_fmadd_ps(ramp16(0), bcast_f16(b), bcast_f16(b + 2));
+        st.t0 = _mm512_fmadd_ps(ramp16(0), bcast_f16_mem(b), bcast_f16_mem(b + 2));
     } else if constexpr (std::is_same_v<F, weights::q5_0>) {  // (q − 16)·d, q = nibble + 16·bit
-        const __m512 d = bcast_f16(b);
+        const __m512 d = bcast_f16_mem(b);
         st.t0 = _mm512_mul_ps(ramp16(-16), d);
         st.t1 = _mm512_mul_ps(ramp16(0), d);
         st.qh = u32_at(b + 2);
     } else if constexpr (std::is_same_v<F, weights::q5_1>) {  // q·d + m
-        const __m512 d = bcast_f16(b), m = bcast_f16(b + 2);
+        const __m512 d = bcast_f16_mem(b), m = bcast_f16_mem(b + 2);
         st.t0 = _mm512_fmadd_ps(ramp16(0), d, m);
         st.t1 = _mm512_fmadd_ps(ramp16(16), d, m);
         st.qh = u32_at(b + 4);
