@@ -486,6 +486,18 @@ inline void gguf_rwkv_tensor(const tensor_view& t, const gguf_rwkv_arch& a, cons
     same(n);  // unknown per-block tensor: kept for the loader to report by name
 }
 
+// " (Q8_0)" for llama.cpp's general.file_type values (llama_ftype: what most tensors are), "" for
+// the ones not listed.
+inline std::string llama_ftype_name(std::int64_t ft) {
+    static const std::pair<std::int64_t, const char*> names[] = {
+        {0, "F32"},     {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},    {8, "Q5_0"},
+        {9, "Q5_1"},    {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"}, {13, "Q3_K_L"}, {14, "Q4_K_S"},
+        {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"}, {18, "Q6_K"},   {32, "BF16"}};
+    for (const auto& [id, n] : names)
+        if (id == ft) return std::string(" (") + n + ")";
+    return "";
+}
+
 }  // namespace detail
 
 // An `rwkv6` or `rwkv5` GGUF file in official names and layouts (spec 8.3 / docs/gguf-rwkv5.md →
@@ -558,7 +570,8 @@ inline tensor_file load_gguf(const std::filesystem::path& path) {
     f.metadata.emplace_back("architecture", arch);
     if (const gguf_value* name = g.find("general.name"); name && name->type == gguf_type::string)
         f.metadata.emplace_back("name", name->s);
-    if (const auto ft = g.integer("general.file_type")) f.metadata.emplace_back("file_type", std::to_string(*ft));
+    if (const auto ft = g.integer("general.file_type"))
+        f.metadata.emplace_back("file_type", std::to_string(*ft) + detail::llama_ftype_name(*ft));
     f.metadata.emplace_back(
         "rescale_every_n_layers",
         std::to_string(rescale) + (rescale > 0 ? " (time_mix_output/channel_mix_value multiplied back "
