@@ -276,9 +276,11 @@ RWKV_GEMM_AVX512 void kernel_avx512(const float* a, std::size_t lda, const float
                                     std::size_t ldc, bool load_c, const char* const* pf, int npf) {
     __m512 acc[MR][NV];
     RWKV_GEMM_UNROLL
-    for (int r = 0; r < MR; ++r) RWKV_GEMM_UNROLL
-    for (int v = 0; v < NV; ++v)
-        acc[r][v] = load_c ? _mm512_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v) : _mm512_setzero_ps();
+    for (int r = 0; r < MR; ++r) {
+        RWKV_GEMM_UNROLL
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = load_c ? _mm512_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v) : _mm512_setzero_ps();
+    }
     const float* ar[MR];
     RWKV_GEMM_UNROLL
     for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
@@ -296,8 +298,10 @@ RWKV_GEMM_AVX512 void kernel_avx512(const float* a, std::size_t lda, const float
         b += ldb;
     }
     RWKV_GEMM_UNROLL
-    for (int r = 0; r < MR; ++r) RWKV_GEMM_UNROLL
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v, acc[r][v]);
+    for (int r = 0; r < MR; ++r) {
+        RWKV_GEMM_UNROLL
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v, acc[r][v]);
+    }
 }
 
 struct Avx512 {
@@ -344,9 +348,11 @@ RWKV_GEMM_AVX2 void kernel_avx2(const float* a, std::size_t lda, const float* b,
                                 std::size_t ldc, bool load_c, const char* const* pf, int npf) {
     __m256 acc[MR][NV];
     RWKV_GEMM_UNROLL
-    for (int r = 0; r < MR; ++r) RWKV_GEMM_UNROLL
-    for (int v = 0; v < NV; ++v)
-        acc[r][v] = load_c ? _mm256_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 8 * v) : _mm256_setzero_ps();
+    for (int r = 0; r < MR; ++r) {
+        RWKV_GEMM_UNROLL
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = load_c ? _mm256_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 8 * v) : _mm256_setzero_ps();
+    }
     const float* ar[MR];
     RWKV_GEMM_UNROLL
     for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
@@ -364,8 +370,10 @@ RWKV_GEMM_AVX2 void kernel_avx2(const float* a, std::size_t lda, const float* b,
         b += ldb;
     }
     RWKV_GEMM_UNROLL
-    for (int r = 0; r < MR; ++r) RWKV_GEMM_UNROLL
-    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 8 * v, acc[r][v]);
+    for (int r = 0; r < MR; ++r) {
+        RWKV_GEMM_UNROLL
+        for (int v = 0; v < NV; ++v) _mm256_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 8 * v, acc[r][v]);
+    }
 }
 
 struct Avx2 {
@@ -416,9 +424,11 @@ RWKV_GEMM_BF16 void kernel_bf16(const float* a, std::size_t lda, const float* b,
                                 std::size_t ldc, bool load_c, const char* const* pf, int npf) {
     __m512 acc[MR][NV];
     RWKV_GEMM_UNROLL
-    for (int r = 0; r < MR; ++r) RWKV_GEMM_UNROLL
-    for (int v = 0; v < NV; ++v)
-        acc[r][v] = load_c ? _mm512_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v) : _mm512_setzero_ps();
+    for (int r = 0; r < MR; ++r) {
+        RWKV_GEMM_UNROLL
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = load_c ? _mm512_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v) : _mm512_setzero_ps();
+    }
     const float* ar[MR];
     RWKV_GEMM_UNROLL
     for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
@@ -437,8 +447,10 @@ RWKV_GEMM_BF16 void kernel_bf16(const float* a, std::size_t lda, const float* b,
         b += ldb;
     }
     RWKV_GEMM_UNROLL
-    for (int r = 0; r < MR; ++r) RWKV_GEMM_UNROLL
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v, acc[r][v]);
+    for (int r = 0; r < MR; ++r) {
+        RWKV_GEMM_UNROLL
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v, acc[r][v]);
+    }
 }
 
 struct Bf16Dot {
