@@ -24,7 +24,7 @@ if [ ${#targets[@]} -eq 0 ]; then
     for f in tests/fuzz/fuzz_*.cpp; do n=$(basename "$f" .cpp); targets+=("${n#fuzz_}"); done
 fi
 
-cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRWKV_FUZZ=ON \
+cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRWKV_FUZZ=ON -DRWKV_CUDA=OFF \
     -DRWKV_WARNINGS_AS_ERRORS=ON -DRWKV_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build-fuzz -j2 --target "${targets[@]/#/fuzz_}"
 

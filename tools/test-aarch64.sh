@@ -15,7 +15,7 @@ JOBS=${RWKV_JOBS:-2}
 
 cmake -S . -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchain-aarch64-linux-gnu.cmake" \
     -DRWKV_WARNINGS_AS_ERRORS=ON -DRWKV_BUILD_BENCHMARKS=OFF -DRWKV_BUILD_EXAMPLES=ON -DRWKV_BUILD_C_API=ON \
-    -DRWKV_BUILD_SERVER=OFF
+    -DRWKV_BUILD_SERVER=OFF -DRWKV_CUDA=OFF
 cmake --build "$BUILD" -j"$JOBS"
 
 EXCLUDE='^(python_ctypes|downstream_find_package|headers_clang_warnings)$'

@@ -26,16 +26,6 @@
 #include <immintrin.h>
 #endif
 
-// Full unrolling of the short loops over the norms' accumulator vectors, so that they stay in
-// registers at -O2 too (GCC 12 does not unroll them by itself there).
-#if defined(__clang__)
-#define RWKV_EW_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define RWKV_EW_UNROLL _Pragma("GCC unroll 16")
-#else
-#define RWKV_EW_UNROLL
-#endif
-
 namespace rwkv::backend::cpu {
 
 namespace ew_generic {
@@ -322,5 +312,3 @@ inline void norm_row(const float* x, float* out, std::size_t n, const float* wei
 }  // namespace elementwise
 
 }  // namespace rwkv::backend::cpu
-
-#undef RWKV_EW_UNROLL

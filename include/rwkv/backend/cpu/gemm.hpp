@@ -45,18 +45,6 @@
 #include <immintrin.h>
 #endif
 
-// Full unrolling of the micro-kernels' row / vector loops, so that their accumulator arrays live
-// in registers whatever the user's flags: GCC 12 at -O2 does not unroll them by itself and keeps
-// the accumulators on the stack (a load and a store around every FMA: prefill 3x slower than at
-// -O3). The library is header-only, compiled with the user's flags.
-#if defined(__clang__)
-#define RWKV_GEMM_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define RWKV_GEMM_UNROLL _Pragma("GCC unroll 32")
-#else
-#define RWKV_GEMM_UNROLL
-#endif
-
 namespace rwkv::backend::cpu {
 
 enum class GemmPrecision {
@@ -275,31 +263,31 @@ template <int MR, int NV>
 RWKV_GEMM_AVX512 void kernel_avx512(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb, float* c,
                                     std::size_t ldc, bool load_c, const char* const* pf, int npf) {
     __m512 acc[MR][NV];
-    RWKV_GEMM_UNROLL
+    RWKV_CPU_UNROLL(32)
     for (int r = 0; r < MR; ++r) {
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int v = 0; v < NV; ++v)
             acc[r][v] = load_c ? _mm512_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v) : _mm512_setzero_ps();
     }
     const float* ar[MR];
-    RWKV_GEMM_UNROLL
+    RWKV_CPU_UNROLL(32)
     for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
     for (int k = 0; k < kb; ++k) {
         if ((k & 1) == 0 && (k >> 1) < npf) _mm_prefetch(pf[k >> 1], _MM_HINT_T1);
         __m512 bv[NV];
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int r = 0; r < MR; ++r) {
             const __m512 av = _mm512_set1_ps(ar[r][k]);
-            RWKV_GEMM_UNROLL
+            RWKV_CPU_UNROLL(32)
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
         b += ldb;
     }
-    RWKV_GEMM_UNROLL
+    RWKV_CPU_UNROLL(32)
     for (int r = 0; r < MR; ++r) {
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v, acc[r][v]);
     }
 }
@@ -347,31 +335,31 @@ template <int MR, int NV>
 RWKV_GEMM_AVX2 void kernel_avx2(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb, float* c,
                                 std::size_t ldc, bool load_c, const char* const* pf, int npf) {
     __m256 acc[MR][NV];
-    RWKV_GEMM_UNROLL
+    RWKV_CPU_UNROLL(32)
     for (int r = 0; r < MR; ++r) {
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int v = 0; v < NV; ++v)
             acc[r][v] = load_c ? _mm256_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 8 * v) : _mm256_setzero_ps();
     }
     const float* ar[MR];
-    RWKV_GEMM_UNROLL
+    RWKV_CPU_UNROLL(32)
     for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
     for (int k = 0; k < kb; ++k) {
         if ((k & 1) == 0 && (k >> 1) < npf) _mm_prefetch(pf[k >> 1], _MM_HINT_T1);
         __m256 bv[NV];
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(b + 8 * v);
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int r = 0; r < MR; ++r) {
             const __m256 av = _mm256_broadcast_ss(ar[r] + k);
-            RWKV_GEMM_UNROLL
+            RWKV_CPU_UNROLL(32)
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
         }
         b += ldb;
     }
-    RWKV_GEMM_UNROLL
+    RWKV_CPU_UNROLL(32)
     for (int r = 0; r < MR; ++r) {
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int v = 0; v < NV; ++v) _mm256_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 8 * v, acc[r][v]);
     }
 }
@@ -423,32 +411,32 @@ template <int MR, int NV>
 RWKV_GEMM_BF16 void kernel_bf16(const float* a, std::size_t lda, const float* b, std::size_t ldb, int kb, float* c,
                                 std::size_t ldc, bool load_c, const char* const* pf, int npf) {
     __m512 acc[MR][NV];
-    RWKV_GEMM_UNROLL
+    RWKV_CPU_UNROLL(32)
     for (int r = 0; r < MR; ++r) {
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int v = 0; v < NV; ++v)
             acc[r][v] = load_c ? _mm512_loadu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v) : _mm512_setzero_ps();
     }
     const float* ar[MR];
-    RWKV_GEMM_UNROLL
+    RWKV_CPU_UNROLL(32)
     for (int r = 0; r < MR; ++r) ar[r] = a + static_cast<std::size_t>(r) * lda;
     const int pairs = (kb + 1) / 2;
     for (int k = 0; k < pairs; ++k) {
         if ((k & 1) == 0 && (k >> 1) < npf) _mm_prefetch(pf[k >> 1], _MM_HINT_T1);
         __m512bh bv[NV];
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_load_ps(b + 16 * v);
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int r = 0; r < MR; ++r) {
             const __m512bh av = (__m512bh)_mm512_set1_ps(ar[r][k]);  // the pair's bits, broadcast
-            RWKV_GEMM_UNROLL
+            RWKV_CPU_UNROLL(32)
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
         }
         b += ldb;
     }
-    RWKV_GEMM_UNROLL
+    RWKV_CPU_UNROLL(32)
     for (int r = 0; r < MR; ++r) {
-        RWKV_GEMM_UNROLL
+        RWKV_CPU_UNROLL(32)
         for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + static_cast<std::size_t>(r) * ldc + 16 * v, acc[r][v]);
     }
 }
@@ -614,4 +602,4 @@ void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
 
 #undef RWKV_GEMM_AVX512
 #undef RWKV_GEMM_AVX2
-#undef RWKV_GEMM_UNROLL
+#undef RWKV_CPU_UNROLL(32)

@@ -47,17 +47,6 @@
 #define RWKV_MATVEC_X86 0
 #endif
 
-// Full unrolling of the kernels' short row / vector loops, so that their accumulators live in
-// registers at -O2 too (GCC 12 -O2 keeps such arrays in memory otherwise: 3x slower). A
-// header-only library is compiled with the user's flags, so the hot loops must not depend on them.
-#if defined(__clang__)
-#define RWKV_MV_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define RWKV_MV_UNROLL _Pragma("GCC unroll 64")
-#else
-#define RWKV_MV_UNROLL
-#endif
-
 namespace rwkv::backend::cpu {
 
 namespace matvec_detail {
@@ -252,8 +241,8 @@ struct GenericLeaf {
         constexpr std::size_t K = S > 64 ? S : 64;
         GVec acc[R][NB];
         float tail[R][NB];
-        RWKV_MV_UNROLL
-        for (int r = 0; r < R; ++r) RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
+        for (int r = 0; r < R; ++r) RWKV_CPU_UNROLL(64)
         for (int v = 0; v < NB; ++v) {
             acc[r][v] = gvec_zero();
             tail[r][v] = 0.0f;
@@ -261,35 +250,35 @@ struct GenericLeaf {
         const std::size_t full = cols - cols % S;
         for (std::size_t c0 = 0; c0 < full; c0 += K) {
             const std::size_t kb = std::min(K, full - c0);
-            RWKV_MV_UNROLL
+            RWKV_CPU_UNROLL(64)
             for (int r = 0; r < R; ++r) prefetch_ahead(w[r], c0);
             if constexpr (std::is_same_v<T, float>) {
-                for (std::size_t c = 0; c < kb; c += S) RWKV_MV_UNROLL
+                for (std::size_t c = 0; c < kb; c += S) RWKV_CPU_UNROLL(64)
                 for (int v = 0; v < NB; ++v) {
                     const GVec xv = gvec_load(x + v * ldx + c0 + c);
-                    RWKV_MV_UNROLL
+                    RWKV_CPU_UNROLL(64)
                     for (int r = 0; r < R; ++r) acc[r][v] = gvec_fma(gvec_load(w[r] + c0 + c), xv, acc[r][v]);
                 }
             } else {
                 float buf[R][K];
-                RWKV_MV_UNROLL
+                RWKV_CPU_UNROLL(64)
                 for (int r = 0; r < R; ++r) widen_block(w[r] + c0, buf[r], kb);
-                for (std::size_t c = 0; c < kb; c += S) RWKV_MV_UNROLL
+                for (std::size_t c = 0; c < kb; c += S) RWKV_CPU_UNROLL(64)
                 for (int v = 0; v < NB; ++v) {
                     const GVec xv = gvec_load(x + v * ldx + c0 + c);
-                    RWKV_MV_UNROLL
+                    RWKV_CPU_UNROLL(64)
                     for (int r = 0; r < R; ++r) acc[r][v] = gvec_fma(gvec_load(buf[r] + c), xv, acc[r][v]);
                 }
             }
         }
-        for (std::size_t c = full; c < cols; ++c) RWKV_MV_UNROLL
+        for (std::size_t c = full; c < cols; ++c) RWKV_CPU_UNROLL(64)
         for (int r = 0; r < R; ++r) {
             const float wc = widen_one(w[r][c]);
-            RWKV_MV_UNROLL
+            RWKV_CPU_UNROLL(64)
             for (int v = 0; v < NB; ++v) tail[r][v] += wc * x[v * ldx + c];
         }
-        RWKV_MV_UNROLL
-        for (int r = 0; r < R; ++r) RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
+        for (int r = 0; r < R; ++r) RWKV_CPU_UNROLL(64)
         for (int v = 0; v < NB; ++v) y[r][v * ldy] = gvec_sum(acc[r][v]) + tail[r][v];
     }
     template <int R, int NB>
@@ -350,12 +339,12 @@ template <class T, int R, int NB>
 RWKV_AVX512_TARGET __attribute__((always_inline)) inline void step16(const T* const* w, const float* x, std::size_t ldx,
                                                                      std::size_t s, __m512 (&acc)[R][NB]) {
     __m512 xv[NB];
-    RWKV_MV_UNROLL
+    RWKV_CPU_UNROLL(64)
     for (int v = 0; v < NB; ++v) xv[v] = _mm512_loadu_ps(x + v * ldx + s);
-    RWKV_MV_UNROLL
+    RWKV_CPU_UNROLL(64)
     for (int r = 0; r < R; ++r) {
         const __m512 wv = load16(w[r] + s);
-        RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
         for (int v = 0; v < NB; ++v) acc[r][v] = _mm512_fmadd_ps(wv, xv[v], acc[r][v]);
     }
 }
@@ -367,12 +356,12 @@ RWKV_AVX512_TARGET void rows_avx512(const T* const* w, const float* x, std::size
                                     float* const* y, std::size_t ldy) {
     constexpr std::size_t line = 64 / sizeof(T);  // columns per cache line of weights
     __m512 acc[R][NB];
-    RWKV_MV_UNROLL
-    for (int r = 0; r < R; ++r) RWKV_MV_UNROLL
+    RWKV_CPU_UNROLL(64)
+    for (int r = 0; r < R; ++r) RWKV_CPU_UNROLL(64)
     for (int v = 0; v < NB; ++v) acc[r][v] = _mm512_setzero_ps();
     std::size_t c = 0;
     for (; c + line <= cols; c += line) {
-        RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
         for (int r = 0; r < R; ++r) prefetch_ahead(w[r], c);
         for (std::size_t s = c; s < c + line; s += 16) step16<T, R, NB>(w, x, ldx, s, acc);
     }
@@ -380,17 +369,17 @@ RWKV_AVX512_TARGET void rows_avx512(const T* const* w, const float* x, std::size
     if (c < cols) {
         const auto m = static_cast<__mmask16>((1u << (cols - c)) - 1u);
         __m512 xv[NB];
-        RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
         for (int v = 0; v < NB; ++v) xv[v] = _mm512_maskz_loadu_ps(m, x + v * ldx + c);
-        RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
         for (int r = 0; r < R; ++r) {
             const __m512 wv = load16(w[r] + c, m);
-            RWKV_MV_UNROLL
+            RWKV_CPU_UNROLL(64)
             for (int v = 0; v < NB; ++v) acc[r][v] = _mm512_fmadd_ps(wv, xv[v], acc[r][v]);
         }
     }
-    RWKV_MV_UNROLL
-    for (int r = 0; r < R; ++r) RWKV_MV_UNROLL
+    RWKV_CPU_UNROLL(64)
+    for (int r = 0; r < R; ++r) RWKV_CPU_UNROLL(64)
     for (int v = 0; v < NB; ++v) y[r][v * ldy] = hsum16(acc[r][v]);
 }
 
@@ -445,12 +434,12 @@ template <class T, int R, int NB>
 RWKV_AVX2_TARGET __attribute__((always_inline)) inline void step8(const T* const* w, const float* x, std::size_t ldx,
                                                                   std::size_t s, __m256 (&acc)[R][NB]) {
     __m256 xv[NB];
-    RWKV_MV_UNROLL
+    RWKV_CPU_UNROLL(64)
     for (int v = 0; v < NB; ++v) xv[v] = _mm256_loadu_ps(x + v * ldx + s);
-    RWKV_MV_UNROLL
+    RWKV_CPU_UNROLL(64)
     for (int r = 0; r < R; ++r) {
         const __m256 wv = load8(w[r] + s);
-        RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
         for (int v = 0; v < NB; ++v) acc[r][v] = _mm256_fmadd_ps(wv, xv[v], acc[r][v]);
     }
 }
@@ -460,12 +449,12 @@ RWKV_AVX2_TARGET void rows_avx2(const T* const* w, const float* x, std::size_t l
                                 std::size_t ldy) {
     constexpr std::size_t line = 64 / sizeof(T);
     __m256 acc[R][NB];
-    RWKV_MV_UNROLL
-    for (int r = 0; r < R; ++r) RWKV_MV_UNROLL
+    RWKV_CPU_UNROLL(64)
+    for (int r = 0; r < R; ++r) RWKV_CPU_UNROLL(64)
     for (int v = 0; v < NB; ++v) acc[r][v] = _mm256_setzero_ps();
     std::size_t c = 0;
     for (; c + line <= cols; c += line) {
-        RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
         for (int r = 0; r < R; ++r) prefetch_ahead(w[r], c);
         for (std::size_t s = c; s < c + line; s += 8) step8<T, R, NB>(w, x, ldx, s, acc);
     }
@@ -473,23 +462,23 @@ RWKV_AVX2_TARGET void rows_avx2(const T* const* w, const float* x, std::size_t l
     if (c < cols) {
         const std::size_t n = cols - c;
         __m256 xv[NB];
-        RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
         for (int v = 0; v < NB; ++v) {
             float xt[8] = {};
             std::memcpy(xt, x + v * ldx + c, n * sizeof(float));
             xv[v] = _mm256_loadu_ps(xt);
         }
-        RWKV_MV_UNROLL
+        RWKV_CPU_UNROLL(64)
         for (int r = 0; r < R; ++r) {
             T wt[8] = {};
             std::memcpy(static_cast<void*>(wt), w[r] + c, n * sizeof(T));
             const __m256 wv = load8(wt);
-            RWKV_MV_UNROLL
+            RWKV_CPU_UNROLL(64)
             for (int v = 0; v < NB; ++v) acc[r][v] = _mm256_fmadd_ps(wv, xv[v], acc[r][v]);
         }
     }
-    RWKV_MV_UNROLL
-    for (int r = 0; r < R; ++r) RWKV_MV_UNROLL
+    RWKV_CPU_UNROLL(64)
+    for (int r = 0; r < R; ++r) RWKV_CPU_UNROLL(64)
     for (int v = 0; v < NB; ++v) y[r][v * ldy] = hsum8(acc[r][v]);
 }
 
@@ -642,4 +631,4 @@ void matvec_batch(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPoo
 
 }  // namespace rwkv::backend::cpu
 
-#undef RWKV_MV_UNROLL
+#undef RWKV_CPU_UNROLL(64)
