@@ -602,4 +602,3 @@ void gemm(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPool* pool,
 
 #undef RWKV_GEMM_AVX512
 #undef RWKV_GEMM_AVX2
-#undef RWKV_CPU_UNROLL(32)

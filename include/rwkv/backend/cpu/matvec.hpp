@@ -630,5 +630,3 @@ void matvec_batch(const Matrix<T>& W, const float* X, int n, float* Y, ThreadPoo
 }
 
 }  // namespace rwkv::backend::cpu
-
-#undef RWKV_CPU_UNROLL(64)
