@@ -17,6 +17,12 @@
 #include <string>
 #include <vector>
 
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define RWKV_TEST_BUILD_FMA true
+#else
+#define RWKV_TEST_BUILD_FMA false
+#endif
+
 namespace {
 
 using rwkv::backend::cpu::Isa;
@@ -148,17 +154,20 @@ TEST_CASE("the token mixes are the plain formulas bit for bit on every leaf", "[
             const auto z = inputs(-3.0f, 3.0f, N, 1), prev = inputs(-3.0f, 3.0f, N, 2);
             const auto mu = inputs(0.0f, 1.0f, C, 3), lora = inputs(-1.0f, 1.0f, N, 4);
             std::vector<float> out(N), want(N);
-            // volatile products: the plain formulas without contraction into FMAs, whatever the flags
+            // The plain formulas as the compiler builds the reference's loops: volatile products
+            // (no contraction) where the build has no FMA, else the add's first product fused.
+            constexpr bool fused = RWKV_TEST_BUILD_FMA;
             auto plain = [&](int which) {
                 for (std::size_t t = 0; t < rows; ++t)
                     for (std::size_t i = 0; i < C; ++i) {
                         const std::size_t o = t * C + i;
                         if (which == 0) {
                             volatile float a = z[o] * mu[i], b = prev[o] * (1.0f - mu[i]);
-                            want[o] = a + b;
+                            want[o] = fused ? std::fma(z[o], mu[i], b) : a + b;
                         } else {
-                            volatile float a = (prev[o] - z[o]) * (which == 1 ? mu[i] : mu[i] + lora[o]);
-                            want[o] = z[o] + a;
+                            const float m = which == 1 ? mu[i] : mu[i] + lora[o];
+                            volatile float a = (prev[o] - z[o]) * m;
+                            want[o] = fused ? std::fma(prev[o] - z[o], m, z[o]) : z[o] + a;
                         }
                     }
             };

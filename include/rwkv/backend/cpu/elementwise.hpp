@@ -26,6 +26,14 @@
 #include <immintrin.h>
 #endif
 
+// Whether the build itself targets FMA, so that the compiler contracts the reference backend's
+// plain a·b + c loops into FMAs (see the mixes in elementwise_leaf.inc).
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define RWKV_EW_BUILD_FMA 1
+#else
+#define RWKV_EW_BUILD_FMA 0
+#endif
+
 namespace rwkv::backend::cpu {
 
 namespace ew_generic {
@@ -55,6 +63,26 @@ struct V {
     static f fma(f a, f b, f c) { return xsimd::fma(a, b, c); }
     static f min(f a, f b) { return xsimd::select(a < b, a, b); }
     static f max(f a, f b) { return xsimd::select(a > b, a, b); }
+#if defined(__AVX512F__)
+    // A build for AVX-512 (-march=native): xsimd's AVX-512 nearbyint and float->int conversion
+    // pass GCC 12 an undefined operand it warns about (an error under -Werror), so these two go
+    // lane by lane; this leaf only runs there when RWKV_ISA=generic asks for it.
+    static f round(f x) {
+        float b[lanes];
+        x.store_unaligned(b);
+        for (float& v : b) v = std::nearbyint(v);
+        return f::load_unaligned(b);
+    }
+    static f pow2(f n) {
+        float b[lanes];
+        n.store_unaligned(b);
+        for (float& v : b) {
+            const auto e = static_cast<std::uint32_t>(static_cast<std::int32_t>(v) + 127) << 23;
+            std::memcpy(&v, &e, sizeof v);
+        }
+        return f::load_unaligned(b);
+    }
+#else
     static f round(f x) { return xsimd::nearbyint(x); }
     static f pow2(f n) {
         const i32 e = (xsimd::to_int(n) + i32(127)) << 23;
@@ -64,6 +92,7 @@ struct V {
         return xsimd::bitwise_cast<f>(e);
 #endif
     }
+#endif
     static f abs(f x) { return xsimd::abs(x); }
     static f copysign(f mag, f sign) { return xsimd::copysign(mag, sign); }
     static f select_lt(f a, f b, f then_, f else_) { return xsimd::select(a < b, then_, else_); }
@@ -255,9 +284,10 @@ inline void decay(const float* d, std::size_t rows, std::size_t A, float* w, flo
     RWKV_EW_DISPATCH(isa, decay_rows(d, rows, A, w, log_w))
 }
 
-// The token mixes over `rows` rows of C, bit for bit the reference backend's formulas (products
-// unfused; the generic path is the same plain loop as the reference, since the compiler may
-// contract it as it contracts the reference's). z, prev, out: [rows][C]; the column vector: [C].
+// The token mixes over `rows` rows of C, bit for bit the reference backend's plain loops as the
+// compiler builds them (products unfused, or contracted the compilers' default way where the
+// build targets FMA; the generic path is the same plain loop as the reference). z, prev, out: [rows][C]; the column
+// vector: [C].
 //   lerp:     out = z·μ + prev·(1 - μ)
 //   mix:      out = z + (prev - z)·m
 //   mix_lora: out = z + (prev - z)·(m + out)      (x060's ddlerp, out holding the LoRA term)
@@ -312,3 +342,5 @@ inline void norm_row(const float* x, float* out, std::size_t n, const float* wei
 }  // namespace elementwise
 
 }  // namespace rwkv::backend::cpu
+
+#undef RWKV_EW_BUILD_FMA
