@@ -14,7 +14,13 @@ set(RWKV_AARCH64_PREFIX /usr/${RWKV_AARCH64_TRIPLE})
 find_program(RWKV_QEMU_AARCH64 NAMES qemu-aarch64 qemu-aarch64-static REQUIRED)
 # CTest runs add_test(NAME x COMMAND <target>) through this; tests/cli.cmake passes it on to the
 # programs its scripts run.
-set(CMAKE_CROSSCOMPILING_EMULATOR ${RWKV_QEMU_AARCH64} -L ${RWKV_AARCH64_PREFIX})
+# LD_LIBRARY_PATH puts the cross prefix's libc ahead of Debian's multiarch one: the dynamic loader
+# comes from the prefix (-L), and with zlib1g-dev:arm64 installed its default search finds
+# libc6:arm64 in /lib/aarch64-linux-gnu first, a different build of glibc 2.36 whose private
+# structures do not match that loader's. That mix hung the first pthread_create of every
+# multi-threaded test (an endless walk of the loader's thread-stack cache list).
+set(CMAKE_CROSSCOMPILING_EMULATOR ${RWKV_QEMU_AARCH64} -L ${RWKV_AARCH64_PREFIX} -E
+    LD_LIBRARY_PATH=${RWKV_AARCH64_PREFIX}/lib)
 
 # Libraries are looked up only for the target; programs (python3, clang++) only on the host. The
 # target's libraries come from two places: the cross prefix (libc, libstdc++) and Debian's multiarch
