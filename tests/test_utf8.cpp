@@ -6,8 +6,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fixtures.hpp"
@@ -91,6 +93,35 @@ std::string stream(const std::string& s, utf8_invalid policy, const std::vector<
 }
 
 }  // namespace
+
+TEST_CASE("append_utf8: each length boundary, and every encoding decodes back to its code point", "[utf8]") {
+    const std::vector<std::pair<std::uint32_t, std::string>> known = {
+        {0x00, std::string(1, '\0')},
+        {0x7F, "\x7F"},
+        {0x80, "\xC2\x80"},
+        {0x7FF, "\xDF\xBF"},
+        {0x800, "\xE0\xA0\x80"},
+        {0xFFFF, "\xEF\xBF\xBF"},
+        {0x10000, "\xF0\x90\x80\x80"},
+        {0x10FFFF, "\xF4\x8F\xBF\xBF"},
+        {0x4E2D, "\xE4\xB8\xAD"},
+    };
+    for (const auto& [cp, bytes] : known) {
+        std::string out = "x";
+        rwkv::append_utf8(out, cp);
+        CHECK(out == "x" + bytes);
+    }
+    // Every scalar value (surrogates excluded) goes through Utf8Stream unchanged: well-formed.
+    for (std::uint32_t cp = 0; cp <= 0x10FFFF; cp += (cp < 0x3000 ? 1 : 97)) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        std::string s;
+        rwkv::append_utf8(s, cp);
+        Utf8Stream u;
+        std::string back(u.push(s));
+        back += u.flush();
+        REQUIRE(back == s);
+    }
+}
 
 TEST_CASE("Utf8Stream: a CJK character split byte by byte is held until complete", "[utf8]") {
     Utf8Stream u;

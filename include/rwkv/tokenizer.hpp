@@ -12,6 +12,7 @@
 
 #include <rwkv/error.hpp>
 #include <rwkv/token.hpp>
+#include <rwkv/utf8.hpp>
 
 #include <algorithm>
 #include <array>
@@ -51,24 +52,6 @@ inline std::string read_whole_file(const std::filesystem::path& path, const char
     std::fclose(f);
     if (failed) throw error(std::string("cannot read ") + what + " " + path.string());
     return data;
-}
-
-inline void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
 }
 
 inline int hex_value(char c) {
@@ -157,7 +140,7 @@ inline const char* decode_python_literal(std::string_view lit, std::string& out)
                 // The trap of spec 6.1: '\x80' is U+0080, i.e. two bytes C2 80.
                 if (value > 0x10FFFF) return "code point above U+10FFFF";
                 if (value >= 0xD800 && value <= 0xDFFF) return "surrogate code point cannot be encoded as UTF-8";
-                append_utf8(out, value);
+                rwkv::append_utf8(out, value);
             }
         }
     }

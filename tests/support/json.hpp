@@ -3,6 +3,8 @@
 // JSON). Enough of RFC 8259 for the files in ../shared/fixtures: objects, arrays, strings with
 // escapes (\uXXXX incl. surrogate pairs), numbers, true/false/null.
 
+#include <rwkv/utf8.hpp>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -151,23 +153,7 @@ private:
         return v;
     }
 
-    static void put_utf8(std::string& out, std::uint32_t cp) {
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
+    static void put_utf8(std::string& out, std::uint32_t cp) { rwkv::append_utf8(out, cp); }
 
     std::string parse_string() {
         expect('"');

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../utf8.hpp"
 #include "bytes.hpp"
 #include "tensor.hpp"
 
@@ -455,37 +456,20 @@ private:
     // raw-unicode-escape: \uXXXX and \UXXXXXXXX are code points, every other byte is Latin-1.
     void push_text_unicode(const std::string& l) {
         std::string out;
-        auto utf8 = [&out](std::uint32_t cp) {
-            if (cp < 0x80) {
-                out += static_cast<char>(cp);
-            } else if (cp < 0x800) {
-                out += static_cast<char>(0xC0 | (cp >> 6));
-                out += static_cast<char>(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                out += static_cast<char>(0xE0 | (cp >> 12));
-                out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-                out += static_cast<char>(0x80 | (cp & 0x3F));
-            } else {
-                out += static_cast<char>(0xF0 | (cp >> 18));
-                out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-                out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-                out += static_cast<char>(0x80 | (cp & 0x3F));
-            }
-        };
         for (std::size_t i = 0; i < l.size();) {
             const std::size_t digits = l[i] == '\\' && i + 1 < l.size() ? (l[i + 1] == 'u'   ? 4
                                                                            : l[i + 1] == 'U' ? 8
                                                                                              : 0)
                                                                         : 0;
             if (digits == 0) {
-                utf8(static_cast<unsigned char>(l[i++]));
+                rwkv::append_utf8(out, static_cast<unsigned char>(l[i++]));
                 continue;
             }
             std::uint32_t cp = 0;
             const auto r = std::from_chars(l.data() + i + 2, l.data() + std::min(l.size(), i + 2 + digits), cp, 16);
             if (r.ec != std::errc() || r.ptr != l.data() + i + 2 + digits || cp > 0x10FFFF)
                 fail("bad \\u escape in UNICODE text");
-            utf8(cp);
+            rwkv::append_utf8(out, cp);
             i += 2 + digits;
         }
         doc_.strings.push_back(std::move(out));
