@@ -18,41 +18,17 @@
 #include <string>
 #include <vector>
 
+#include "compare.hpp"
+
 namespace {
+
+using test_support::check_close;
+using test_support::rel_rms;
+using test_support::rnd;
 
 namespace gm = rwkv::backend::gpu;
 using Ref = rwkv::backend_ops<rwkv::reference>;
 using Ws = rwkv::detail::Workspace;
-
-std::vector<float> rnd(std::size_t n, std::mt19937& g, float lo = -1.0f, float hi = 1.0f) {
-    std::uniform_real_distribution<float> d(lo, hi);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(g);
-    return v;
-}
-
-void check_close(const std::vector<float>& a, const std::vector<float>& b, float atol, float rtol,
-                 const std::string& what) {
-    REQUIRE(a.size() == b.size());
-    float worst = 0.0f;
-    std::size_t at = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        const float excess = std::abs(a[i] - b[i]) - (atol + rtol * std::abs(b[i]));
-        if (!(excess <= worst)) worst = excess, at = i;
-    }
-    INFO(what << ": worst element " << at << " got " << a[at] << " want " << b[at]);
-    CHECK(worst <= 0.0f);
-}
-
-// max |a - b| / RMS(b): the WKV spans many magnitudes.
-double rel_rms(const std::vector<float>& a, const std::vector<double>& b) {
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        num = std::max(num, std::abs(a[i] - b[i]));
-        den += b[i] * b[i];
-    }
-    return num / std::max(1e-300, std::sqrt(den / static_cast<double>(a.size())));
-}
 
 std::uint32_t bits(float f) {
     std::uint32_t u;

@@ -607,6 +607,9 @@ TEST_CASE("forward_batch checks its arguments before touching any state", "[mode
     const std::vector<rwkv::token> ok = {1, 2}, bad = {1, 300};
     CHECK_THAT(error_of([&] { model.forward_batch(std::span<const rwkv::token>(bad), two); }),
                Catch::Contains("token id 300") && Catch::Contains("sequence 1"));
+    const std::vector<rwkv::token> bad0 = {-1, 2};  // the first sequence is named too
+    CHECK_THAT(error_of([&] { model.forward_batch(std::span<const rwkv::token>(bad0), two); }),
+               Catch::Contains("token id -1 at position 0 of sequence 0"));
     CHECK_THAT(error_of([&] { model.forward_batch(std::span<const rwkv::token>(ok), same); }),
                Catch::Contains("share one state"));
     CHECK_THAT(error_of([&] { model.forward_batch(std::span<const rwkv::token>(ok), null); }),

@@ -42,6 +42,7 @@
 #include "layers/norm.hpp"
 #include "layers/time_mix5.hpp"
 #include "layers/time_mix6.hpp"
+#include "model_checks.hpp"
 #include "tensor_table.hpp"
 #include "weight.hpp"
 #include "scalar.hpp"
@@ -333,11 +334,7 @@ public:
     // until the next call with that state. Every id and state is checked before any state
     // changes (rwkv::error). No allocation after the first call at a given B.
     std::span<const float> forward_batch(std::span<const token> tokens, std::span<State* const> states) const {
-        if (tokens.size() != states.size() || tokens.empty())
-            throw error("forward_batch: " + std::to_string(tokens.size()) + " tokens for " +
-                        std::to_string(states.size()) + " states (need the same number, at least 1)");
-        check_batch(states);
-        for (std::size_t b = 0; b < tokens.size(); ++b) check_tokens(tokens.subspan(b, 1), "forward_batch", b);
+        detail::check_batch_decode(tokens, states, w_->config.vocab_size, [this](const State& s) { check_state(s); });
         auto& ws = states[0]->workspace();
         const auto V = static_cast<std::size_t>(w_->config.vocab_size);
         if (ws.batch_logits.size() < tokens.size() * V) ws.batch_logits.resize(tokens.size() * V);
@@ -357,14 +354,7 @@ public:
     // all prompts share each round of weight reads. Lifetime and errors as forward_batch.
     std::span<const float> forward_batch(std::span<const std::span<const token>> prompts,
                                          std::span<State* const> states) const {
-        if (prompts.size() != states.size() || prompts.empty())
-            throw error("forward_batch: " + std::to_string(prompts.size()) + " prompts for " +
-                        std::to_string(states.size()) + " states (need the same number, at least 1)");
-        check_batch(states);
-        for (std::size_t b = 0; b < prompts.size(); ++b) {
-            if (prompts[b].empty()) throw error("forward_batch: prompt " + std::to_string(b) + " is empty");
-            check_tokens(prompts[b], "forward_batch", b);
-        }
+        detail::check_batch_prefill(prompts, states, w_->config.vocab_size, [this](const State& s) { check_state(s); });
         auto& ws = states[0]->workspace();
         const auto V = static_cast<std::size_t>(w_->config.vocab_size);
         if (ws.batch_logits.size() < prompts.size() * V) ws.batch_logits.resize(prompts.size() * V);
@@ -469,32 +459,12 @@ private:
                std::to_string(c.n_embd) + " H" + std::to_string(c.n_head) + " V" + std::to_string(c.vocab_size);
     }
 
-    // Every id in [0, vocab_size), checked before any state changes.
-    void check_tokens(std::span<const token> tokens, const char* what, std::size_t seq = 0) const {
-        const Config& c = w_->config;
-        for (std::size_t i = 0; i < tokens.size(); ++i)
-            if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
-                throw error(std::string(what) + ": token id " + std::to_string(tokens[i]) + " at position " +
-                            std::to_string(i) + (seq ? " of sequence " + std::to_string(seq) : std::string()) +
-                            " is out of range for vocab_size " + std::to_string(c.vocab_size));
-    }
-
-    void check_batch(std::span<State* const> states) const {
-        for (std::size_t b = 0; b < states.size(); ++b) {
-            if (!states[b]) throw error("forward_batch: state " + std::to_string(b) + " is null");
-            check_state(*states[b]);
-            for (std::size_t o = 0; o < b; ++o)
-                if (states[o] == states[b])
-                    throw error("forward_batch: sequences " + std::to_string(o) + " and " + std::to_string(b) +
-                                " share one state");
-        }
-    }
-
     void run(std::span<const token> tokens, State& s, std::span<float> all_logits) const {
         const Config& c = w_->config;
         check_state(s);
         if (tokens.empty()) throw error("forward: empty token sequence");
-        check_tokens(tokens, "forward");  // before touching the state: a bad id leaves it unchanged
+        detail::check_token_ids(tokens, w_->config.vocab_size,
+                                "forward");  // before touching the state: a bad id leaves it unchanged
         const bool all = !all_logits.empty();
         auto& ws = s.workspace();
         ws.reserve(c, std::min(static_cast<int>(tokens.size()), chunk_tokens));  // a copied state has no scratch yet

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "compare.hpp"
 #include "model_fixtures.hpp"
 #include "temp_files.hpp"
 
@@ -35,12 +36,9 @@ using namespace model_fixtures;
 
 namespace {
 
-std::vector<float> rnd(std::size_t n, std::mt19937& g, float lo = -1.0f, float hi = 1.0f) {
-    std::uniform_real_distribution<float> d(lo, hi);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(g);
-    return v;
-}
+using test_support::check_close;
+using test_support::rel_rms;
+using test_support::rnd;
 
 // A device copy of host floats.
 struct dvec {
@@ -83,34 +81,6 @@ struct test_mat {
         gpu::legacy_sync();
     }
 };
-
-// |a - b| <= atol + rtol·|b| everywhere; names the worst element.
-void check_close(const std::vector<float>& a, const std::vector<float>& b, float atol, float rtol,
-                 const std::string& what) {
-    REQUIRE(a.size() == b.size());
-    float worst = 0.0f;
-    std::size_t at = 0;
-    bool finite = true;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        finite = finite && std::isfinite(a[i]);
-        const float excess = std::abs(a[i] - b[i]) - (atol + rtol * std::abs(b[i]));
-        if (!(excess <= worst)) worst = excess, at = i;
-    }
-    INFO(what << ": worst element " << at << " of " << a.size() << ": got " << (a.empty() ? 0.0f : a[at]) << " want "
-              << (b.empty() ? 0.0f : b[at]));
-    CHECK(finite);
-    CHECK(worst <= 0.0f);
-}
-
-// RMS-relative error (the WKV state and outputs span many magnitudes).
-double rel_rms(const std::vector<float>& a, const std::vector<float>& b) {
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        num = std::max(num, std::abs(double(a[i]) - b[i]));
-        den += double(b[i]) * b[i];
-    }
-    return num / std::max(1e-30, std::sqrt(den / std::max<std::size_t>(1, a.size())));
-}
 
 const char* epi_name(gpu::epilogue e) {
     switch (e) {

@@ -31,6 +31,7 @@
 #include "../../error.hpp"
 #include "../../init.hpp"
 #include "../../model.hpp"
+#include "../../model_checks.hpp"
 #include "../../scalar.hpp"
 #include "../../token.hpp"
 #include "../workspace.hpp"
@@ -157,7 +158,7 @@ public:
     std::span<const float> forward(std::span<const token> tokens, State& s) const {
         check_state(s);
         if (tokens.empty()) throw error("forward: empty token sequence");
-        check_tokens(tokens, "forward");
+        detail::check_token_ids(tokens, w_->config.vocab_size, "forward");
         select_device();
         auto& ws = s.workspace();
         prepare_host_logits(ws, 1);
@@ -180,7 +181,7 @@ public:
                         std::to_string(tokens.size()) + " x " + std::to_string(V));
         check_state(s);
         if (tokens.empty()) throw error("forward: empty token sequence");
-        check_tokens(tokens, "forward");
+        detail::check_token_ids(tokens, w_->config.vocab_size, "forward");
         select_device();
         auto& ws = s.workspace();
         prepare_host_logits(ws, 1);
@@ -196,11 +197,7 @@ public:
     // One token for each of B sequences; B rows of logits (host memory in states[0]'s workspace,
     // valid until its next call). As the CPU Model's forward_batch.
     std::span<const float> forward_batch(std::span<const token> tokens, std::span<State* const> states) const {
-        if (tokens.size() != states.size() || tokens.empty())
-            throw error("forward_batch: " + std::to_string(tokens.size()) + " tokens for " +
-                        std::to_string(states.size()) + " states (need the same number, at least 1)");
-        check_batch(states);
-        for (std::size_t b = 0; b < tokens.size(); ++b) check_tokens(tokens.subspan(b, 1), "forward_batch", b);
+        detail::check_batch_decode(tokens, states, w_->config.vocab_size, [this](const State& s) { check_state(s); });
         select_device();
         auto& ws = states[0]->workspace();
         prepare_host_logits(ws, static_cast<int>(tokens.size()));
@@ -217,14 +214,7 @@ public:
     // Batched prefill: prompts[b] continues states[b]; B rows of the logits after each prompt.
     std::span<const float> forward_batch(std::span<const std::span<const token>> prompts,
                                          std::span<State* const> states) const {
-        if (prompts.size() != states.size() || prompts.empty())
-            throw error("forward_batch: " + std::to_string(prompts.size()) + " prompts for " +
-                        std::to_string(states.size()) + " states (need the same number, at least 1)");
-        check_batch(states);
-        for (std::size_t b = 0; b < prompts.size(); ++b) {
-            if (prompts[b].empty()) throw error("forward_batch: prompt " + std::to_string(b) + " is empty");
-            check_tokens(prompts[b], "forward_batch", b);
-        }
+        detail::check_batch_prefill(prompts, states, w_->config.vocab_size, [this](const State& s) { check_state(s); });
         select_device();
         auto& ws = states[0]->workspace();
         prepare_host_logits(ws, static_cast<int>(prompts.size()));
@@ -488,26 +478,6 @@ private:
         if (s.device() != w_->device)
             throw error("state lives on CUDA device " + std::to_string(s.device()) + ", the model on device " +
                         std::to_string(w_->device));
-    }
-
-    void check_tokens(std::span<const token> tokens, const char* what, std::size_t seq = 0) const {
-        const Config& c = w_->config;
-        for (std::size_t i = 0; i < tokens.size(); ++i)
-            if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
-                throw error(std::string(what) + ": token id " + std::to_string(tokens[i]) + " at position " +
-                            std::to_string(i) + (seq ? " of sequence " + std::to_string(seq) : std::string()) +
-                            " is out of range for vocab_size " + std::to_string(c.vocab_size));
-    }
-
-    void check_batch(std::span<State* const> states) const {
-        for (std::size_t b = 0; b < states.size(); ++b) {
-            if (!states[b]) throw error("forward_batch: state " + std::to_string(b) + " is null");
-            check_state(*states[b]);
-            for (std::size_t o = 0; o < b; ++o)
-                if (states[o] == states[b])
-                    throw error("forward_batch: sequences " + std::to_string(o) + " and " + std::to_string(b) +
-                                " share one state");
-        }
     }
 
     // Pinned host rows for the logits of B outputs (the span forward returns points here).
