@@ -1,7 +1,7 @@
 #pragma once
-// Shared by the command-line examples: argument parsing that reports one clear line (including
-// the sampling flags), loading a model in its file's weight type, picking the tokenizer, finding the
-// demo model next to the program, the model banner, prefill progress and resource reporting.
+// Shared by rwkv-generate, rwkv-chat and rwkv-server on top of cli_args.hpp (argument parsing): the
+// sampling flags, loading a model in its file's weight type, picking the tokenizer, finding the demo
+// model next to the program, the model banner, prefill progress and resource reporting.
 
 #include <rwkv/io/gguf_vocab.hpp>
 #include <rwkv/model.hpp>
@@ -25,66 +25,13 @@
 #include <thread>
 #include <vector>
 
-#ifndef RWKV_VERSION_STRING
-#define RWKV_VERSION_STRING "unknown"
-#endif
+#include "cli_args.hpp"
+
 #ifndef RWKV_DEMO_MODEL_NAME
 #define RWKV_DEMO_MODEL_NAME "demo-x060-L4-D128-fortunes.pth"
 #endif
 
 namespace cli {
-
-// A bad argument: the programs print "<prog>: error: <what>" and exit with status 2.
-struct usage_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-inline long long parse_int(std::string_view flag, std::string_view v, long long lo, long long hi) {
-    long long x = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    if (ec != std::errc() || p != v.data() + v.size() || x < lo || x > hi)
-        throw usage_error(std::string(flag) + " expects an integer in [" + std::to_string(lo) + ", " +
-                          std::to_string(hi) + "], got '" + std::string(v) + "'");
-    return x;
-}
-
-inline double parse_double(std::string_view flag, std::string_view v, double lo, double hi) {
-    double x = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    if (ec != std::errc() || p != v.data() + v.size() || !(x >= lo && x <= hi))
-        throw usage_error(std::string(flag) + " expects a number in [" + std::to_string(lo) + ", " +
-                          std::to_string(hi) + "], got '" + std::string(v) + "'");
-    return x;
-}
-
-// Walks argv; `value()` takes the flag's argument (accepts --flag VALUE and --flag=VALUE).
-class Args {
-public:
-    Args(int argc, char** argv) : args_(argv + 1, argv + argc) {}
-    bool next() {
-        if (pos_ >= args_.size()) return false;
-        std::string a = args_[pos_++];
-        inline_.reset();
-        if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
-            inline_ = a.substr(a.find('=') + 1);
-            a = a.substr(0, a.find('='));
-        }
-        flag_ = a;
-        return true;
-    }
-    const std::string& flag() const { return flag_; }
-    std::string value() {
-        if (inline_) return *inline_;
-        if (pos_ >= args_.size()) throw usage_error(flag_ + " needs a value");
-        return args_[pos_++];
-    }
-
-private:
-    std::vector<std::string> args_;
-    std::size_t pos_ = 0;
-    std::string flag_;
-    std::optional<std::string> inline_;
-};
 
 // The sampling flags both programs take (--temperature/--temp, --top-p, --top-k, --presence-penalty,
 // --frequency-penalty, --penalty-decay, --seed), parsed in one place so their ranges agree.
@@ -103,16 +50,19 @@ inline bool parse_sampling_flag(Args& a, rwkv::SamplerSettings& s, bool& have_se
     return true;
 }
 
+// A whole input file (the prompt); a missing or unreadable one is an rwkv::error naming it (exit status 1,
+// like a missing --model or --vocab).
 inline std::string read_file(const std::string& path, const char* what) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) throw usage_error(std::string("cannot open ") + what + " '" + path + "'");
+    if (!f) throw rwkv::error(std::string("cannot open ") + what + " '" + path + "': " + std::strerror(errno));
     std::string out;
     char buf[65536];
     std::size_t n;
     while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
     const bool bad = std::ferror(f);
+    const int err = errno;
     std::fclose(f);
-    if (bad) throw usage_error(std::string("cannot read ") + what + " '" + path + "'");
+    if (bad) throw rwkv::error(std::string("cannot read ") + what + " '" + path + "': " + std::strerror(err));
     return out;
 }
 
@@ -183,19 +133,6 @@ inline int cap_threads(const char* prog, int requested) {
         return hw;
     }
     return requested;
-}
-
-// Fails now, before any work, if `path` cannot be written (a missing folder, no permission): a state
-// file refused after a long generation would lose it. Leaves no file behind when there was none.
-inline void check_writable(const std::string& path, const char* flag) {
-    std::error_code ec;
-    const bool existed = std::filesystem::exists(path, ec);
-    if (existed && std::filesystem::is_directory(path, ec))
-        throw usage_error(std::string(flag) + " '" + path + "' is a directory");
-    std::FILE* f = std::fopen(path.c_str(), "ab");
-    if (!f) throw usage_error(std::string(flag) + " '" + path + "' cannot be written: " + std::strerror(errno));
-    std::fclose(f);
-    if (!existed) std::filesystem::remove(path, ec);
 }
 
 // Resident memory now (VmRSS), in MiB; 0 if unknown.

@@ -10,22 +10,54 @@
 #include <cstdio>
 #include <map>
 #include <string>
-#include <string_view>
+
+#include "cli_args.hpp"
+
+namespace {
+
+constexpr const char* usage = "usage: rwkv-info [--tensors] FILE|FOLDER";
+
+void print_help() {
+    std::printf(
+        "%s\n"
+        "Describes a checkpoint: format, generation, shapes, per-tensor types, parameter count, bytes and\n"
+        "where the vocabulary comes from. Reads every format the library loads (.pth, safetensors or a\n"
+        "Hugging Face folder, GGUF, rwkv.cpp .bin), recognised by content.\n\n"
+        "      --tensors             also list every tensor (name, type, shape)\n"
+        "  -h, --help                this text\n"
+        "      --version             the library version\n",
+        usage);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     bool list = false;
-    const char* path = nullptr;
-    for (int i = 1; i < argc; ++i) {
-        if (std::string_view(argv[i]) == "--tensors") list = true;
-        else path = argv[i];
-    }
-    if (!path) {
-        std::fprintf(stderr, "usage: rwkv-info [--tensors] FILE|FOLDER\n");
+    std::string path;
+    try {
+        cli::Args a(argc, argv);
+        while (a.next()) {
+            const std::string& f = a.flag();
+            if (a.positional()) {
+                if (!path.empty()) throw cli::usage_error("one FILE at a time, got '" + path + "' and '" + f + "'");
+                path = f;
+            } else if (f == "--tensors") list = true;
+            else if (f == "-h" || f == "--help") {
+                print_help();
+                return 0;
+            } else if (f == "--version") {
+                std::printf("rwkv-info (rwkv %s)\n", RWKV_VERSION_STRING);
+                return 0;
+            } else throw cli::usage_error("unknown argument '" + f + "'");
+        }
+        if (path.empty()) throw cli::usage_error("no FILE given");
+    } catch (const cli::usage_error& e) {
+        std::fprintf(stderr, "rwkv-info: error: %s\n%s   (see --help)\n", e.what(), usage);
         return 2;
     }
     try {
         const rwkv::io::tensor_file f = rwkv::io::open(path);
-        std::printf("file:        %s\nformat:      %s\n", path, f.format.c_str());
+        std::printf("file:        %s\nformat:      %s\n", path.c_str(), f.format.c_str());
         bool vocab = false;
         for (const auto& [k, v] : f.metadata) {
             std::printf("  %-22s %s\n", (k + ":").c_str(), v.c_str());
@@ -65,7 +97,7 @@ int main(int argc, char** argv) {
                             shape.c_str(), t.owner ? " (converted)" : "");
             }
         return 0;
-    } catch (const rwkv::error& e) {
+    } catch (const std::exception& e) {  // rwkv::error (an unreadable or malformed file), or out of memory
         std::fprintf(stderr, "rwkv-info: error: %s\n", e.what());
         return 1;
     }
