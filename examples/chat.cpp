@@ -207,13 +207,5 @@ int chat(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return chat(parse(argc, argv));
-    } catch (const cli::usage_error& e) {
-        std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
-        return 1;
-    }
+    return cli::run_main(prog, [&] { return chat(parse(argc, argv)); });
 }

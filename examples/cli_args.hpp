@@ -101,4 +101,20 @@ inline void check_writable(const std::string& path, const char* what) {
     if (!existed) std::filesystem::remove(path, ec);
 }
 
+// The body of a program's main(): returns body()'s exit status; a usage_error prints
+// "PROG: error: ..." and exits 2, any other exception the same and exits 1 (the exit codes every
+// program documents in --help).
+template <class Body>
+int run_main(const char* prog, Body&& body) {
+    try {
+        return body();
+    } catch (const usage_error& e) {
+        std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
+        return 1;
+    }
+}
+
 }  // namespace cli

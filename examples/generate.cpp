@@ -133,13 +133,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(parse(argc, argv));
-    } catch (const cli::usage_error& e) {
-        std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
-        return 1;
-    }
+    return cli::run_main(prog, [&] { return run(parse(argc, argv)); });
 }
