@@ -545,7 +545,7 @@ TEST_CASE("forward_batch decodes B sequences bit for bit like B single forwards"
     }
 }
 
-TEST_CASE("forward_batch is bit for bit single forwards for every weight type", "[model][batch]") {
+TEST_CASE("forward_batch is bit for bit single forwards for every weight type", "[model][batch][all-types]") {
     RWKV_REQUIRE_FIXTURES();
     const auto random = fixtures::dir() / "random";
     for (const char* name : {"rand-x052-L3-D256-H64-V4099", "rand-x060-L3-D256-H64-V4099"}) {
