@@ -89,23 +89,30 @@ public:
             seed = seed * 1664525u + 1013904223u;
             v = rwkv::from_float<T>(static_cast<float>(seed >> 8) * 0x1p-24f - 0.5f);
         }
+        // One allocation for all of them (far above malloc's mmap threshold, so freeing it gives the
+        // memory back before the model is measured), each matrix 64-byte aligned in it.
+        const std::size_t most = static_cast<std::size_t>(L) * 16 + 1;
+        const auto in_bf16 = bench::decode_bytes<rwkv::bfloat16>(c);  // 2 bytes per value
+        const auto values = static_cast<std::size_t>((in_bf16.matrices + in_bf16.head + in_bf16.lora) / 2);
+        const std::size_t capacity = values * sizeof(T) + 64 * most;
+        memory_.reset(static_cast<std::byte*>(std::aligned_alloc(64, (capacity + 63) / 64 * 64)));
+        if (!memory_) throw std::bad_alloc();
+        std::size_t used = 0;
         auto matrix = [&](int rows, int cols) {
             const std::size_t n = static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
-            const std::size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
-            std::shared_ptr<void> buf(std::aligned_alloc(64, bytes), std::free);
-            if (!buf) throw std::bad_alloc();
-            auto* data = static_cast<T*>(buf.get());
+            auto* data = reinterpret_cast<T*>(memory_.get() + used);
+            used += (n * sizeof(T) + 63) / 64 * 64;
+            if (used > capacity) throw std::bad_alloc();
             for (std::size_t i = 0; i < n; i += pattern.size())
                 std::memcpy(static_cast<void*>(data + i), pattern.data(), std::min(pattern.size(), n - i) * sizeof(T));
             rwkv::Matrix<T> m;
             m.data = data;
             m.rows = rows;
             m.cols = cols;
-            m.owner = std::move(buf);
             mats_.push_back(m);
             return mats_.size() - 1;
         };
-        mats_.reserve(static_cast<std::size_t>(L) * 16 + 1);
+        mats_.reserve(most);
         for (int l = 0; l < L; ++l) {
             Layer y;
             if (c.version == rwkv::Version::x060) {
@@ -194,7 +201,11 @@ private:
         matvec_many({job(head_, 0)}, &pool_);
     }
 
+    struct Free {
+        void operator()(std::byte* p) const { std::free(p); }
+    };
     rwkv::backend::cpu::ThreadPool pool_;
+    std::unique_ptr<std::byte, Free> memory_;
     std::vector<rwkv::Matrix<T>> mats_;
     std::vector<Layer> layers_;
     std::size_t head_ = 0;
