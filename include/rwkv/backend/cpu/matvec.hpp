@@ -406,7 +406,7 @@ struct Avx512Leaf {
 // vectors was 10 % slower at 4 vectors and alike elsewhere.
 // Single vector, 4 slices against 8 (issue 9; this Zen 4 VM, 2 threads, 1 GiB of bf16 matrices
 // per pass, 3-5 interleaved rounds, but only at load average 7-10 from other jobs): 4 slices
-// streamed 10-25 % more at 1024x1024, 2048x2048, 2048x7168 and 65536x1024 (the head), and
+// streamed 10-25 % more at 1024x1024, 2048x2048, 2048x7168, 7168x2048 and 65536x1024 (the head), and
 // alike at 1024x3584; 2 and 16 slices were slower than both. To be re-checked on an idle machine.
 // Results do not depend on R (one accumulator per output, columns in order).
 template <class T>
