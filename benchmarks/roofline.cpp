@@ -1,16 +1,22 @@
 // rwkv-roofline: measures this machine's read bandwidth and fp32 GEMM rate, then decode and
 // 512-token prefill speed at released shapes in the same run, and prints each end-to-end figure
-// as a fraction of its limit (issue 5):
-//   decode floor   = bandwidth / bytes of weights read per token
+// as a fraction of its limit (issues 5, 9):
+//   decode floor   = bandwidth / bytes read (and written) per decoded token
 //   prefill ceiling = (one core's Eigen sgemm rate × threads) / flops per token
 //
 //   build/benchmarks/rwkv-roofline [--threads N] [--shapes all|1b6|0b4] [--types bf16,fp16,fp32,q8_0,q4_k,...]
-//                                  [--no-limits] [--no-opt-in]
+//                                  [--no-limits] [--no-opt-in] [--no-matvec] [--rounds N]
 //
-// The bandwidth is the best of a search over thread counts, streams per thread and software
-// prefetch (machine_limits.cpp says which won); the plain 8-stream figure is printed beside it.
+// The bandwidth is the best of a search over thread counts, streams per thread, load kinds
+// (plain, non-temporal, software prefetch at several distances) and page sizes
+// (machine_limits.cpp says why each; the line `machine:` names the winner); the plain 8-stream
+// figure is printed beside it. For bf16/fp16/fp32 the decode's mat-vecs are then also timed
+// alone on fresh matrices of the shape (MatvecSkeleton): per matrix shape against the probe, and a
+// whole token's, so that decode time splits into mat-vecs and the rest; when the mat-vec streams
+// faster than the probe read, that rate is the floor's bandwidth (a floor has to be a rate the
+// machine cannot beat). Bytes per token are bench::decode_bytes (shapes.hpp), printed by part.
 // --no-limits skips the probes (tok/s only: tools/flag-matrix.sh compares builds by ratios);
-// --no-opt-in skips the opt-in bf16-activation prefill.
+// --no-opt-in skips the opt-in bf16-activation prefill; --no-matvec the mat-vecs alone.
 //
 // Block formats (q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q2_k q3_k iq4_nl) run Model<format>: the
 // big matrices and the head quantized on load, LoRA matrices fp32; their floor counts the bytes
@@ -20,27 +26,20 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
-#include <sstream>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <new>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
+#include "machine_limits.hpp"
 #include "shapes.hpp"
-
-namespace machine_limits {
-struct Bandwidth {
-    double bytes_per_s = 0.0;
-    int threads = 0, streams = 0;
-    std::string how;
-};
-double read_bandwidth(int threads, std::size_t bytes, int streams);
-Bandwidth best_read_bandwidth(int threads, std::size_t bytes);
-double sgemm_one_core();
-}  // namespace machine_limits
 
 namespace {
 
@@ -71,27 +70,147 @@ double model_weight_bytes(const rwkv::Config& c) {
     else return (c.n_layer * per_layer + 2 * V * C) * sizeof(T);
 }
 
-// Bytes per value of the big matrices and of the LoRA matrices under weight policy T.
+// The decode's mat-vecs and nothing else (issue 9), for scalar weight types: fresh matrices of a
+// model's shapes in T (64-byte aligned, pseudo-random values), multiplied as a decoded token
+// multiplies them (per layer: x060's LoRAs, {r k v g} in one dispatch, o, {ffn key, ffn
+// receptance} in one dispatch, ffn value; then the head) by the library's kernels on a pool of
+// `threads`. Two figures come out of it: each matrix shape's streaming rate over all the layers'
+// matrices of that shape (the kernel against the probe, size by size; far more bytes than the
+// caches hold), and a whole token's mat-vecs, which decode's tok/s is compared with (the rest of
+// decode is the per-token work between them: norms, token shift, WKV, activations).
 template <class T>
-std::pair<double, double> bytes_per_value() {
-    if constexpr (rwkv::is_weight_format_v<T>) {
-        return {static_cast<double>(T::block_bytes) / T::block_elems, 4.0};
-    } else {
-        return {static_cast<double>(sizeof(T)), static_cast<double>(sizeof(T))};
+class MatvecSkeleton {
+public:
+    MatvecSkeleton(const rwkv::Config& c, int threads) : pool_(threads) {
+        const int L = c.n_layer, C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size;
+        std::vector<T> pattern(std::size_t{1} << 16);
+        std::uint32_t seed = 12345;
+        for (auto& v : pattern) {
+            seed = seed * 1664525u + 1013904223u;
+            v = rwkv::from_float<T>(static_cast<float>(seed >> 8) * 0x1p-24f - 0.5f);
+        }
+        // One allocation for all of them (far above malloc's mmap threshold, so freeing it gives the
+        // memory back before the model is measured), each matrix 64-byte aligned in it.
+        const std::size_t most = static_cast<std::size_t>(L) * 16 + 1;
+        const auto in_bf16 = bench::decode_bytes<rwkv::bfloat16>(c);  // 2 bytes per value
+        const auto values = static_cast<std::size_t>((in_bf16.matrices + in_bf16.head + in_bf16.lora) / 2);
+        const std::size_t capacity = values * sizeof(T) + 64 * most;
+        memory_.reset(static_cast<std::byte*>(std::aligned_alloc(64, (capacity + 63) / 64 * 64)));
+        if (!memory_) throw std::bad_alloc();
+        std::size_t used = 0;
+        auto matrix = [&](int rows, int cols) {
+            const std::size_t n = static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
+            auto* data = reinterpret_cast<T*>(memory_.get() + used);
+            used += (n * sizeof(T) + 63) / 64 * 64;
+            if (used > capacity) throw std::bad_alloc();
+            for (std::size_t i = 0; i < n; i += pattern.size())
+                std::memcpy(static_cast<void*>(data + i), pattern.data(), std::min(pattern.size(), n - i) * sizeof(T));
+            rwkv::Matrix<T> m;
+            m.data = data;
+            m.rows = rows;
+            m.cols = cols;
+            mats_.push_back(m);
+            return mats_.size() - 1;
+        };
+        mats_.reserve(most);
+        for (int l = 0; l < L; ++l) {
+            Layer y;
+            if (c.version == rwkv::Version::x060) {
+                y.lora = true;
+                y.lora_w1 = matrix(5 * c.dim_lora_mix, C);
+                for (auto& w2 : y.lora_w2) w2 = matrix(C, c.dim_lora_mix);
+                y.decay_w1 = matrix(c.dim_lora_decay, C);
+                y.decay_w2 = matrix(A, c.dim_lora_decay);
+            }
+            for (auto& m : y.rkvg) m = matrix(A, C);
+            y.o = matrix(C, A);
+            y.ffn_k = matrix(F, C);
+            y.ffn_r = matrix(C, C);
+            y.ffn_v = matrix(C, F);
+            layers_.push_back(y);
+        }
+        head_ = matrix(V, C);
+        const std::size_t widest = static_cast<std::size_t>(std::max({C, A, F, V}));
+        x_.assign(widest * 8, 0.01f);
+        y_.assign(widest * 8, 0.0f);
     }
-}
 
-// Bytes of weights one decoded token reads: every matrix once, plus one embedding row.
-template <class T>
-double bytes_per_token(const rwkv::Config& c) {
-    const auto [big, lora] = bytes_per_value<T>();
-    const double C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size;
-    const double per_layer = 5 * A * C + 2 * C * F + C * C;
-    const double lora_values = c.version == rwkv::Version::x060 ? C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C +
-                                                                      C * c.dim_lora_decay + c.dim_lora_decay * A
-                                                                : 0.0;
-    return (c.n_layer * per_layer + V * C + C) * big + c.n_layer * lora_values * lora;
-}
+    // Tokens per second of a whole token's mat-vecs (best of `reps` runs of `n` tokens).
+    double token_rate(int n, int reps) {
+        double best = 0.0;
+        token();
+        for (int rep = 0; rep < reps; ++rep) {
+            auto t0 = clk::now();
+            for (int i = 0; i < n; ++i) token();
+            best = std::max(best, n / secs(t0));
+        }
+        return best;
+    }
+
+    // Per distinct matrix shape holding at least `min_bytes` in all: rows, cols and the bytes per
+    // second of one mat-vec on every matrix of that shape in turn (best of `reps` passes).
+    struct ShapeRate {
+        int rows, cols;
+        double bytes_per_s;
+    };
+    std::vector<ShapeRate> shape_rates(std::size_t min_bytes, int reps) {
+        std::map<std::pair<int, int>, std::vector<const rwkv::Matrix<T>*>> by_shape;
+        for (const auto& m : mats_) by_shape[{m.rows, m.cols}].push_back(&m);
+        std::vector<ShapeRate> out;
+        for (const auto& [dims, list] : by_shape) {
+            const double bytes = static_cast<double>(list.size() * list.front()->size() * sizeof(T));
+            if (bytes < static_cast<double>(min_bytes)) continue;
+            double best = 0.0;
+            for (int rep = 0; rep <= reps; ++rep) {  // the first pass warms up and is not counted
+                auto t0 = clk::now();
+                for (const auto* m : list) rwkv::backend::cpu::matvec(*m, x_.data(), y_.data(), &pool_);
+                if (rep > 0) best = std::max(best, bytes / secs(t0));
+            }
+            out.push_back({dims.first, dims.second, best});
+        }
+        return out;
+    }
+
+private:
+    struct Layer {
+        bool lora = false;  // x060
+        std::size_t lora_w1 = 0, lora_w2[5] = {}, decay_w1 = 0, decay_w2 = 0, rkvg[4] = {}, o = 0, ffn_k = 0, ffn_r = 0,
+                    ffn_v = 0;
+    };
+    using Job = rwkv::backend::cpu::MatvecJob<T>;
+    Job job(std::size_t m, std::size_t slot) {
+        const std::size_t w = x_.size() / 8;
+        return Job{&mats_[m], x_.data() + slot * w, y_.data() + slot * w};
+    }
+    void token() {
+        using rwkv::backend::cpu::matvec_many;
+        for (const auto& y : layers_) {
+            if (y.lora) {
+                matvec_many({job(y.lora_w1, 0)}, &pool_);
+                matvec_many({job(y.lora_w2[0], 0), job(y.lora_w2[1], 1), job(y.lora_w2[2], 2), job(y.lora_w2[3], 3),
+                             job(y.lora_w2[4], 4)},
+                            &pool_);
+                matvec_many({job(y.decay_w1, 0)}, &pool_);
+                matvec_many({job(y.decay_w2, 0)}, &pool_);
+            }
+            matvec_many({job(y.rkvg[0], 0), job(y.rkvg[1], 1), job(y.rkvg[2], 2), job(y.rkvg[3], 3)}, &pool_);
+            matvec_many({job(y.o, 0)}, &pool_);
+            matvec_many({job(y.ffn_k, 0), job(y.ffn_r, 1)}, &pool_);
+            matvec_many({job(y.ffn_v, 0)}, &pool_);
+        }
+        matvec_many({job(head_, 0)}, &pool_);
+    }
+
+    struct Free {
+        void operator()(std::byte* p) const { std::free(p); }
+    };
+    rwkv::backend::cpu::ThreadPool pool_;
+    std::unique_ptr<std::byte, Free> memory_;
+    std::vector<rwkv::Matrix<T>> mats_;
+    std::vector<Layer> layers_;
+    std::size_t head_ = 0;
+    std::vector<float> x_, y_;
+};
 
 std::map<std::string, double> bf16_decode;  // per shape, for the "x bf16" column
 
@@ -106,10 +225,43 @@ rwkv::Model<T> random_model(const bench::Shape& shape) {
     }
 }
 
-bool opt_in = true;  // also time the opt-in bf16-activation prefill (bf16 weights)
+bool opt_in = true;        // also time the opt-in bf16-activation prefill (bf16 weights)
+bool matvec_alone = true;  // also time the decode's mat-vecs alone (scalar types, with the limits)
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int rounds = 3;  // decode rounds, each beside a fresh probe and mat-vec measurement
 
 template <class T>
-void run_shape(const bench::Shape& shape, const char* type, int threads, double bw, double gemm) {
+void run_shape(const bench::Shape& shape, const char* type, int threads, const machine_limits::Bandwidth* probe,
+               double gemm) {
+    const double bw = probe ? probe->bytes_per_s : 0.0;
+    const auto bytes = bench::decode_bytes<T>(bench::config_of(shape));
+    const double matvec_bytes = bytes.matrices + bytes.head + bytes.lora;  // what MatvecSkeleton reads
+    // The decode's mat-vecs alone (scalar types), built before the model: per matrix shape once,
+    // a whole token's beside each decode round below.
+    // (Block formats have no such skeleton: the type below only keeps their instantiation legal.)
+    using Skeleton = MatvecSkeleton<std::conditional_t<rwkv::is_weight_format_v<T>, rwkv::bfloat16, T>>;
+    std::unique_ptr<Skeleton> sk;
+    if constexpr (!rwkv::is_weight_format_v<T>) {
+        if (bw > 0.0 && matvec_alone) {
+            sk = std::make_unique<Skeleton>(bench::config_of(shape), threads);
+            std::printf(
+                "%-11s %-6s mat-vec alone, each shape over all its layers' matrices (GB/s, %% of the probe's "
+                "%.1f):",
+                shape.name, type, bw / 1e9);
+            for (const auto& r : sk->shape_rates(std::size_t{64} << 20, 3))
+                std::printf(" %dx%d %.1f (%.0f %%)", r.rows, r.cols, r.bytes_per_s / 1e9, 100.0 * r.bytes_per_s / bw);
+            std::printf("\n");
+            std::fflush(stdout);
+        }
+    }
+
     auto t0 = clk::now();
     auto model = random_model<T>(shape);
     model.set_threads(threads);
@@ -119,16 +271,36 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, double 
     auto s = model.new_state();
     rwkv::token t = 1;
     for (int i = 0; i < 3; ++i) model.forward(t, s);  // warm up pages and caches
+    // Rounds of 16 decoded tokens; with the limits, each beside the probe's winning variant and
+    // (scalar types) a token's mat-vecs alone, measured again then: on a shared machine the
+    // bandwidth this process gets changes by the minute, so each round's fraction uses its own
+    // floor, and the figure is their median. The floor's bandwidth is the higher of the probe's
+    // and the mat-vec's own rate: a floor has to be a rate this machine cannot beat (issue 9).
     double decode = 0.0;
-    for (int rep = 0; rep < 3; ++rep) {
+    std::vector<double> fractions, decode_ms, matvec_ms, floors, probes, matvecs;
+    int from_matvec = 0;
+    for (int round = 0; round < rounds; ++round) {
         const int n = 16;
         auto d0 = clk::now();
         for (int i = 0; i < n; ++i) {
             auto lg = model.forward(t, s);
             t = static_cast<rwkv::token>((t * 31 + 7 + static_cast<int>(lg[0] > 0)) % c.vocab_size);
         }
-        decode = std::max(decode, n / secs(d0));
+        const double dec = n / secs(d0);
+        decode = std::max(decode, dec);
+        if (!probe) continue;
+        const double p = machine_limits::read_bandwidth_again(*probe);
+        const double mv = sk ? sk->token_rate(4, 1) : 0.0;
+        const double fb = std::max(p, mv * matvec_bytes);
+        from_matvec += mv * matvec_bytes > p;
+        probes.push_back(p);
+        decode_ms.push_back(1e3 / dec);
+        if (sk) matvecs.push_back(mv), matvec_ms.push_back(1e3 / mv);
+        floors.push_back(fb / bytes.total());
+        fractions.push_back(dec * bytes.total() / fb);
     }
+    sk.reset();
+    machine_limits::release_buffers();
     std::vector<rwkv::token> prompt(512);
     for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<rwkv::token>((i * 977 + 3) % c.vocab_size);
     double prefill = 0.0;
@@ -150,7 +322,7 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, double 
         }
         model.set_bf16_prefill(false);
     }
-    const double floor = bw / bytes_per_token<T>(c);
+    const double floor = median(floors);
     const double weights_mib = model_weight_bytes<T>(c) / 1048576.0;
     if (std::string(type) == "bf16") bf16_decode[shape.name] = decode;
     const double rss_mib = resident_mib();
@@ -165,12 +337,24 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, double 
         std::fflush(stdout);
         return;
     }
+    const auto [lo, hi] = std::minmax_element(fractions.begin(), fractions.end());
     std::printf(
-        "%-11s %-6s %7.2f tok/s%s  floor %7.2f  = %5.1f %%   | prefill512 %8.1f tok/s  ceiling %8.1f  = %5.1f %%"
-        "   | RSS %.0f MiB = weights %.0f MiB + %.1f %%\n",
-        shape.name, type, decode, ratio, floor, 100.0 * decode / floor, prefill, ceiling, 100.0 * prefill / ceiling,
-        rss_mib, weights_mib, 100.0 * (rss_mib - weights_mib) / weights_mib);
+        "%-11s %-6s %7.2f tok/s%s  floor %7.2f  = %5.1f %% (%.0f-%.0f)   | prefill512 %8.1f tok/s  ceiling %8.1f  = "
+        "%5.1f %%   | RSS %.0f MiB = weights %.0f MiB + %.1f %%\n",
+        shape.name, type, decode, ratio, floor, 100.0 * median(fractions), 100.0 * *lo, 100.0 * *hi, prefill, ceiling,
+        100.0 * prefill / ceiling, rss_mib, weights_mib, 100.0 * (rss_mib - weights_mib) / weights_mib);
     (void)build_s;
+    std::printf(
+        "%-11s %-6s %d rounds: probe %.1f GB/s, a token's mat-vecs alone %.1f GB/s (medians; the floor took the "
+        "mat-vec's rate in %d); %.1f MB per token (matrices %.1f + head %.1f + embedding row %.3f + LoRA %.1f + "
+        "fp32 vectors %.2f + state read and written %.1f)",
+        shape.name, type, rounds, median(probes) / 1e9, median(matvecs) * matvec_bytes / 1e9, from_matvec,
+        bytes.total() / 1e6, bytes.matrices / 1e6, bytes.head / 1e6, bytes.emb_row / 1e6, bytes.lora / 1e6,
+        bytes.vectors / 1e6, bytes.state / 1e6);
+    if (!matvec_ms.empty())
+        std::printf("; per token (medians): decode %.2f ms, its mat-vecs alone %.2f ms", median(decode_ms),
+                    median(matvec_ms));
+    std::printf("\n");
     if (prefill_bf16 > 0.0)
         std::printf(
             "%-11s %-5s   opt-in bf16-activation prefill (set_bf16_prefill): %8.1f tok/s = %5.1f %% of the fp32 "
@@ -190,21 +374,29 @@ int main(int argc, char** argv) {
         if (a == "--threads" && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
         else if (a == "--no-limits") limits = false;
         else if (a == "--no-opt-in") opt_in = false;
+        else if (a == "--no-matvec") matvec_alone = false;
+        else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
         else if (a == "--shapes" && i + 1 < argc) shapes = argv[++i];
         else if (a == "--types" && i + 1 < argc) types = argv[++i];
         else {
             std::fprintf(stderr,
                          "usage: rwkv-roofline [--threads N] [--shapes all|1b6|0b4] "
                          "[--types bf16,fp16,fp32,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q2_k,q3_k,iq4_nl] "
-                         "[--no-limits] [--no-opt-in]\n");
+                         "[--no-limits] [--no-opt-in] [--no-matvec] [--rounds N]\n");
             return 2;
         }
     }
     double bw = 0.0, gemm = 0.0;
+    machine_limits::Bandwidth probe;
     if (limits) {
         const double plain = machine_limits::read_bandwidth(threads, std::size_t{1} << 30, 8);
         const auto best = machine_limits::best_read_bandwidth(threads, std::size_t{1} << 30);
         bw = std::max(best.bytes_per_s, plain);
+        probe = best;
+        if (plain > best.bytes_per_s) {  // the plain read is one of the variants: measure it again
+            probe.bytes_per_s = plain;
+            probe.variant = {threads, 8, machine_limits::Load::plain, 0, false, false};
+        }
         gemm = machine_limits::sgemm_one_core();
         std::printf(
             "machine: read bandwidth %.1f GB/s, the best of the probe's variants (%s; plain %d threads x 8 streams: "
@@ -212,8 +404,8 @@ int main(int argc, char** argv) {
             bw / 1e9, best.bytes_per_s >= plain ? best.how.c_str() : "the plain read", threads, plain / 1e9,
             gemm / 1e9);
         std::printf(
-            "decode floor = bandwidth / weight bytes per token; prefill ceiling = sgemm x %d threads / flops per "
-            "token\n",
+            "decode floor = max(bandwidth, the mat-vec's own rate) / bytes read and written per token; prefill "
+            "ceiling = sgemm x %d threads / flops per token\n",
             threads);
     }
     for (const auto* s : {&bench::eagle_0b4, &bench::finch_0b4, &bench::finch_1b6}) {
@@ -222,10 +414,11 @@ int main(int argc, char** argv) {
         // In the order given, so that formats can be interleaved with bf16 on a noisy machine.
         std::stringstream list(types);
         for (std::string t; std::getline(list, t, ',');) {
-            if (t == "bf16") run_shape<rwkv::bfloat16>(*s, "bf16", threads, bw, gemm);
-            else if (t == "fp16") run_shape<rwkv::half>(*s, "fp16", threads, bw, gemm);
-            else if (t == "fp32") run_shape<float>(*s, "fp32", threads, bw, gemm);
-#define RWKV_ROOFLINE_FORMAT(name) else if (t == #name) run_shape<rwkv::name>(*s, #name, threads, bw, gemm);
+            if (t == "bf16") run_shape<rwkv::bfloat16>(*s, "bf16", threads, limits ? &probe : nullptr, gemm);
+            else if (t == "fp16") run_shape<rwkv::half>(*s, "fp16", threads, limits ? &probe : nullptr, gemm);
+            else if (t == "fp32") run_shape<float>(*s, "fp32", threads, limits ? &probe : nullptr, gemm);
+#define RWKV_ROOFLINE_FORMAT(name) \
+    else if (t == #name) run_shape<rwkv::name>(*s, #name, threads, limits ? &probe : nullptr, gemm);
             RWKV_ROOFLINE_FORMAT(q8_0)
             RWKV_ROOFLINE_FORMAT(q4_0)
             RWKV_ROOFLINE_FORMAT(q4_1)

@@ -12,7 +12,7 @@
 #include <type_traits>
 #include <vector>
 
-#include <Eigen/QR>
+#include "backend/cpu/eigen.hpp"
 
 #include "config.hpp"
 #include "io/tensor.hpp"

@@ -32,7 +32,7 @@
 #include <type_traits>
 #include <vector>
 
-#include <Eigen/Core>
+#include "eigen.hpp"
 
 #include "../../matrix.hpp"
 #include "../../scalar.hpp"

@@ -57,8 +57,9 @@ namespace matvec_detail {
 // in memory, as the bandwidth probe does; R·NB independent FMA chains also hide the FMA latency.
 // Measured on this machine (one thread, bf16 2048x2048, single vector, R = 8): 8 adjacent rows
 // (4 KiB apart) reached 77 % of the 8-stream probe, 8 slices 82 %, 8 slices + software prefetch
-// 95-100 % (fp32 was at 95 % either way). The prefetch runs `prefetch_cols` ahead in each row
-// and spills into the row's successor, which is that stream's next row.
+// 95-100 % (fp32 was at 95 % either way); adjacent rows stayed slower than slices at R = 4 too
+// (issue 9), where the AVX-512 path now takes 4 slices for one vector (see matvec_rows_avx512). The prefetch runs
+// `prefetch_cols` ahead in each row and spills into the row's successor, which is that stream's next row.
 //
 // Several vectors (NB > 1): all NB vectors pass over a group of rows while its weights are in
 // registers (each weight load feeds NB FMAs); with more vectors than one kernel takes, the next
@@ -397,14 +398,20 @@ struct Avx512Leaf {
     }
 };
 
-// 32 zmm registers: one to three vectors over 8 rows (8 streams, up to 24 accumulators), more
-// vectors 4 at a time over 6 rows (24 accumulators). Measured (bf16, one thread, CPU time): a
-// pass over a 64 MiB matrix costs 1.0 / 1.04 / 1.05 / 1.2 times the single vector's for 2 / 3 /
-// 4 vectors (weights from DRAM once), and from 8 vectors on the kernel runs at 88-95 % of the
-// core's FMA peak; 4 rows x 6 vectors was 10 % slower at 4 vectors and alike elsewhere.
+// 32 zmm registers: one to three vectors over 4 rows (4 streams per thread, up to 12
+// accumulators), more vectors 4 at a time over 6 rows (24 accumulators). Measured (bf16, one
+// thread, CPU time, with 8 rows for one to three vectors then): a pass over a 64 MiB matrix costs
+// 1.0 / 1.04 / 1.05 / 1.2 times the single vector's for 2 / 3 / 4 vectors (weights from DRAM
+// once), and from 8 vectors on the kernel runs at 88-95 % of the core's FMA peak; 4 rows x 6
+// vectors was 10 % slower at 4 vectors and alike elsewhere.
+// Single vector, 4 slices against 8 (issue 9; this Zen 4 VM, 2 threads, 1 GiB of bf16 matrices
+// per pass, 3-5 interleaved rounds, but only at load average 7-10 from other jobs): 4 slices
+// streamed 10-25 % more at 1024x1024, 2048x2048, 2048x7168, 7168x2048 and 65536x1024 (the head), and
+// alike at 1024x3584; 2 and 16 slices were slower than both. To be re-checked on an idle machine.
+// Results do not depend on R (one accumulator per output, columns in order).
 template <class T>
 void matvec_rows_avx512(const Matrix<T>& W, const float* X, int n, float* Y, int row_begin, int row_end) {
-    rows_driver<T, 8, 3, 6, 4>(W, X, n, Y, row_begin, row_end, Avx512Leaf<T>{});
+    rows_driver<T, 4, 3, 6, 4>(W, X, n, Y, row_begin, row_end, Avx512Leaf<T>{});
 }
 
 // ---- AVX2 + FMA + F16C: 8 columns per step (16 ymm registers: 8 accumulators for one vector,

@@ -15,10 +15,11 @@
 //   Y  = R̂·S + A·V,   R̂ = Rt ⊙ exp(Σ totals before q)
 //   S' = diag(exp(G))·S + K̂ᵀ·V,   K̂ = Kb ⊙ exp(Σ totals after c),  G = Σ all totals
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+
+#include "eigen.hpp"
 
 #if defined(__SSE2__) || defined(_M_X64)
 #include <xmmintrin.h>
