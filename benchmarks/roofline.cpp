@@ -48,7 +48,10 @@ using clk = std::chrono::steady_clock;
 double secs(clk::time_point a) { return std::chrono::duration<double>(clk::now() - a).count(); }
 
 // Resident memory now (not the peak: Init::fast builds each tensor through a temporary fp32
-// copy, which a checkpoint load does not).
+// copy, which a checkpoint load does not). The RSS column splits it into the program before any
+// model, the weights as Model::memory() counts them (every byte held: block-format policies keep
+// the x060 LoRA matrices in fp32, and the fp32 vectors), and the rest (the runs' states and
+// scratch, thread stacks).
 double resident_mib() {
     std::FILE* f = std::fopen("/proc/self/statm", "r");
     long pages = 0, resident = 0;
@@ -57,18 +60,6 @@ double resident_mib() {
         std::fclose(f);
     }
     return static_cast<double>(resident) * 4096.0 / 1048576.0;
-}
-
-// All parameters in T (what the checkpoint holds), ignoring the small fp32 vectors.
-template <class T>
-double model_weight_bytes(const rwkv::Config& c) {
-    const double C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size;
-    double per_layer = 5 * A * C + 2 * C * F + C * C;
-    if (c.version == rwkv::Version::x060)
-        per_layer += C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C + C * c.dim_lora_decay + c.dim_lora_decay * A;
-    if constexpr (rwkv::is_weight_format_v<T>)
-        return (c.n_layer * per_layer + 2 * V * C) * T::block_bytes / T::block_elems;
-    else return (c.n_layer * per_layer + 2 * V * C) * sizeof(T);
 }
 
 // Bytes per value of the big matrices and of the LoRA matrices under weight policy T.
@@ -106,7 +97,8 @@ rwkv::Model<T> random_model(const bench::Shape& shape) {
     }
 }
 
-bool opt_in = true;  // also time the opt-in bf16-activation prefill (bf16 weights)
+double rss_program = 0.0;  // resident before any model
+bool opt_in = true;        // also time the opt-in bf16-activation prefill (bf16 weights)
 
 template <class T>
 void run_shape(const bench::Shape& shape, const char* type, int threads, double bw, double gemm) {
@@ -151,7 +143,8 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, double 
         model.set_bf16_prefill(false);
     }
     const double floor = bw / bytes_per_token<T>(c);
-    const double weights_mib = model_weight_bytes<T>(c) / 1048576.0;
+    const rwkv::MemoryUse& u = model.memory();
+    const double weights_mib = static_cast<double>(u.in_place + u.copied + u.vectors) / 1048576.0;
     if (std::string(type) == "bf16") bf16_decode[shape.name] = decode;
     const double rss_mib = resident_mib();
     const double ceiling = gemm * threads / bench::flops_per_prefill_token(c);
@@ -167,9 +160,9 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, double 
     }
     std::printf(
         "%-11s %-6s %7.2f tok/s%s  floor %7.2f  = %5.1f %%   | prefill512 %8.1f tok/s  ceiling %8.1f  = %5.1f %%"
-        "   | RSS %.0f MiB = weights %.0f MiB + %.1f %%\n",
+        "   | RSS %.0f MiB = program %.0f + weights %.0f (Model::memory) + states, scratch %.0f MiB\n",
         shape.name, type, decode, ratio, floor, 100.0 * decode / floor, prefill, ceiling, 100.0 * prefill / ceiling,
-        rss_mib, weights_mib, 100.0 * (rss_mib - weights_mib) / weights_mib);
+        rss_mib, rss_program, weights_mib, rss_mib - rss_program - weights_mib);
     (void)build_s;
     if (prefill_bf16 > 0.0)
         std::printf(
@@ -200,6 +193,7 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    rss_program = resident_mib();
     double bw = 0.0, gemm = 0.0;
     if (limits) {
         const double plain = machine_limits::read_bandwidth(threads, std::size_t{1} << 30, 8);

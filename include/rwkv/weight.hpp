@@ -98,10 +98,10 @@ struct Weight {
     static Weight encode_rows(dtype t, int rows, int cols, RowValues&& row_values) {
         const std::size_t rb = dtype_bytes(t, cols, "weight row");
         std::vector<std::byte> bytes(rb * static_cast<std::size_t>(rows));
-        std::vector<float> row(static_cast<std::size_t>(cols));
+        std::vector<float> values(static_cast<std::size_t>(cols));
         for (int r = 0; r < rows; ++r) {
-            row_values(r, row.data());
-            weights::encode_row(t, row.data(), bytes.data() + static_cast<std::size_t>(r) * rb, cols);
+            row_values(r, values.data());
+            weights::encode_row(t, values.data(), bytes.data() + static_cast<std::size_t>(r) * rb, cols);
         }
         return owning(t, std::move(bytes), rows, cols);
     }
