@@ -47,7 +47,10 @@ using clk = std::chrono::steady_clock;
 double secs(clk::time_point a) { return std::chrono::duration<double>(clk::now() - a).count(); }
 
 // Resident memory now (not the peak: Init::fast builds each tensor through a temporary fp32
-// copy, which a checkpoint load does not).
+// copy, which a checkpoint load does not). The RSS column splits it into the program before any
+// model, the weights as Model::memory() counts them (every byte held: block-format policies keep
+// the x060 LoRA matrices in fp32, and the fp32 vectors), and the rest (the runs' states and
+// scratch, thread stacks).
 double resident_mib() {
     std::FILE* f = std::fopen("/proc/self/statm", "r");
     long pages = 0, resident = 0;
@@ -56,18 +59,6 @@ double resident_mib() {
         std::fclose(f);
     }
     return static_cast<double>(resident) * 4096.0 / 1048576.0;
-}
-
-// All parameters in T (what the checkpoint holds), ignoring the small fp32 vectors.
-template <class T>
-double model_weight_bytes(const rwkv::Config& c) {
-    const double C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size;
-    double per_layer = 5 * A * C + 2 * C * F + C * C;
-    if (c.version == rwkv::Version::x060)
-        per_layer += C * 5 * c.dim_lora_mix + 5.0 * c.dim_lora_mix * C + C * c.dim_lora_decay + c.dim_lora_decay * A;
-    if constexpr (rwkv::is_weight_format_v<T>)
-        return (c.n_layer * per_layer + 2 * V * C) * T::block_bytes / T::block_elems;
-    else return (c.n_layer * per_layer + 2 * V * C) * sizeof(T);
 }
 
 // The decode's mat-vecs and nothing else (issue 9), for scalar weight types: fresh matrices of a
@@ -225,6 +216,7 @@ rwkv::Model<T> random_model(const bench::Shape& shape) {
     }
 }
 
+double rss_program = 0.0;  // resident before any model
 bool opt_in = true;        // also time the opt-in bf16-activation prefill (bf16 weights)
 bool matvec_alone = true;  // also time the decode's mat-vecs alone (scalar types, with the limits)
 
@@ -323,7 +315,8 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, const m
         model.set_bf16_prefill(false);
     }
     const double floor = median(floors);
-    const double weights_mib = model_weight_bytes<T>(c) / 1048576.0;
+    const rwkv::MemoryUse& u = model.memory();
+    const double weights_mib = static_cast<double>(u.in_place + u.copied + u.vectors) / 1048576.0;
     if (std::string(type) == "bf16") bf16_decode[shape.name] = decode;
     const double rss_mib = resident_mib();
     const double ceiling = gemm * threads / bench::flops_per_prefill_token(c);
@@ -340,9 +333,9 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, const m
     const auto [lo, hi] = std::minmax_element(fractions.begin(), fractions.end());
     std::printf(
         "%-11s %-6s %7.2f tok/s%s  floor %7.2f  = %5.1f %% (%.0f-%.0f)   | prefill512 %8.1f tok/s  ceiling %8.1f  = "
-        "%5.1f %%   | RSS %.0f MiB = weights %.0f MiB + %.1f %%\n",
+        "%5.1f %%   | RSS %.0f MiB = program %.0f + weights %.0f (Model::memory) + states, scratch %.0f MiB\n",
         shape.name, type, decode, ratio, floor, 100.0 * median(fractions), 100.0 * *lo, 100.0 * *hi, prefill, ceiling,
-        100.0 * prefill / ceiling, rss_mib, weights_mib, 100.0 * (rss_mib - weights_mib) / weights_mib);
+        100.0 * prefill / ceiling, rss_mib, rss_program, weights_mib, rss_mib - rss_program - weights_mib);
     (void)build_s;
     std::printf(
         "%-11s %-6s %d rounds: probe %.1f GB/s, a token's mat-vecs alone %.1f GB/s (medians; the floor took the "
@@ -386,6 +379,7 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    rss_program = resident_mib();
     double bw = 0.0, gemm = 0.0;
     machine_limits::Bandwidth probe;
     if (limits) {

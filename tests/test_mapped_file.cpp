@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <type_traits>
 
@@ -87,6 +88,24 @@ TEST_CASE("mapped_file::release_except drops whole pages outside the kept ranges
     CHECK(str_of(f.bytes()) == content);
     mapped_file empty(tmp.write("empty.bin", ""));
     CHECK(empty.release_except({}) == 0);
+}
+
+TEST_CASE("mapped_file::release drops the whole pages inside a range, contents intact", "[mapped_file]") {
+    temp_dir tmp("rwkv-mapped-file-test");
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    std::string content(page * 5 + 100, '\0');
+    for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 37 % 241);
+    mapped_file f(tmp.write("pages.bin", content));
+    const auto all = f.bytes();
+    CHECK(str_of(all) == content);
+    CHECK(f.release(all.subspan(10, page)) == 0);                       // inside pages 0 and 1: no whole page
+    CHECK(f.release(all.subspan(page - 1, 2 * page + 2)) == 2 * page);  // pages 1 and 2
+    CHECK(f.release(all.subspan(4 * page)) == 2 * page);                // page 4 and the last, partial page 5
+    CHECK(f.release(all) == 6 * page);
+    CHECK(f.release({}) == 0);
+    const std::string other(page * 2, 'x');  // not in the mapping
+    CHECK(f.release(std::as_bytes(std::span(other.data(), other.size()))) == 0);
+    CHECK(str_of(f.bytes()) == content);  // paged in again from the file
 }
 
 TEST_CASE("mapped_file errors name the path and the OS reason", "[mapped_file]") {

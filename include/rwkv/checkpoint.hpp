@@ -14,6 +14,7 @@
 
 #include "config.hpp"
 #include "error.hpp"
+#include "io/mapped_file.hpp"
 #include "io/tensor.hpp"
 #include "weight.hpp"
 #include "scalar.hpp"
@@ -64,14 +65,26 @@ inline Version detect_version(const io::tensor_file& f) {
                 ": RWKV-5.1 (x051, one decay per head) checkpoints are not supported; this library runs x052 and x060");
 }
 
+struct consume_tag {};
+
 // Tracks which tensors were used so that unknown ones can be reported, and converts with
 // shape checks. Every message names the file and the tensor.
 class TensorReader {
 public:
     explicit TensorReader(const io::tensor_file& f) : f_(f) {}
 
+    // A reader that consumes `f` (a loader that owns it): once a tensor's values have been copied
+    // out (floats(), a converted weight()), its bytes are dropped — the whole pages of a file
+    // mapping that hold only this tensor leave the process's resident set (mapped_file::release;
+    // read again, they would page in from the file) and a buffer of its own (an in-memory or
+    // inflated tensor) is freed. Loading then never holds the whole source next to the copies
+    // made from it. Reading a dropped in-memory tensor again is an error.
+    TensorReader(io::tensor_file& f, consume_tag) : f_(f), consumed_(&f) {}
+
     const io::tensor_view& get(const std::string& name) {
         const io::tensor_view& t = f_.at(name);
+        if (dropped_.count(name))
+            throw error(file() + ": tensor '" + name + "' read again after its buffer was freed (internal error)");
         if (!weights::is_weight_format(t.type))
             throw error(file() + ": tensor '" + name + "' has dtype " + std::string(rwkv::dtype_name(t.type)) +
                         "; supported: " + weight_format_names());
@@ -92,6 +105,7 @@ public:
         const io::tensor_view& t = get(name, std::move(expected));
         std::vector<float> out(static_cast<std::size_t>(t.numel()));
         widen_to(t, out.data());
+        drop(name);
         return out;
     }
 
@@ -117,8 +131,20 @@ public:
             w.mapped = !t.owner;  // a reader's own buffer (inflated, rescaled, ...) is not the file
             return w;
         }
-        const std::vector<float> values = floats(name, {rows, cols});
-        return Weight::encode(want, values.data(), static_cast<int>(rows), static_cast<int>(cols));
+        // Row by row straight into the weight's own buffer: no fp32 copy of the whole matrix (the
+        // embedding of a 7B model would take 1 GiB for a moment). The same values as decoding the
+        // whole tensor, as every row is a whole number of the file format's blocks.
+        if (cols % dtype_block_elems(t.type) != 0) {  // not whole blocks per row: decode it whole
+            const std::vector<float> values = floats(name, {rows, cols});
+            return Weight::encode(want, values.data(), static_cast<int>(rows), static_cast<int>(cols));
+        }
+        const std::size_t src_row = dtype_bytes(t.type, cols, file() + ": tensor '" + name + "' row");
+        const std::byte* src = t.data.data();
+        Weight w = Weight::encode_rows(want, static_cast<int>(rows), static_cast<int>(cols), [&](int r, float* out) {
+            weights::decode_row(t.type, src + static_cast<std::size_t>(r) * src_row, out, cols);
+        });
+        drop(name);
+        return w;
     }
 
     // Every tensor in the file must have been consumed: an unknown name means a layout this
@@ -137,8 +163,25 @@ private:
         weights::decode_row(t.type, t.data.data(), out, t.numel());
     }
 
+    // Consuming readers: the tensor's values were copied; let its bytes go (see the constructor).
+    void drop(const std::string& name) {
+        if (!consumed_) return;
+        for (io::tensor_view& t : consumed_->tensors) {
+            if (t.name != name) continue;
+            if (t.owner) {  // its own buffer: freed once no in-place weight shares it
+                t.owner.reset();
+                t.data = {};
+                dropped_.insert(name);
+            } else {
+                for (const auto& m : consumed_->mappings) m->release(t.data);
+            }
+            return;
+        }
+    }
+
     const io::tensor_file& f_;
-    std::set<std::string> used_;
+    io::tensor_file* consumed_ = nullptr;
+    std::set<std::string> used_, dropped_;
 };
 
 // Reads every size off the tensor shapes (spec 2.1) and validates them.

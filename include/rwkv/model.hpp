@@ -123,7 +123,8 @@ public:
         w->config = detail::infer_config(file);
         w->fingerprint = weights_fingerprint(file);
         const Config& c = w->config;
-        detail::TensorReader rd(file);
+        // Consuming: each tensor's file pages (or its own buffer) go as soon as it has been copied.
+        detail::TensorReader rd(file, detail::consume_tag{});
         using R = tensor_role;
         std::vector<std::span<const std::byte>> in_place;  // file bytes the weights read where they are
         auto counted = [&](Weight m) {
@@ -144,6 +145,11 @@ public:
             return m;
         };
         auto norm = [&](R weight, R bias, int l) { return LayerNorm{vec(weight, l), vec(bias, l)}; };
+        auto lora = [&](R role, int l) {  // a LoRA tensor's values and the format the file holds it in
+            const tensor_spec t = official_tensor(role, l, c);
+            const dtype file_type = rd.get(t.name).type;
+            return lora_values{rd.floats(t.name, t.shape), file_type};
+        };
         w->emb = mat(R::emb, -1);
         w->ln0 = norm(R::ln0_weight, R::ln0_bias, -1);
         w->ln_out = norm(R::ln_out_weight, R::ln_out_bias, -1);
@@ -182,12 +188,12 @@ public:
                 att.maa_x = vec(R::att_maa_x, l);
                 const R maa[5] = {R::att_maa_w, R::att_maa_k, R::att_maa_v, R::att_maa_r, R::att_maa_g};
                 for (int s = 0; s < 5; ++s) att.maa[s] = vec(maa[s], l);
-                att.maa_w1 = counted(transposed(rd, official_tensor(R::att_maa_w1, l, c), 0, C, 5 * Dm));
-                for (int s = 0; s < 5; ++s)
-                    att.maa_w2[s] = counted(transposed(rd, official_tensor(R::att_maa_w2, l, c), s * Dm * C, Dm, C));
+                att.maa_w1 = counted(transposed(lora(R::att_maa_w1, l), 0, C, 5 * Dm));
+                const auto maa_w2 = lora(R::att_maa_w2, l);  // read once, five blocks
+                for (int s = 0; s < 5; ++s) att.maa_w2[s] = counted(transposed(maa_w2, s * Dm * C, Dm, C));
                 att.decay = vec(R::att_decay, l);
-                att.decay_w1 = counted(transposed(rd, official_tensor(R::att_decay_w1, l, c), 0, C, Dw));
-                att.decay_w2 = counted(transposed(rd, official_tensor(R::att_decay_w2, l, c), 0, Dw, A));
+                att.decay_w1 = counted(transposed(lora(R::att_decay_w1, l), 0, C, Dw));
+                att.decay_w2 = counted(transposed(lora(R::att_decay_w2, l), 0, Dw, A));
                 att.core = std::move(core);
                 b.att = std::move(att);
                 b.ffn.difference_form = true;
@@ -412,13 +418,17 @@ private:
         else return dtype_of<T>();
     }
 
+    struct lora_values {
+        std::vector<float> values;  // as stored: [in][out] (w2: [5][Dm][C])
+        dtype file_type;
+    };
+
     // The LoRA block [rows][cols] starting `offset` values into tensor t (stored [in][out], used
     // as z·M), transposed to [cols][rows] so it runs through the same products as every other
     // matrix. Kept in the policy's format; for rwkv::stored in the file's format when that is a
     // scalar one (transposing is then exact), fp32 otherwise.
-    static Weight transposed(detail::TensorReader& rd, const tensor_spec& t, std::int64_t offset, std::int64_t rows,
-                             std::int64_t cols) {
-        const auto all = rd.floats(t.name, t.shape);
+    static Weight transposed(const lora_values& t, std::int64_t offset, std::int64_t rows, std::int64_t cols) {
+        const auto& all = t.values;
         std::vector<float> m(static_cast<std::size_t>(rows * cols));
         for (std::int64_t r = 0; r < rows; ++r)
             for (std::int64_t c = 0; c < cols; ++c)
@@ -427,8 +437,7 @@ private:
         // block formats keep them in fp32.
         dtype fmt = dtype::f32;
         if constexpr (std::is_same_v<T, stored>) {
-            const dtype file_type = rd.get(t.name).type;
-            if (dtype_block_elems(file_type) == 1) fmt = file_type;
+            if (dtype_block_elems(t.file_type) == 1) fmt = t.file_type;
         } else if constexpr (is_weight_scalar_v<T>) {
             fmt = dtype_of<T>();
         }

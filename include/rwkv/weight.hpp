@@ -90,6 +90,21 @@ struct Weight {
                                 bytes.data() + static_cast<std::size_t>(r) * rb, cols);
         return owning(t, std::move(bytes), rows, cols);
     }
+
+    // The same for rows made one at a time: row_values(r, out) writes row r's cols fp32 values to
+    // `out` (one reused row), each row is encoded straight into the weight's buffer, and no fp32
+    // copy of the whole matrix is ever held (a loader converting a checkpoint uses this).
+    template <class RowValues>
+    static Weight encode_rows(dtype t, int rows, int cols, RowValues&& row_values) {
+        const std::size_t rb = dtype_bytes(t, cols, "weight row");
+        std::vector<std::byte> bytes(rb * static_cast<std::size_t>(rows));
+        std::vector<float> values(static_cast<std::size_t>(cols));
+        for (int r = 0; r < rows; ++r) {
+            row_values(r, values.data());
+            weights::encode_row(t, values.data(), bytes.data() + static_cast<std::size_t>(r) * rb, cols);
+        }
+        return owning(t, std::move(bytes), rows, cols);
+    }
 };
 
 }  // namespace rwkv

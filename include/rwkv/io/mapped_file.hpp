@@ -117,6 +117,29 @@ public:
         return 0;
 #endif
     }
+
+    // Drops from the resident set the whole pages of the mapping that lie inside `range` (pages it
+    // shares with bytes outside stay): a loader calls it for each tensor as soon as it has copied
+    // the values out, so the source's pages do not pile up next to the copies. Contents stay
+    // readable as above. Returns the bytes advised away (0 for a range outside this mapping).
+    std::size_t release(std::span<const std::byte> range) const {
+#ifdef MADV_DONTNEED
+        if (data_ == nullptr || range.empty()) return 0;
+        const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+        const auto lo = reinterpret_cast<std::uintptr_t>(data_), hi = lo + size_;
+        auto a = reinterpret_cast<std::uintptr_t>(range.data());
+        auto b = a + range.size();
+        if (a < lo || b > hi) return 0;
+        a = (a + page - 1) / page * page;
+        b = b == hi ? (b + page - 1) / page * page : b / page * page;  // the mapping ends on a page
+        if (b <= a || ::madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED) != 0) return 0;
+        return b - a;
+#else
+        (void)range;
+        return 0;
+#endif
+    }
+
     std::size_t size() const noexcept { return size_; }
     const std::filesystem::path& path() const noexcept { return path_; }
 
