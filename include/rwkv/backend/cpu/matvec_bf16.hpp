@@ -137,6 +137,50 @@ struct EmulatedLeaf {
 
 #define RWKV_BF16DOT_TARGET __attribute__((target("avx512bf16,avx512bw,avx512vl,avx512f,avx2,fma,f16c")))
 
+// The horizontal sums of R·NB accumulators, 16 at a time by a transposing tree: the same pairs of
+// lanes added in the same order as hsum16 (halves, quarters, pairs, then the last two; IEEE
+// addition is commutative), so each result is bit for bit hsum16 of its accumulator, in about a
+// third of the instructions (they cost ~20 % of a 1024-column row otherwise). Result lane 4j + t
+// of a group holds accumulator 4t + j.
+template <int R, int NB>
+RWKV_BF16DOT_TARGET __attribute__((always_inline)) inline void reduce_store(__m512 (&acc)[R][NB], float* const* y,
+                                                                            std::size_t ldy) {
+    constexpr int count = R * NB, groups = (count + 15) / 16;
+    RWKV_CPU_UNROLL(64)
+    for (int g = 0; g < groups; ++g) {
+        __m512 a[16];
+        RWKV_CPU_UNROLL(64)
+        for (int i = 0; i < 16; ++i) {
+            const int k = g * 16 + i;
+            a[i] = k < count ? acc[k / NB][k % NB] : _mm512_setzero_ps();
+        }
+        __m512 t[8], u[4], w[2];
+        RWKV_CPU_UNROLL(64)
+        for (int k = 0; k < 8; ++k)  // [a0+a2, a1+a3 | b0+b2, b1+b3] (128-bit blocks): a[i] + a[i+8]
+            t[k] = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(matvec_detail::all16, a[2 * k], a[2 * k + 1], 0x44),
+                                 _mm512_maskz_shuffle_f32x4(matvec_detail::all16, a[2 * k], a[2 * k + 1], 0xee));
+        RWKV_CPU_UNROLL(64)
+        for (int m = 0; m < 4; ++m)  // block j: accumulator 4m + j's h[i] + h[i+4]
+            u[m] = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(matvec_detail::all16, t[2 * m], t[2 * m + 1], 0x88),
+                                 _mm512_maskz_shuffle_f32x4(matvec_detail::all16, t[2 * m], t[2 * m + 1], 0xdd));
+        RWKV_CPU_UNROLL(64)
+        for (int m = 0; m < 2; ++m)  // per block: q0 + q2, q1 + q3 of two accumulators
+            w[m] = _mm512_add_ps(
+                _mm512_maskz_shuffle_ps(matvec_detail::all16, u[2 * m], u[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                _mm512_maskz_shuffle_ps(matvec_detail::all16, u[2 * m], u[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+        const __m512 r =
+            _mm512_add_ps(_mm512_maskz_shuffle_ps(matvec_detail::all16, w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_maskz_shuffle_ps(matvec_detail::all16, w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
+        alignas(64) float out[16];
+        _mm512_store_ps(out, r);
+        RWKV_CPU_UNROLL(64)
+        for (int i = 0; i < 16; ++i) {
+            const int k = g * 16 + i;
+            if (k < count) y[k / NB][static_cast<std::size_t>(k % NB) * ldy] = out[4 * (i % 4) + i / 4];
+        }
+    }
+}
+
 template <int R, int NB>
 RWKV_BF16DOT_TARGET __attribute__((always_inline)) inline void step32(const bfloat16* const* w, const std::uint32_t* x,
                                                                       std::size_t ldx, std::size_t c,
@@ -178,9 +222,7 @@ RWKV_BF16DOT_TARGET void rows_avx512_bf16(const bfloat16* const* w, const std::u
             for (int v = 0; v < NB; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], wv, xv[v]);
         }
     }
-    RWKV_CPU_UNROLL(64)
-    for (int r = 0; r < R; ++r) RWKV_CPU_UNROLL(64)
-    for (int v = 0; v < NB; ++v) y[r][static_cast<std::size_t>(v) * ldy] = matvec_detail::hsum16(acc[r][v]);
+    reduce_store<R, NB>(acc, y, ldy);
 }
 
 // vcvtne2ps2bf16: 32 floats -> 32 bf16 in column order (round to nearest even).
