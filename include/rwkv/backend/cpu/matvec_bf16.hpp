@@ -83,7 +83,7 @@ inline float lanes_sum(const float* a) {
 
 template <int R, int NB>
 void rows_emulated(const bfloat16* const* w, const std::uint32_t* x, std::size_t ldx, std::size_t cols, float* const* y,
-                   std::size_t ldy) {
+                   std::size_t ldy, bool) {
     float acc[R][NB][16] = {};
     for (std::size_t c = 0; c < cols; c += 32) {
         const std::size_t nc = std::min<std::size_t>(32, cols - c);
@@ -127,8 +127,8 @@ inline void pack_emulated(const float* X, int n, std::size_t cols, std::uint32_t
 struct EmulatedLeaf {
     template <int R, int NB>
     void run(const bfloat16* const* w, const std::uint32_t* x, std::size_t ldx, std::size_t cols, float* const* y,
-             std::size_t ldy) const {
-        rows_emulated<R, NB>(w, x, ldx, cols, y, ldy);
+             std::size_t ldy, bool far) const {
+        rows_emulated<R, NB>(w, x, ldx, cols, y, ldy, far);
     }
 };
 
@@ -198,12 +198,13 @@ RWKV_BF16DOT_TARGET __attribute__((always_inline)) inline void step32(const bflo
 
 template <int R, int NB>
 RWKV_BF16DOT_TARGET void rows_avx512_bf16(const bfloat16* const* w, const std::uint32_t* x, std::size_t ldx,
-                                          std::size_t cols, float* const* y, std::size_t ldy) {
-    // Prefetch distance in columns: matvec.hpp's for up to 3 vectors (bandwidth-bound); 4 (the
-    // passes of several vectors over a row group) run at twice the rate and are compute-bound, and
-    // there a whole 2 KB ahead measured 8-15 % faster (two threads, 128 MB matrix, 16 vectors)
-    // while it cost a single vector ~20 %. A hint only: results do not depend on it.
-    constexpr std::size_t ahead = NB >= 4 ? 1024 : matvec_detail::prefetch_cols;
+                                          std::size_t cols, float* const* y, std::size_t ldy, bool far) {
+    // Prefetch distance in columns: matvec.hpp's, except (far) in the passes of more vectors than
+    // one call takes over a row group: those run at twice the fp32 rate, compute-bound, and there
+    // 2 KB ahead measured 8-15 % faster (two threads, 128 MB matrix, 16 vectors), while it cost
+    // the bandwidth-bound single pass (1 vector: ~20 %, 4: ~8 %). A hint only: results do not
+    // depend on it.
+    const std::size_t ahead = far ? 1024 : matvec_detail::prefetch_cols;
     __m512 acc[R][NB];
     RWKV_CPU_UNROLL(64)
     for (int r = 0; r < R; ++r) RWKV_CPU_UNROLL(64)
@@ -254,8 +255,8 @@ RWKV_BF16DOT_TARGET inline void pack_avx512_bf16(const float* X, int n, std::siz
 struct Avx512Bf16Leaf {
     template <int R, int NB>
     void run(const bfloat16* const* w, const std::uint32_t* x, std::size_t ldx, std::size_t cols, float* const* y,
-             std::size_t ldy) const {
-        rows_avx512_bf16<R, NB>(w, x, ldx, cols, y, ldy);
+             std::size_t ldy, bool far) const {
+        rows_avx512_bf16<R, NB>(w, x, ldx, cols, y, ldy, far);
     }
 };
 
@@ -274,8 +275,8 @@ void rows_driver(const Matrix<bfloat16>& W, const std::uint32_t* Xp, int n, floa
     if (n <= NBF) {
         matvec_detail::for_row_groups<R1>(
             W, Y, row_begin, row_end, [&](const matvec_detail::RowGroup<bfloat16, R1>& g, int count) {
-                if (count == R1) matvec_detail::run_vectors<R1, NBF>(leaf, n, g.w, Xp, ldx, cols, g.y, ldy);
-                else matvec_detail::run_vectors<1, NBF>(leaf, n, g.w, Xp, ldx, cols, g.y, ldy);
+                if (count == R1) matvec_detail::run_vectors<R1, NBF>(leaf, n, g.w, Xp, ldx, cols, g.y, ldy, false);
+                else matvec_detail::run_vectors<1, NBF>(leaf, n, g.w, Xp, ldx, cols, g.y, ldy, false);
             });
         return;
     }
@@ -291,8 +292,9 @@ void rows_driver(const Matrix<bfloat16>& W, const std::uint32_t* Xp, int n, floa
                     float* ys[R];
                     for (int r = 0; r < count; ++r) ys[r] = g.y[r] + static_cast<std::size_t>(v - v0) * ldy;
                     const int nb = std::min(NB, v1 - v);
-                    if (count == R) matvec_detail::run_vectors<R, NB>(leaf, nb, g.w, x, ldx, cols, ys, ldy);
-                    else matvec_detail::run_vectors<1, NB>(leaf, nb, g.w, x, ldx, cols, ys, ldy);
+                    const bool far = v1 - v0 > NB;
+                    if (count == R) matvec_detail::run_vectors<R, NB>(leaf, nb, g.w, x, ldx, cols, ys, ldy, far);
+                    else matvec_detail::run_vectors<1, NB>(leaf, nb, g.w, x, ldx, cols, ys, ldy, far);
                 }
             });
     }
