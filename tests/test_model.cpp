@@ -863,3 +863,59 @@ TEST_CASE("opt-in bf16 prefill stays close to the goldens and leaves decoding ex
     CHECK(d < 0.15f);          // bf16 rounding of activations, logits of std ~1.5
     CHECK(step <= logit_tol);  // decode never uses the bf16 path
 }
+
+TEST_CASE("opt-in bf16 activations: decoding stays close to exact and batches are bit for bit single forwards",
+          "[model][bf16][batch]") {
+    RWKV_REQUIRE_FIXTURES();
+    const auto k = cases()[6];  // rand-x060-L2-D128-H64-V1000.bf16 vs its upcast goldens
+    auto model = rwkv::Model<rwkv::bfloat16>::load(k.model);
+    CHECK_FALSE(model.bf16_activations());  // off by default
+    model.set_bf16_activations(true);
+    CHECK(model.bf16_activations());
+    CHECK(model.bf16_prefill());  // covers prefill too
+    const auto toks = tokens(k);
+    const auto gold = fixtures::read_f32(k.logits);
+    const auto V = static_cast<std::size_t>(model.config().vocab_size);
+    auto exact = rwkv::Model<rwkv::bfloat16>::load(k.model);
+    auto s = model.new_state(), se = exact.new_state();
+    float step = 0.0f, vs_exact = 0.0f;
+    std::size_t moved = 0;
+    for (std::size_t t = 0; t < toks.size(); ++t) {
+        const auto lg = model.forward(toks[t], s);
+        const std::vector<float> got(lg.begin(), lg.end());
+        const auto le = exact.forward(toks[t], se);
+        step = std::max(step, max_abs_diff(got.data(), gold.data() + t * V, V));
+        vs_exact = std::max(vs_exact, max_abs_diff(got.data(), le.data(), V));
+        moved += bit_differences(got.data(), le.data(), V);
+    }
+    std::printf(
+        "bf16 activations, one token at a time: max|d| %.3g vs goldens, %.3g vs exact mode (%zu of %zu logits "
+        "moved)\n",
+        step, vs_exact, moved, toks.size() * V);
+    CHECK(moved > 0);                   // the mode is in use for decoding
+    CHECK(step < 0.15f);                // bf16 rounding of activations, logits of std ~1.5 (as bf16 prefill)
+    CHECK(vs_exact < 0.15f);            // the same bound against the exact mode
+    model.set_bf16_activations(false);  // back to exact: bit for bit the default model
+    CHECK_FALSE(model.bf16_prefill());
+    auto s2 = model.new_state(), se2 = exact.new_state();
+    std::size_t off_diffs = 0;
+    for (std::size_t t = 0; t < 5; ++t) {
+        const auto lg = model.forward(toks[t], s2);
+        const std::vector<float> got(lg.begin(), lg.end());
+        const auto le = exact.forward(toks[t], se2);
+        off_diffs += bit_differences(got.data(), le.data(), V);
+    }
+    CHECK(off_diffs == 0);
+
+    // Batched decoding in the mode: B = 1, 2, 5, 16, 64 at mixed positions, 1 and 2 threads.
+    const auto random = fixtures::dir() / "random";
+    for (const char* name : {"rand-x052-L3-D256-H64-V4099", "rand-x060-L3-D256-H64-V4099"}) {
+        INFO(name << " (bf16 activations)");
+        auto bf = rwkv::Model<rwkv::bfloat16>::load(random / (std::string(name) + ".pth"));
+        bf.set_bf16_activations(true);
+        check_batched_decode_all(bf, 2);
+    }
+    auto m = rwkv::Model<rwkv::stored>::load(random / "rand-x060-L2-D128-H64-V1000.bf16.pth");
+    m.set_bf16_activations(true);  // 16-bit file kept as stored (LoRA matrices in bf16 too)
+    check_batched_decode_all(m, 2);
+}

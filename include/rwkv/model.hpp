@@ -296,9 +296,25 @@ public:
     // Opt-in faster prefill for bf16 weights: the matrix products of spans of several tokens
     // round their activations to bf16 and use AMX tiles (or AVX512-BF16 dot products) where the
     // CPU has them. Logits then differ from exact fp32 math by bf16 rounding (~1e-2), so it is
-    // off by default; decoding (one token) is never affected. No effect on other formats.
+    // off by default; decoding (one token) is not affected (see set_bf16_activations for that).
+    // No effect on other formats.
     void set_bf16_prefill(bool on) { bf16_prefill_ = on; }
     bool bf16_prefill() const { return bf16_prefill_; }
+
+    // Opt-in bf16 activations for bf16 weights, prefill and decoding: set_bf16_prefill(on), and
+    // the mat-vecs of decoding (forward, forward_batch) round their input vectors to bf16 (round
+    // to nearest even) and sum bf16 x bf16 products in fp32 with AVX512_BF16's vdpbf16ps, twice
+    // the multiply-adds per instruction of fp32 FMAs, where batched decoding is compute-bound.
+    // CPUs without AVX512_BF16 (or RWKV_ISA below avx512) run a plain emulation of the same
+    // arithmetic. Logits move by bf16 rounding (~1e-2 against exact fp32), so it is off by
+    // default. In this mode forward_batch still gives each sequence bit for bit what forward
+    // gives it (one kernel, one column order for any batch size and thread count). Off:
+    // set_bf16_activations(false) turns both prefill and decoding back to exact fp32.
+    void set_bf16_activations(bool on) {
+        bf16_prefill_ = on;
+        bf16_decode_ = on;
+    }
+    bool bf16_activations() const { return bf16_decode_; }
 
     // The layers, for inspection (weights, formats, whether each matrix is mapped in place).
     const std::vector<Block>& blocks() const { return w_->blocks; }
@@ -500,6 +516,7 @@ private:
         ws.pool = pool_.get();
         ws.chunked_wkv = chunked_wkv_;
         ws.bf16_prefill = bf16_prefill_;
+        ws.bf16_decode = bf16_decode_;
         ws.one_token_rows = std::all_of(ws.parts.begin(), ws.parts.end(), [](const auto& p) { return p.rows == 1; });
         std::span<const token> tokens(ws.parts[0].tokens, static_cast<std::size_t>(ws.parts[0].rows));
         if (ws.parts.size() > 1) {  // gather the round's tokens
@@ -564,6 +581,7 @@ private:
     std::shared_ptr<backend::cpu::ThreadPool> pool_;
     bool chunked_wkv_ = false;
     bool bf16_prefill_ = false;
+    bool bf16_decode_ = false;
 };
 
 // Keeps every tensor as the file holds it (Model<stored>): zero copy, mixed formats allowed.

@@ -54,6 +54,7 @@ namespace isa_detail {
 struct X86Features {
     bool avx2_fma_f16c = false;
     bool avx512_f_bw_vl = false;
+    bool avx512_bf16 = false;  // vdpbf16ps / vcvtne2ps2bf16 (with F+BW+VL usable)
 };
 
 inline X86Features read_x86_features() {
@@ -70,6 +71,7 @@ inline X86Features read_x86_features() {
     const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
     f.avx2_fma_f16c = avx2 && fma && f16c;
     f.avx512_f_bw_vl = f.avx2_fma_f16c && os_avx512 && avx512f && avx512bw && avx512vl;
+    if (f.avx512_f_bw_vl && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512_bf16 = (a & (1u << 5)) != 0;
     return f;
 }
 
@@ -90,6 +92,15 @@ inline bool isa_supported(Isa isa) {
     }
 #else
     return isa == Isa::generic;
+#endif
+}
+
+// Whether this CPU and OS can run AVX512_BF16 (vdpbf16ps) alongside the avx512 path's F+BW+VL.
+inline bool avx512_bf16_supported() {
+#if RWKV_ISA_X86
+    return isa_detail::x86_features().avx512_bf16;
+#else
+    return false;
 #endif
 }
 

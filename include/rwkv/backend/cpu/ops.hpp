@@ -23,6 +23,7 @@
 #include "elementwise.hpp"
 #include "gemm.hpp"
 #include "matvec.hpp"
+#include "matvec_bf16.hpp"
 #include "matvec_quant.hpp"
 #include "norm.hpp"
 #include "threads.hpp"
@@ -315,7 +316,12 @@ private:
     static void typed(Workspace& ws, const Weight& W, const float* X, int n, float* Y) {
         using namespace backend::cpu;
         const Matrix<T> M = view<T>(W);
-        if (n == 1 || ws.one_token_rows) return matvec_batch(M, X, n, Y, ws.pool);
+        if (n == 1 || ws.one_token_rows) {
+            // bf16_decode (Model::set_bf16_activations, opt-in): activations rounded to bf16, vdpbf16ps.
+            if constexpr (std::is_same_v<T, bfloat16>)
+                if (ws.bf16_decode) return matvec_bf16_batch(M, X, n, Y, ws.pool, ws.bf16_packed);
+            return matvec_batch(M, X, n, Y, ws.pool);
+        }
         // bf16_prefill (Model::set_bf16_prefill, opt-in) rounds activations to bf16 for bf16 weights.
         gemm(M, X, n, Y, ws.pool, ws.tiles, ws.bf16_prefill ? GemmPrecision::bf16_activations : GemmPrecision::fp32);
     }
@@ -343,6 +349,8 @@ private:
 
     template <class T>
     static void matvec_group(Workspace& ws, std::initializer_list<product> jobs, int n) {
+        if constexpr (std::is_same_v<T, bfloat16>)
+            if (ws.bf16_decode) return matvec_bf16_group(ws, jobs, n);
         Matrix<T> m[8];
         backend::cpu::MatvecJob<T> j[8];
         std::size_t i = 0;
@@ -352,6 +360,18 @@ private:
             ++i;
         }
         backend::cpu::matvec_many(std::span<const backend::cpu::MatvecJob<T>>(j, i), ws.pool);
+    }
+
+    static void matvec_bf16_group(Workspace& ws, std::initializer_list<product> jobs, int n) {
+        Matrix<bfloat16> m[8];
+        backend::cpu::MatvecBf16Job j[8];
+        std::size_t i = 0;
+        for (const auto& p : jobs) {
+            m[i] = backend::cpu::view<bfloat16>(*p.W);
+            j[i] = {&m[i], p.X, p.Y, n};
+            ++i;
+        }
+        backend::cpu::matvec_bf16_many(std::span<const backend::cpu::MatvecBf16Job>(j, i), ws.pool, ws.bf16_packed);
     }
 };
 
