@@ -7,7 +7,7 @@
 # target (executions, coverage, findings) is printed at the end and kept in campaign/summary.txt.
 #
 #   tools/fuzz-campaign.sh [-t SECONDS] [-j JOBS] [TARGET...]      (targets: zip pickle pth ...)
-#   CI uses:  tools/fuzz-campaign.sh -t 30
+#   CI uses:  tools/fuzz-campaign.sh -t 30 -j 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=3600 jobs=1
