@@ -13,7 +13,8 @@
 // --no-opt-in skips the opt-in bf16-activation prefill.
 //
 // Block formats (q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q2_k q3_k iq4_nl) run Model<format>: the
-// big matrices and the head quantized on load, LoRA matrices fp32; their floor counts the bytes
+// big matrices and the head quantized on load from bf16 tensors, LoRA matrices kept in bf16 (a
+// block-format model keeps a 16-bit file's LoRAs as they are); their floor counts the bytes
 // of *that format* (block bytes / block values), so "% of floor" says how close the kernel is to
 // reading its own weights at the machine's bandwidth. "x bf16" is decode tok/s over bf16's in the
 // same run (when bf16 is among the types).
@@ -74,8 +75,8 @@ double model_weight_bytes(const rwkv::Config& c) {
 // Bytes per value of the big matrices and of the LoRA matrices under weight policy T.
 template <class T>
 std::pair<double, double> bytes_per_value() {
-    if constexpr (rwkv::is_weight_format_v<T>) {
-        return {static_cast<double>(T::block_bytes) / T::block_elems, 4.0};
+    if constexpr (rwkv::is_weight_format_v<T>) {  // LoRAs: bf16, as random_model's tensors
+        return {static_cast<double>(T::block_bytes) / T::block_elems, 2.0};
     } else {
         return {static_cast<double>(sizeof(T)), static_cast<double>(sizeof(T))};
     }
