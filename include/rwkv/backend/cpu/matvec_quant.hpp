@@ -466,6 +466,59 @@ RWKV_QAVX512_TARGET inline void prep512_scaled(const float* d, const float* m, S
 template <class F, int R>
 RWKV_QAVX512_TARGET inline void block_rows512(const std::byte* const* w, std::size_t off, const float* xb,
                                               const State512<F>* st, __m512* acc) {
+    if constexpr (std::is_same_v<F, weights::q4_k>) {
+        // Sub-blocks 2c and 2c + 1 are the low and high nibbles of the same 32 bytes: widen them
+        // once for both (same values and FMA order as one group at a time).
+        for (int c = 0; c < 4; ++c) {
+            const float* xc = xb + 64 * c;
+            const __m512 x0 = _mm512_loadu_ps(xc), x1 = _mm512_loadu_ps(xc + 16);
+            const __m512 x2 = _mm512_loadu_ps(xc + 32), x3 = _mm512_loadu_ps(xc + 48);
+            RWKV_CPU_UNROLL(8)
+            for (int r = 0; r < R; ++r) {
+                const std::byte* q = w[r] + off + 16 + 32 * c;
+                const __m512i v0 = u8x16(q), v1 = u8x16(q + 16);
+                const float* dlml = st[r].dlml;
+                const __m512 te =
+                    _mm512_fmsub_ps(ramp16(0), _mm512_set1_ps(dlml[2 * c]), _mm512_set1_ps(dlml[8 + 2 * c]));
+                const __m512 to =
+                    _mm512_fmsub_ps(ramp16(0), _mm512_set1_ps(dlml[2 * c + 1]), _mm512_set1_ps(dlml[9 + 2 * c]));
+                acc[r] = _mm512_fmadd_ps(lut(v0, te), x0, acc[r]);
+                acc[r] = _mm512_fmadd_ps(lut(v1, te), x1, acc[r]);
+                acc[r] = _mm512_fmadd_ps(lut(srl(v0, 4), to), x2, acc[r]);
+                acc[r] = _mm512_fmadd_ps(lut(srl(v1, 4), to), x3, acc[r]);
+            }
+        }
+        return;
+    }
+    if constexpr (std::is_same_v<F, weights::q5_k>) {  // as Q4_K, plus the 5th bits (bit g of qh[l])
+        for (int c = 0; c < 4; ++c) {
+            const float* xc = xb + 64 * c;
+            const __m512 x0 = _mm512_loadu_ps(xc), x1 = _mm512_loadu_ps(xc + 16);
+            const __m512 x2 = _mm512_loadu_ps(xc + 32), x3 = _mm512_loadu_ps(xc + 48);
+            const __m256i bit_e = _mm256_set1_epi8(static_cast<char>(1 << (2 * c)));
+            const __m256i bit_o = _mm256_set1_epi8(static_cast<char>(2 << (2 * c)));
+            RWKV_CPU_UNROLL(8)
+            for (int r = 0; r < R; ++r) {
+                const std::byte* q = w[r] + off + 48 + 32 * c;
+                const __m512i v0 = u8x16(q), v1 = u8x16(q + 16);
+                const float* dlml = st[r].dlml;
+                const __m512 dle = _mm512_set1_ps(dlml[2 * c]), mle = _mm512_set1_ps(dlml[8 + 2 * c]);
+                const __m512 dlo = _mm512_set1_ps(dlml[2 * c + 1]), mlo = _mm512_set1_ps(dlml[9 + 2 * c]);
+                const __mmask32 he = _mm256_test_epi8_mask(st[r].qh, bit_e),
+                                ho = _mm256_test_epi8_mask(st[r].qh, bit_o);
+                const __m512 t0e = _mm512_fmsub_ps(ramp16(0), dle, mle), t1e = _mm512_fmsub_ps(ramp16(16), dle, mle);
+                const __m512 t0o = _mm512_fmsub_ps(ramp16(0), dlo, mlo), t1o = _mm512_fmsub_ps(ramp16(16), dlo, mlo);
+                const __m512i m15 = _mm512_set1_epi32(15);
+                acc[r] = _mm512_fmadd_ps(
+                    lut5(_mm512_and_si512(v0, m15), t0e, t1e, static_cast<__mmask16>(he & 0xffffu)), x0, acc[r]);
+                acc[r] = _mm512_fmadd_ps(lut5(_mm512_and_si512(v1, m15), t0e, t1e, static_cast<__mmask16>(he >> 16)),
+                                         x1, acc[r]);
+                acc[r] = _mm512_fmadd_ps(lut5(srl(v0, 4), t0o, t1o, static_cast<__mmask16>(ho & 0xffffu)), x2, acc[r]);
+                acc[r] = _mm512_fmadd_ps(lut5(srl(v1, 4), t0o, t1o, static_cast<__mmask16>(ho >> 16)), x3, acc[r]);
+            }
+        }
+        return;
+    }
     for (int g = 0; g < groups512<F>; ++g) {
         const __m512 x0 = _mm512_loadu_ps(xb + 32 * g), x1 = _mm512_loadu_ps(xb + 32 * g + 16);
         RWKV_CPU_UNROLL(8)
