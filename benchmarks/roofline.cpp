@@ -19,7 +19,8 @@
 // --no-opt-in skips the opt-in bf16-activation prefill; --no-matvec the mat-vecs alone.
 //
 // Block formats (q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q2_k q3_k iq4_nl) run Model<format>: the
-// big matrices and the head quantized on load, LoRA matrices fp32; their floor counts the bytes
+// big matrices and the head quantized on load from bf16 tensors, LoRA matrices kept in bf16 (a
+// block-format model keeps a 16-bit file's LoRAs as they are); their floor counts the bytes
 // of *that format* (block bytes / block values), so "% of floor" says how close the kernel is to
 // reading its own weights at the machine's bandwidth. "x bf16" is decode tok/s over bf16's in the
 // same run (when bf16 is among the types).

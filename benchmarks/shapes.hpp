@@ -52,7 +52,7 @@ DecodeBytes decode_bytes(const rwkv::Config& c) {
     double big = sizeof(T), lora_bytes = sizeof(T);
     if constexpr (rwkv::is_weight_format_v<T>) {
         big = static_cast<double>(T::block_bytes) / T::block_elems;
-        lora_bytes = 4.0;
+        lora_bytes = 2.0;  // block-format models keep the LoRAs in the file's bf16 (random models: bf16 too)
     }
     const double L = c.n_layer, C = c.n_embd, A = c.dim_att, F = c.dim_ffn, V = c.vocab_size, N = c.head_size;
     const bool x060 = c.version == rwkv::Version::x060;

@@ -151,7 +151,7 @@ TEST_CASE("block-format mat-vec matches the reference decode on every path, any 
     std::mt19937 rng(6);
     for (dtype t : block_formats()) {
         const int be = dtype_block_elems(t);
-        for (int nb : {1, 3, 40}) {
+        for (int nb : {1, 3, 9, 40}) {
             for (int rows : {1, 7, 17, 100}) {
                 const int cols = nb * be;
                 const Weight W = random_weight(t, rows, cols, rng);

@@ -97,7 +97,7 @@ inline std::vector<float> orthogonal(Rng& rng, int rows, int cols, float gain, I
 }
 
 // The official tensors of a fresh model of shape `c` (every entry of tensor_table.hpp, in its
-// order); big matrices stored as T. The values follow RWKV-LM's init (spec appendix B).
+// order); big matrices and the LoRAs stored as T. The values follow RWKV-LM's init (spec appendix B).
 template <class T>
 io::tensor_file random_tensors(Config c, std::uint64_t seed, Init init) {
     c.finalize();
@@ -164,10 +164,11 @@ io::tensor_file random_tensors(Config c, std::uint64_t seed, Init init) {
             case R::att_maa_g: b.add(t.name, t.shape, one_minus(phi_pow(0.5 * r1))); break;
             case R::ffn_maa_k:
             case R::ffn_maa_r: b.add(t.name, t.shape, one_minus(phi_pow(r1 * r1 * r1))); break;
+            // The LoRA matrices in T as well, as official checkpoints hold every tensor in bf16.
             case R::att_maa_w1:
-            case R::att_decay_w1: b.add(t.name, t.shape, filled(count, 0.0f)); break;
+            case R::att_decay_w1: b.add<T>(t.name, t.shape, filled(count, 0.0f)); break;
             case R::att_maa_w2:
-            case R::att_decay_w2: b.add(t.name, t.shape, uniform(count, 0.01f)); break;
+            case R::att_decay_w2: b.add<T>(t.name, t.shape, uniform(count, 0.01f)); break;
             case R::att_decay:
                 b.add(t.name, t.shape, vec(A, [&](int n) {
                           return -6.0 + 5.0 * std::pow(static_cast<double>(n) / std::max(1, A - 1), 0.7 + 1.3 * r0);
