@@ -488,9 +488,7 @@ RWKV_QAVX512_TARGET inline void block_rows512(const std::byte* const* w, std::si
                 acc[r] = _mm512_fmadd_ps(lut(srl(v1, 4), to), x3, acc[r]);
             }
         }
-        return;
-    }
-    if constexpr (std::is_same_v<F, weights::q5_k>) {  // as Q4_K, plus the 5th bits (bit g of qh[l])
+    } else if constexpr (std::is_same_v<F, weights::q5_k>) {  // as Q4_K, plus the 5th bits (bit g of qh[l])
         for (int c = 0; c < 4; ++c) {
             const float* xc = xb + 64 * c;
             const __m512 x0 = _mm512_loadu_ps(xc), x1 = _mm512_loadu_ps(xc + 16);
@@ -517,19 +515,19 @@ RWKV_QAVX512_TARGET inline void block_rows512(const std::byte* const* w, std::si
                 acc[r] = _mm512_fmadd_ps(lut5(srl(v1, 4), t0o, t1o, static_cast<__mmask16>(ho >> 16)), x3, acc[r]);
             }
         }
-        return;
-    }
-    for (int g = 0; g < groups512<F>; ++g) {
-        const __m512 x0 = _mm512_loadu_ps(xb + 32 * g), x1 = _mm512_loadu_ps(xb + 32 * g + 16);
-        RWKV_CPU_UNROLL(8)
-        for (int r = 0; r < R; ++r) {
-            __m512 w0, w1;
-            group512<F>(w[r] + off, st[r], g, w0, w1);
-            if constexpr (std::is_same_v<F, weights::q8_0>) {  // d · Σ q·x
-                acc[r] = _mm512_fmadd_ps(_mm512_fmadd_ps(w1, x1, _mm512_mul_ps(w0, x0)), st[r].d, acc[r]);
-            } else {
-                acc[r] = _mm512_fmadd_ps(w0, x0, acc[r]);
-                acc[r] = _mm512_fmadd_ps(w1, x1, acc[r]);
+    } else {  // one branch per format: nvcc flags code after a constexpr-taken return as unreachable
+        for (int g = 0; g < groups512<F>; ++g) {
+            const __m512 x0 = _mm512_loadu_ps(xb + 32 * g), x1 = _mm512_loadu_ps(xb + 32 * g + 16);
+            RWKV_CPU_UNROLL(8)
+            for (int r = 0; r < R; ++r) {
+                __m512 w0, w1;
+                group512<F>(w[r] + off, st[r], g, w0, w1);
+                if constexpr (std::is_same_v<F, weights::q8_0>) {  // d · Σ q·x
+                    acc[r] = _mm512_fmadd_ps(_mm512_fmadd_ps(w1, x1, _mm512_mul_ps(w0, x0)), st[r].d, acc[r]);
+                } else {
+                    acc[r] = _mm512_fmadd_ps(w0, x0, acc[r]);
+                    acc[r] = _mm512_fmadd_ps(w1, x1, acc[r]);
+                }
             }
         }
     }
