@@ -8,8 +8,8 @@
 #              elementwise, mat-vec incl. the block formats, GEMM, WKV, backend ops, layers), the
 #              file readers and every formats/ fixture against its goldens, tokenizer, sampler,
 #              state, threads, and test_model's golden and batched cases except the sweep over
-#              every weight type (that sweep and the error, allocation and truncation cases take
-#              over 10 min under emulation; they run natively)
+#              every weight type and the opt-in bf16 mode (those and the error, allocation and
+#              truncation cases take over 10 min under emulation; they run natively)
 #
 # Not run under emulation (excluded by name):
 #   python_ctypes           loads the aarch64 librwkv.so into the host's (x86-64) python3
