@@ -272,8 +272,9 @@ std::vector<std::pair<std::string, const rwkv::Weight*>> big_matrices(const rwkv
 
 }  // namespace
 
-TEST_CASE("quantize on load: bytes as encoding each whole decoded tensor, LoRA matrices counted as copied fp32",
-          "[model][memory]") {
+TEST_CASE(
+    "quantize on load: bytes as encoding each whole decoded tensor, LoRA matrices copied in the file's 16-bit type",
+    "[model][memory]") {
     RWKV_REQUIRE_FIXTURES();
     const auto path = fixtures::dir() / "random" / "rand-x060-L2-D128-H64-V1000.bf16.pth";
     const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -294,12 +295,14 @@ TEST_CASE("quantize on load: bytes as encoding each whole decoded tensor, LoRA m
         CHECK_FALSE(w->mapped);
         q4 += w->bytes();
     }
-    // The x060 LoRA matrices stay fp32 under a block-format policy: copied, at 4 bytes a value.
+    // The x060 LoRA matrices are not quantized under a block-format policy: they keep the file's
+    // 16-bit type (this .pth holds bf16), copied (transposed) at 2 bytes a value.
     const auto& c = q.config();
     const std::size_t lora =
         static_cast<std::size_t>(c.n_layer) *
         (2u * c.n_embd * 5 * c.dim_lora_mix + 1u * c.n_embd * c.dim_lora_decay + 1u * c.dim_lora_decay * c.dim_att) *
-        sizeof(float);
+        2u;
+    CHECK(file.at("blocks.0.att.time_maa_w1").type == rwkv::dtype::bf16);
     CHECK(q.memory().in_place == 0);
     CHECK(q.memory().copied == q4 + lora);
     CHECK(q.memory().released == (std::filesystem::file_size(path) + page - 1) / page * page);
