@@ -63,9 +63,10 @@ int main(int argc, char** argv) {
             std::printf("  %-22s %s\n", (k + ":").c_str(), v.c_str());
             vocab = vocab || k == "vocabulary";
         }
-        if (!vocab) std::printf("vocabulary:  none in file (pass a vocabulary file, e.g. rwkv_vocab_v20230424.txt)\n");
+        int vocab_size = 0;  // from the shapes, when the file is a model this library runs
         try {
             const rwkv::Config c = rwkv::detail::infer_config(f);
+            vocab_size = c.vocab_size;
             std::printf("generation:  %s\n", rwkv::version_name(c.version));
             std::printf("shape:       L %d, C %d, A %d, H %d x N %d, F %d, V %d", c.n_layer, c.n_embd, c.dim_att,
                         c.n_head, c.head_size, c.dim_ffn, c.vocab_size);
@@ -74,6 +75,12 @@ int main(int argc, char** argv) {
         } catch (const rwkv::error& e) {
             std::printf("generation:  not runnable by this library: %s\n", e.what());
         }
+        // A model of at most 256 rows is byte-level (ids are bytes; the programs need no vocabulary);
+        // a larger one needs the World vocabulary (or another of its size) given with --vocab.
+        if (!vocab && vocab_size > 0 && vocab_size <= 256)
+            std::printf("vocabulary:  none needed (byte-level: %d ids, one per byte value)\n", vocab_size);
+        else if (!vocab)
+            std::printf("vocabulary:  none in file (pass one with --vocab, e.g. rwkv_vocab_v20230424.txt)\n");
         std::int64_t params = 0;
         std::size_t bytes = 0;
         std::map<std::string, std::pair<int, std::int64_t>> by_type;  // type → (tensors, values)

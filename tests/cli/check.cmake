@@ -340,7 +340,7 @@ elseif(SCENARIO STREQUAL "quantize_info_x052")
     run_cli(q 0 ${QUANTIZE} ${TINY5} ${WORK}/tiny5-q8_0.gguf q8_0)
     run_cli(i 0 ${INFO} ${WORK}/tiny5-q8_0.gguf)
     foreach(want "format: +GGUF v3" "architecture: +rwkv5" "generation: +x052" "L 12, C 64, A 64, H 8 x N 8, F 256, V 256"
-                 "Q8_0 +98 tensors" "vocabulary: +none in file" "file_type: +7 \\(Q8_0\\)")
+                 "Q8_0 +98 tensors" "vocabulary: +none needed \\(byte-level: 256 ids" "file_type: +7 \\(Q8_0\\)")
         if(NOT i MATCHES "${want}")
             message(FATAL_ERROR "rwkv-info output lacks '${want}':\n${i}")
         endif()
