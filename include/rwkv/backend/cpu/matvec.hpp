@@ -567,23 +567,28 @@ namespace matvec_detail {
 // Thread t's share of the concatenated row units of all jobs, balanced by weight count: unit u of
 // job j belongs to the thread whose cost window [t·total/n, (t+1)·total/n) holds the unit's
 // starting cost. Consecutive windows meet, so each unit is computed exactly once. (Vectors per
-// job scale a job's cost; every row's result is the same whichever thread computes it.)
-template <class T>
-void matvec_share(std::span<const MatvecJob<T>> jobs, int t, int n, Isa isa) {
+// job scale a job's cost; every row's result is the same whichever thread computes it.) Calls
+// rows(job index, first row, end row) for each piece of t's share; a job without columns or
+// vectors costs nothing, and thread 0 writes its zeros. Job: W (->rows, ->cols), n, y. Shared by
+// the fp32-activation mat-vecs here and the bf16-activation ones (matvec_bf16.hpp).
+template <class Job, class Rows>
+void share_rows(std::span<const Job> jobs, int t, int n, Rows&& rows) {
     using u64 = std::uint64_t;
     constexpr int U = matvec_row_unit;
-    auto cols_cost = [](const MatvecJob<T>& j) { return static_cast<u64>(j.W->cols) * static_cast<u64>(j.n); };
+    auto cols_cost = [](const Job& j) { return static_cast<u64>(j.W->cols) * static_cast<u64>(std::max(j.n, 0)); };
     u64 total = 0;
     for (const auto& j : jobs) total += static_cast<u64>((j.W->rows + U - 1) / U) * cols_cost(j);
     const u64 lo = total * static_cast<u64>(t) / static_cast<u64>(n);
     const u64 hi = total * static_cast<u64>(t + 1) / static_cast<u64>(n);
     u64 base = 0;
-    for (const auto& j : jobs) {
-        const Matrix<T>& W = *j.W;
-        const u64 units = static_cast<u64>((W.rows + U - 1) / U);
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        const Job& j = jobs[i];
+        const int R = j.W->rows;
+        const u64 units = static_cast<u64>((R + U - 1) / U);
         const u64 cols = cols_cost(j);
-        if (cols == 0) {  // no cost to balance: thread 0 writes the zeros
-            if (t == 0) std::fill(j.y, j.y + static_cast<std::size_t>(W.rows) * static_cast<std::size_t>(j.n), 0.0f);
+        if (cols == 0) {
+            if (t == 0 && j.n > 0)
+                std::fill(j.y, j.y + static_cast<std::size_t>(R) * static_cast<std::size_t>(j.n), 0.0f);
             continue;
         }
         auto first_unit_at = [&](u64 cost) {  // first unit whose start cost is >= cost
@@ -591,13 +596,17 @@ void matvec_share(std::span<const MatvecJob<T>> jobs, int t, int n, Isa isa) {
             return std::min(units, (cost - base + cols - 1) / cols);
         };
         const u64 ub = first_unit_at(lo), ue = first_unit_at(hi);
-        if (ub < ue) {
-            const int rb = static_cast<int>(ub) * U;
-            const int re = std::min(W.rows, static_cast<int>(ue) * U);
-            matvec_rows(W, j.x, j.n, j.y, rb, re, isa);
-        }
+        if (ub < ue) rows(i, static_cast<int>(ub) * U, std::min(R, static_cast<int>(ue) * U));
         base += units * cols;
     }
+}
+
+template <class T>
+void matvec_share(std::span<const MatvecJob<T>> jobs, int t, int n, Isa isa) {
+    share_rows(jobs, t, n, [&](std::size_t i, int rb, int re) {
+        const auto& j = jobs[i];
+        matvec_rows(*j.W, j.x, j.n, j.y, rb, re, isa);
+    });
 }
 
 }  // namespace matvec_detail

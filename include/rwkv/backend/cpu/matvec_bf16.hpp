@@ -372,38 +372,10 @@ inline void matvec_bf16_many(std::span<const MatvecBf16Job> jobs, ThreadPool* po
                               packed.data() + offset[i], path);
     const std::uint32_t* base_ptr = packed.data();
     auto work = [&](int t, int nt) {
-        using u64 = std::uint64_t;
-        constexpr int U = matvec_row_unit;
-        auto cols_cost = [](const MatvecBf16Job& j) {
-            return static_cast<u64>(j.W->cols) * static_cast<u64>(std::max(j.n, 0));
-        };
-        u64 sum = 0;
-        for (const auto& j : jobs) sum += static_cast<u64>((j.W->rows + U - 1) / U) * cols_cost(j);
-        const u64 lo = sum * static_cast<u64>(t) / static_cast<u64>(nt);
-        const u64 hi = sum * static_cast<u64>(t + 1) / static_cast<u64>(nt);
-        u64 base = 0;
-        for (std::size_t i = 0; i < jobs.size(); ++i) {
+        matvec_detail::share_rows(jobs, t, nt, [&](std::size_t i, int rb, int re) {
             const auto& j = jobs[i];
-            const Matrix<bfloat16>& W = *j.W;
-            const u64 units = static_cast<u64>((W.rows + U - 1) / U);
-            const u64 cols = cols_cost(j);
-            if (cols == 0) {  // no cost to balance: thread 0 writes the zeros
-                if (t == 0 && j.n > 0)
-                    std::fill(j.y, j.y + static_cast<std::size_t>(W.rows) * static_cast<std::size_t>(j.n), 0.0f);
-                continue;
-            }
-            auto first_unit_at = [&](u64 cost) {
-                if (cost <= base) return u64{0};
-                return std::min(units, (cost - base + cols - 1) / cols);
-            };
-            const u64 ub = first_unit_at(lo), ue = first_unit_at(hi);
-            if (ub < ue) {
-                const int rb = static_cast<int>(ub) * U;
-                const int re = std::min(W.rows, static_cast<int>(ue) * U);
-                matvec_bf16_rows(W, base_ptr + offset[i], j.n, j.y, rb, re, path);
-            }
-            base += units * cols;
-        }
+            matvec_bf16_rows(*j.W, base_ptr + offset[i], j.n, j.y, rb, re, path);
+        });
     };
     if (pool == nullptr || pool->size() == 1 || bytes < matvec_parallel_min_bytes || !pool->try_run(work)) work(0, 1);
 }
