@@ -50,6 +50,16 @@ run_one() {
     findings=$(find "$crashes" -type f | wc -l)
     printf '%-12s executions %-10s cov %-6s findings %s%s\n' "$name" "$execs" "$cov" "$findings" \
         "$([ $status -ne 0 ] && echo " (exit $status, see $out/$name.log)")" | tee -a "$out/summary.txt"
+    if [ "$status" -ne 0 ] || [ "$findings" -ne 0 ]; then
+        # CI keeps only what is printed: the sanitizer's report and each finding's bytes (base64,
+        # to replay with `base64 -d > file && build-fuzz/tests/fuzz/fuzz_NAME file`).
+        { echo "---- $name: end of $out/$name.log"; tail -n 60 "$out/$name.log"
+          for f in "$crashes"/*; do
+              [ -f "$f" ] || continue
+              echo "---- $name finding $(basename "$f") ($(stat -c %s "$f") bytes), base64:"
+              head -c 65536 "$f" | base64
+          done; } >&2
+    fi
     return $status
 }
 
