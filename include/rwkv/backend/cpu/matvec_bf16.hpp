@@ -199,15 +199,16 @@ RWKV_BF16DOT_TARGET __attribute__((always_inline)) inline void step32(const bflo
 template <int R, int NB>
 RWKV_BF16DOT_TARGET void rows_avx512_bf16(const bfloat16* const* w, const std::uint32_t* x, std::size_t ldx,
                                           std::size_t cols, float* const* y, std::size_t ldy, bool far) {
-    // Software prefetch, a hint only (results do not depend on it). One pass (up to NB vectors
-    // over a row group): matvec.hpp's distance, into L1. Several passes over each row group (more
-    // vectors than one call takes; far): those run at twice the fp32 rate, compute-bound, and
-    // every pass prefetches the next row group (the same column of the stream's next row, a row
-    // ahead: at least 1024 columns, 2 KB) into L2 only, so that DRAM streams while the later
-    // passes compute. Measured (one thread, 16 vectors, ~160 MB of matrices, CPU time, A/B
-    // interleaved) against the former 1024 columns ahead into L1: rows of 2048 / 3584 / 7168
-    // columns +20 / +35 / +30 %, 1024 alike; into L2 alone gained ~10 % at a fixed distance,
-    // a row ahead the rest (1024 columns fell inside the long rows, which pass 0 fetches anyway).
+    // Software prefetch, a hint only (results do not depend on it). Up to NBF vectors (the single
+    // mat-vec's path): matvec.hpp's distance, into L1. More (far): those run at twice the fp32
+    // rate, compute-bound from ~8 vectors on, and every pass prefetches the next row group (the
+    // same column of the stream's next row, a row ahead: at least 1024 columns, 2 KB) into L2
+    // only, so that DRAM streams while the later passes compute. Measured (16 vectors, ~160 MB of
+    // matrices, CPU time, A/B interleaved) against the former 1024 columns ahead into L1: rows of
+    // 2048 / 3584 / 7168 columns +20 / +35 / +30 %, 1024 alike (one thread); into L2 alone gained
+    // ~10 % at a fixed distance, a row ahead the rest (1024 columns fell inside the long rows,
+    // which pass 0 fetches anyway). A single pass of 4-6 vectors gains too (2 threads, 4: +10 %,
+    // 6: +40 %, 6 taking two passes before).
     const std::size_t ahead =
         (far ? std::max<std::size_t>(1024, cols) : matvec_detail::prefetch_cols) * sizeof(bfloat16);
     __m512 acc[R][NB];
@@ -298,14 +299,13 @@ void rows_driver(const Matrix<bfloat16>& W, const std::uint32_t* Xp, int n, floa
             W, Y + static_cast<std::size_t>(v0) * ldy, row_begin, row_end,
             [&](const matvec_detail::RowGroup<bfloat16, R>& g, int count) {
                 const int len = v1 - v0, passes = (len + NB - 1) / NB;
-                const bool far = passes > 1;
                 for (int p = 0, v = v0; p < passes; ++p) {
                     const int nb = len / passes + (p < len % passes ? 1 : 0);
                     const std::uint32_t* x = Xp + static_cast<std::size_t>(v) * ldx;
                     float* ys[R];
                     for (int r = 0; r < count; ++r) ys[r] = g.y[r] + static_cast<std::size_t>(v - v0) * ldy;
-                    if (count == R) matvec_detail::run_vectors<R, NB>(leaf, nb, g.w, x, ldx, cols, ys, ldy, far);
-                    else matvec_detail::run_vectors<1, NB>(leaf, nb, g.w, x, ldx, cols, ys, ldy, far);
+                    if (count == R) matvec_detail::run_vectors<R, NB>(leaf, nb, g.w, x, ldx, cols, ys, ldy, true);
+                    else matvec_detail::run_vectors<1, NB>(leaf, nb, g.w, x, ldx, cols, ys, ldy, true);
                     v += nb;
                 }
             });
