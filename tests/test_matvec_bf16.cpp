@@ -207,3 +207,36 @@ TEST_CASE("bf16-activation batches and fused dispatches do not depend on the thr
         CHECK(y2 == r2);
     }
 }
+
+TEST_CASE("bf16-activation batches of many vectors: every pass split and chunk bit for bit the single product",
+          "[matvec_bf16][batch]") {
+    // More vectors than one kernel call takes pass over each row group several times, the vectors
+    // split evenly between the passes (7: 4 + 3), and in chunks that fit in L2 (7000 columns: 18
+    // vectors a chunk); rows not a multiple of the row group. Each vector's result must not
+    // depend on the pass, the chunk or the thread count.
+    std::mt19937 rng(11);
+    for (Bf16DotPath path : paths()) {
+        for (int cols : {1024, 7000}) {
+            const int rows = cols == 1024 ? 67 : 21;
+            TestMatrix<bfloat16> W(rows, cols, rng);
+            const int max_n = 64;
+            Activations X(max_n, cols, rng);
+            std::vector<std::uint32_t> packed;
+            std::vector<float> single(static_cast<std::size_t>(max_n) * static_cast<std::size_t>(rows));
+            for (int v = 0; v < max_n; ++v)
+                matvec_bf16_batch(W.m, X.p + static_cast<std::size_t>(v) * static_cast<std::size_t>(cols), 1,
+                                  single.data() + static_cast<std::size_t>(v) * static_cast<std::size_t>(rows), nullptr,
+                                  packed, path);
+            for (int threads : {1, 2}) {
+                ThreadPool pool(threads);
+                for (int n : {4, 6, 7, 12, 13, 16, 17, 33, 64}) {
+                    INFO(path_name(path) << ", " << rows << "x" << cols << ", " << threads << " threads, " << n
+                                         << " vectors");
+                    std::vector<float> Y(static_cast<std::size_t>(n) * static_cast<std::size_t>(rows), NAN);
+                    matvec_bf16_batch(W.m, X.p, n, Y.data(), &pool, packed, path);
+                    REQUIRE(std::memcmp(Y.data(), single.data(), Y.size() * sizeof(float)) == 0);
+                }
+            }
+        }
+    }
+}
