@@ -25,20 +25,23 @@
 // Arithmetic (one definition, the plain leaf's; every leaf computes it bit for bit): for block b
 // of a row with weight scale dw (and minimum m for Q4_1 / Q5_1), the integer codes w (the true
 // signed values: Q8_0 q, Q4_0 q − 8, Q5_0 q − 16, IQ4_NL the table level, Q4_1 / Q5_1 the
-// unsigned q) give eight exact int32 lane dot products L_j = Σ_{k<4} w[4j + k]·q[4j + k], and
+// unsigned q) give exact int32 lane dot products L_j — Q8_0: 8 lanes of 4 values
+// (elements 4j..4j+3), into slots 8·(b odd) + j; the 4- and 5-bit formats: 4 lanes of 8 values
+// (elements 4j..4j+3 and 16+4j..16+4j+3, the low and high nibbles of the same bytes), into slots
+// 4·(b mod 4) + j — and 16 fp32 accumulators take, block after block,
 //   acc[slot] = fma(dw·dx_b, float(L_j), acc[slot])            (dw·dx_b one fp32 product)
-//   acc[slot] = fma(m·dx_b, float(S_b,j), acc[slot])           (Q4_1, Q5_1 only)
-// into 16 fp32 accumulators, slot = 8·(j ≥ 4) + 4·(b odd) + j mod 4 (the lanes of the AVX-512
-// leaf, which takes two blocks per vector), blocks in order; then y = the fixed tree
-// ((a_i = acc[i] + acc[i + 8]), (b_i = a_i + a_{i + 4}), (c_i = b_i + b_{i + 2}), c_0 + c_1).
-// Integer sums are exact whatever the instruction, so the leaves differ only in how they get
-// them:
-// - avx512 with AVX512_VNNI: vpdpbusd on two blocks per zmm; weights as u8 (nibbles as they
-//   are; Q8_0 and IQ4_NL levels + 128), their offsets taken out exactly by starting the int32
-//   accumulator at −offset·S_b,j; fp16 scales of up to 8 blocks converted at once.
-// - avx2 (and avx512 without VNNI): vpmaddubsw + vpmaddwd per block (signed weights by the sign
-//   trick |w|·sign(x, w), which keeps the int16 pair sums from saturating), two accumulators for
-//   even and odd blocks.
+//   acc[slot] = fma(m·dx_b, float(S'_b,j), acc[slot])          (Q4_1, Q5_1: S' the lane's Σ q)
+// then y = the fixed tree (a_i = acc[i] + acc[i + 8], b_i = a_i + a_{i + 4},
+// c_i = b_i + b_{i + 2}, c_0 + c_1). The slots are the lanes of the AVX-512 leaf, which takes
+// two Q8_0 blocks or four 4/5-bit blocks per vector. Integer sums are exact whatever the
+// instruction, so the leaves differ only in how they get them:
+// - avx512 with AVX512_VNNI: vpdpbusd (64 u8 × s8 products summed by fours into int32), weights
+//   as u8 (nibbles as they are; Q8_0 and IQ4_NL levels + 128), the offsets (8, 16, 128) taken out
+//   exactly by starting the int32 accumulator at −offset·(activation lane sums); for the 4/5-bit
+//   formats the low nibbles of 4 blocks in one vector and the high nibbles in another, both
+//   vpdpbusd into one accumulator; fp16 scales of 4-8 blocks converted at once.
+// - avx2 (and avx512 without VNNI): vpmaddubsw + vpmaddwd (signed weights by the sign trick
+//   |w|·sign(x, w), which keeps the int16 pair sums below saturation).
 // - generic (also aarch64): plain C++, std::fma.
 // Each output row is one accumulator set walked over the blocks in order, so results depend on
 // neither the thread count nor the row grouping, and a batch of vectors gives each one bit for
@@ -166,6 +169,12 @@ inline void codes_plain(const std::byte* b, int* w, float& dw, float& m) {
 template <class F>
 inline constexpr bool affine_v = std::is_same_v<F, weights::q4_1> || std::is_same_v<F, weights::q5_1>;
 
+// Q8_0 gives 8 lane sums per block (4 values each) into slots 8·(b odd) + j; the 4- and 5-bit
+// formats give 4 lane sums of 8 values (elements 4j..4j+3 and 16+4j..16+4j+3: the low and high
+// nibbles of the same 4 bytes) into slots 4·(b mod 4) + j.
+template <class F>
+inline constexpr bool wide_lanes_v = std::is_same_v<F, weights::q8_0>;
+
 // The fixed final tree over the 16 accumulators.
 inline float reduce16(const float* acc) {
     float a[8], b[4];
@@ -187,13 +196,23 @@ float row_plain(const std::byte* row, const Q8ActView& a, std::size_t nb) {
         const float s = dw * dx, sm = m * dx;
         std::int8_t q[32];
         std::memcpy(q, a.q + 32 * b, 32);
-        for (int j = 0; j < 8; ++j) {
-            std::int32_t L = 0;
-            for (int k = 0; k < 4; ++k) L += w[4 * j + k] * q[4 * j + k];
-            float& slot = acc[8 * (j >= 4) + 4 * static_cast<int>(b & 1) + (j & 3)];
-            slot = std::fma(s, static_cast<float>(L), slot);
-            if constexpr (affine_v<F>)
-                slot = std::fma(sm, static_cast<float>(i32_at(a.s + 32 * b + 4 * static_cast<std::size_t>(j))), slot);
+        std::int32_t S[8];
+        std::memcpy(S, a.s + 32 * b, 32);
+        if constexpr (wide_lanes_v<F>) {
+            for (int j = 0; j < 8; ++j) {
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) L += w[4 * j + k] * q[4 * j + k];
+                float& slot = acc[8 * static_cast<int>(b & 1) + j];
+                slot = std::fma(s, static_cast<float>(L), slot);
+            }
+        } else {
+            for (int j = 0; j < 4; ++j) {
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) L += w[4 * j + k] * q[4 * j + k] + w[16 + 4 * j + k] * q[16 + 4 * j + k];
+                float& slot = acc[4 * static_cast<int>(b & 3) + j];
+                slot = std::fma(s, static_cast<float>(L), slot);
+                if constexpr (affine_v<F>) slot = std::fma(sm, static_cast<float>(S[j] + S[j + 4]), slot);
+            }
         }
     }
     return reduce16(acc);
@@ -239,13 +258,17 @@ RWKV_Q8A_AVX2_TARGET inline void quantize_block_avx2(const float* x, std::byte* 
 // GCC 12 warns that unmasked AVX-512 intrinsics read an uninitialized value (a false positive):
 // the leaf uses their zero-masked forms with every lane kept, as matvec_quant.hpp does.
 constexpr __mmask16 k16 = 0xffff;
+constexpr __mmask64 k64 = ~__mmask64{0};
 
-// ---- AVX-512 VNNI leaf: two blocks (b, b + 1) per zmm, 128-bit chunks [b 0-15, b+1 0-15,
-// b 16-31, b+1 16-31] (the slots of the header comment).
+// ---- AVX-512 VNNI leaf. Q8_0: two blocks per zmm (lanes 8·(b odd) + j); the 4- and 5-bit
+// formats: four blocks per zmm, their low nibbles in one vector and high nibbles in another
+// against the matching activations, both vpdpbusd into one int32 accumulator (lanes
+// 4·(b mod 4) + j). Weights go in as u8 (nibbles as they are; Q8_0 and IQ4_NL levels + 128), the
+// offsets taken out exactly by starting the accumulator at −offset·(activation lane sums).
 
-// Blocks whose fp16 fields two 64-byte loads hold (even, at most 8).
+// Blocks whose fp16 scales are converted at once (their fields within two 64-byte loads).
 template <class F>
-inline constexpr int vnni_group = std::min(8, ((128 - (affine_v<F> ? 4 : 2)) / F::block_bytes + 1) & ~1);
+inline constexpr int vnni_group = std::is_same_v<F, weights::q4_0> || std::is_same_v<F, weights::iq4_nl> ? 8 : 4;
 
 template <class F>
 struct VnniScaleIndex {  // vpermt2w indices: word k = d of block k, word 8 + k = m of block k
@@ -263,57 +286,27 @@ template <class F>
 RWKV_Q8A_VNNI_TARGET inline __m512 vnni_scales(const std::byte* p, int count) {
     static constexpr VnniScaleIndex<F> index{};
     const int span = (count - 1) * F::block_bytes + (affine_v<F> ? 4 : 2);
-    const __mmask64 lo_mask = span >= 64 ? ~__mmask64{0} : (__mmask64{1} << span) - 1;
-    const __mmask64 hi_mask = span <= 64 ? 0 : span >= 128 ? ~__mmask64{0} : (__mmask64{1} << (span - 64)) - 1;
+    const __mmask64 lo_mask = span >= 64 ? k64 : (__mmask64{1} << span) - 1;
+    const __mmask64 hi_mask = span <= 64 ? 0 : span >= 128 ? k64 : (__mmask64{1} << (span - 64)) - 1;
     const __m512i lo = _mm512_maskz_loadu_epi8(lo_mask, p);
     const __m512i hi = _mm512_maskz_loadu_epi8(hi_mask, p + 64);
     const __m512i h = _mm512_permutex2var_epi16(lo, _mm512_load_si512(index.w), hi);
     return _mm512_maskz_cvtph_ps(k16, _mm512_maskz_extracti64x4_epi64(0xf, h, 0));
 }
 
-// Weight offset taken out of the u8 codes through the accumulator's start (log2), 0: none.
+// log2 of the weight offset taken out through the accumulator's start; 0: none.
 template <class F>
-inline constexpr int vnni_offset_shift = std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::iq4_nl> ? 7
-                                         : std::is_same_v<F, weights::q4_0>                                     ? 3
-                                         : std::is_same_v<F, weights::q5_0>                                     ? 4
-                                                                                                                : 0;
+inline constexpr int offset_shift = std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::iq4_nl> ? 7
+                                    : std::is_same_v<F, weights::q4_0>                                     ? 3
+                                    : std::is_same_v<F, weights::q5_0>                                     ? 4
+                                                                                                           : 0;
 
-// The u8 codes of blocks b (at p) and b + 1 (at p + block_bytes; zeros when !two) in chunk order.
-template <class F, bool Two>
-RWKV_Q8A_VNNI_TARGET inline __m512i vnni_codes(const std::byte* p) {
-    constexpr int BB = F::block_bytes;
-    if constexpr (std::is_same_v<F, weights::q8_0>) {
-        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
-        const __m256i b =
-            Two ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + BB + 2)) : _mm256_setzero_si256();
-        const __m512i v = _mm512_maskz_permutex2var_epi64(
-            0xff, _mm512_castsi256_si512(a), _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), _mm512_castsi256_si512(b));
-        return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));  // q + 128
-    } else {
-        constexpr bool five = std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>;
-        constexpr int qs_at = 2 + (affine_v<F> ? 2 : 0) + (five ? 4 : 0);
-        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + qs_at));
-        const __m256i v =
-            Two ? _mm256_inserti128_si256(_mm256_castsi128_si256(a),
-                                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + BB + qs_at)), 1)
-                : _mm256_zextsi128_si256(a);
-        __m512i z =
-            _mm512_and_si512(_mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1),
-                             _mm512_set1_epi8(15));
-        if constexpr (five) {  // bit e of qh: element e's 5th bit
-            const std::uint64_t h0 = qmv_detail::u32_at(p + qs_at - 4),
-                                h1 = Two ? qmv_detail::u32_at(p + BB + qs_at - 4) : 0;
-            const std::uint64_t m = (h0 & 0xffffu) | ((h1 & 0xffffu) << 16) | ((h0 >> 16) << 32) | ((h1 >> 16) << 48);
-            z = _mm512_mask_add_epi8(z, static_cast<__mmask64>(m), z, _mm512_set1_epi8(16));
-        }
-        if constexpr (std::is_same_v<F, weights::iq4_nl>) {  // level + 128 by pshufb
-            const __m512i t = _mm512_maskz_broadcast_i32x4(
-                k16, _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15));
-            z = _mm512_shuffle_epi8(t, z);
-        }
-        return z;
-    }
-}
+template <class F>
+inline constexpr int qs_at = 2 + (affine_v<F> ? 2 : 0) +
+                             (std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1> ? 4 : 0);
+
+template <class F>
+inline constexpr bool five_v = std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>;
 
 RWKV_Q8A_VNNI_TARGET inline float vnni_reduce(__m512 v) {  // reduce16's tree
     v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(k16, v, v, 0x4e));
@@ -324,12 +317,140 @@ RWKV_Q8A_VNNI_TARGET inline float vnni_reduce(__m512 v) {  // reduce16's tree
     return _mm_cvtss_f32(s);
 }
 
-template <class F, int R>
-RWKV_Q8A_VNNI_TARGET void rows_vnni(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
-    constexpr int G = vnni_group<F>, BB = F::block_bytes, shift = vnni_offset_shift<F>;
+// Q8_0 blocks b (block k of the scale group) and b + 1 (Two; else only b) of R rows.
+template <int R, bool Two>
+RWKV_Q8A_VNNI_TARGET __attribute__((always_inline)) inline void vnni_pair_q8(const std::byte* const* w,
+                                                                             const Q8ActView& a, std::size_t b, int k,
+                                                                             const __m512* S, __m512* acc) {
+    constexpr int BB = weights::q8_0::block_bytes;
+    const __mmask64 bytes = Two ? k64 : 0xffffffffull;
+    const __m512i xv = _mm512_maskz_loadu_epi8(bytes, a.q + 32 * b);
+    const __m512i sl = _mm512_maskz_loadu_epi8(bytes, a.s + 32 * b);
+    const __m512i init = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_maskz_slli_epi32(k16, sl, 7));
+    const __m512i idx =
+        _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_set1_epi32(k));
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    RWKV_CPU_UNROLL(8)
+    for (int r = 0; r < R; ++r) {
+        const std::byte* p = w[r] + b * BB;
+        qmv_detail::prefetch_range(p, 2 * BB);
+        __m512i v = _mm512_maskz_loadu_epi8(0xffffffffull, p + 2);
+        if constexpr (Two)
+            v = _mm512_maskz_inserti64x4(0xff, v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + BB + 2)), 1);
+        const __m512i i = _mm512_dpbusd_epi32(init, _mm512_xor_si512(v, flip), xv);  // q + 128
+        const __m512 L = _mm512_maskz_cvtepi32_ps(k16, i), s = _mm512_maskz_permutexvar_ps(k16, idx, S[r]);
+        if constexpr (Two) acc[r] = _mm512_fmadd_ps(s, L, acc[r]);
+        else acc[r] = _mm512_mask3_fmadd_ps(s, L, acc[r], 0x00ff);
+    }
+}
+
+template <int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni_q8(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
+    using F = weights::q8_0;
+    constexpr int G = vnni_group<F>, BB = F::block_bytes;
     __m512 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-    const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    for (std::size_t b0 = 0; b0 < nb; b0 += G) {
+        const int count = static_cast<int>(std::min<std::size_t>(G, nb - b0));
+        const __m512 dx = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), a.d + 4 * b0);
+        __m512 S[R];  // per row: dw·dx of the group's blocks in lanes 0-3
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) S[r] = _mm512_mul_ps(vnni_scales<F>(w[r] + b0 * BB, count), dx);
+        int k = 0;
+        RWKV_CPU_UNROLL(2)
+        for (; k + 2 <= count; k += 2) vnni_pair_q8<R, true>(w, a, b0 + static_cast<std::size_t>(k), k, S, acc);
+        if (k < count) vnni_pair_q8<R, false>(w, a, b0 + static_cast<std::size_t>(k), k, S, acc);
+    }
+    for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
+}
+
+// The low and high nibbles (+ 5th bits; IQ4_NL: level + 128) of n ≤ 4 blocks from p (Full: 4),
+// block i in 128-bit chunk i (zeros past n).
+template <class F, bool Full>
+RWKV_Q8A_VNNI_TARGET __attribute__((always_inline)) inline void vnni_codes4(const std::byte* p, int n, __m512i& lo,
+                                                                            __m512i& hi) {
+    constexpr int BB = F::block_bytes, at = qs_at<F>;
+    __m512i v;
+    if constexpr (Full) {
+        (void)n;
+        v = _mm512_maskz_loadu_epi8(0xffff, p + at);
+        v = _mm512_maskz_inserti32x4(k16, v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + BB + at)), 1);
+        v = _mm512_maskz_inserti32x4(k16, v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * BB + at)), 2);
+        v = _mm512_maskz_inserti32x4(k16, v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 3 * BB + at)), 3);
+    } else {
+        alignas(64) std::byte buf[64] = {};
+        for (int i = 0; i < n; ++i) std::memcpy(buf + 16 * i, p + i * BB + at, 16);
+        v = _mm512_load_si512(buf);
+    }
+    const __m512i m4 = _mm512_set1_epi8(15);
+    lo = _mm512_and_si512(v, m4);
+    hi = _mm512_and_si512(_mm512_maskz_srli_epi16(k64 >> 32, v, 4), m4);
+    if constexpr (five_v<F>) {  // bit e of qh: element e's 5th bit
+        std::uint64_t ml = 0, mh = 0;
+        RWKV_CPU_UNROLL(4)
+        for (int i = 0; i < 4; ++i)
+            if (Full || i < n) {
+                const std::uint64_t qh = qmv_detail::u32_at(p + i * BB + at - 4);
+                ml |= (qh & 0xffffu) << (16 * i);
+                mh |= (qh >> 16) << (16 * i);
+            }
+        const __m512i sixteen = _mm512_set1_epi8(16);
+        lo = _mm512_mask_add_epi8(lo, ml, lo, sixteen);
+        hi = _mm512_mask_add_epi8(hi, mh, hi, sixteen);
+    }
+    if constexpr (std::is_same_v<F, weights::iq4_nl>) {  // level + 128 by pshufb
+        const __m512i t = _mm512_maskz_broadcast_i32x4(
+            k16, _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15));
+        lo = _mm512_shuffle_epi8(t, lo);
+        hi = _mm512_shuffle_epi8(t, hi);
+    }
+}
+
+// Blocks b..b+n-1 (n ≤ 4; Full: 4) of R rows, block b being block k of the scale group.
+template <class F, int R, bool Full>
+RWKV_Q8A_VNNI_TARGET __attribute__((always_inline)) inline void vnni_quad(const std::byte* const* w, const Q8ActView& a,
+                                                                          std::size_t b, int k, int n, const __m512* S,
+                                                                          const __m512* SM, __m512* acc) {
+    constexpr int BB = F::block_bytes, shift = offset_shift<F>;
+    // Activations: natural [b lo, b hi, b+1 lo, ...] → the lows of the 4 blocks, and the highs.
+    const __mmask64 m1 = Full || n >= 2 ? k64 : 0xffffffffull, m2 = Full || n == 4 ? k64 : n == 3 ? 0xffffffffull : 0;
+    const __m512i n1 = _mm512_maskz_loadu_epi8(m1, a.q + 32 * b), n2 = _mm512_maskz_loadu_epi8(m2, a.q + 32 * b + 64);
+    const __m512i x_lo = _mm512_maskz_shuffle_i64x2(0xff, n1, n2, 0x88);
+    const __m512i x_hi = _mm512_maskz_shuffle_i64x2(0xff, n1, n2, 0xdd);
+    const __m512i t1 = _mm512_maskz_loadu_epi8(m1, a.s + 32 * b), t2 = _mm512_maskz_loadu_epi8(m2, a.s + 32 * b + 64);
+    const __m512i s4 = _mm512_add_epi32(_mm512_maskz_shuffle_i64x2(0xff, t1, t2, 0x88),
+                                        _mm512_maskz_shuffle_i64x2(0xff, t1, t2, 0xdd));
+    const __m512i init = shift ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_maskz_slli_epi32(k16, s4, shift))
+                               : _mm512_setzero_si512();
+    const __m512 s4f = _mm512_maskz_cvtepi32_ps(k16, s4);
+    const __m512i idx =
+        _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(k));
+    const auto lanes = static_cast<__mmask16>(Full || n == 4 ? 0xffffu : (1u << (4 * n)) - 1);
+    RWKV_CPU_UNROLL(8)
+    for (int r = 0; r < R; ++r) {
+        const std::byte* p = w[r] + b * BB;
+        qmv_detail::prefetch_range(p, 4 * BB);
+        __m512i lo, hi;
+        vnni_codes4<F, Full>(p, n, lo, hi);
+        const __m512i i = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, lo, x_lo), hi, x_hi);
+        const __m512 L = _mm512_maskz_cvtepi32_ps(k16, i), s = _mm512_maskz_permutexvar_ps(k16, idx, S[r]);
+        if constexpr (Full) acc[r] = _mm512_fmadd_ps(s, L, acc[r]);
+        else acc[r] = _mm512_mask3_fmadd_ps(s, L, acc[r], lanes);
+        if constexpr (affine_v<F>) {
+            const __m512 sm = _mm512_maskz_permutexvar_ps(k16, idx, SM[r]);
+            if constexpr (Full) acc[r] = _mm512_fmadd_ps(sm, s4f, acc[r]);
+            else acc[r] = _mm512_mask3_fmadd_ps(sm, s4f, acc[r], lanes);
+        } else {
+            (void)SM, (void)s4f;
+        }
+    }
+}
+
+template <class F, int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni4(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
+    constexpr int G = vnni_group<F>, BB = F::block_bytes;
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     for (std::size_t b0 = 0; b0 < nb; b0 += G) {
         const int count = static_cast<int>(std::min<std::size_t>(G, nb - b0));
         const __m512 dx = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), a.d + 4 * b0);
@@ -338,109 +459,127 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni(const std::byte* const* w, const Q8ActView& 
         for (int r = 0; r < R; ++r) {
             const __m512 dm = vnni_scales<F>(w[r] + b0 * BB, count);
             S[r] = _mm512_mul_ps(dm, dx);
-            if constexpr (affine_v<F>) SM[r] = _mm512_mul_ps(_mm512_maskz_shuffle_f32x4(k16, dm, dm, 0x4e), dx);
+            SM[r] = affine_v<F> ? _mm512_mul_ps(_mm512_maskz_shuffle_f32x4(k16, dm, dm, 0x4e), dx) : dx;
         }
-        for (int k = 0; k < count; k += 2) {
-            const std::size_t b = b0 + static_cast<std::size_t>(k), off = b * BB;
-            const bool two = k + 1 < count;
-            const __m512i order = _mm512_setr_epi64(0, 1, 4, 5, 2, 3, 6, 7);  // [b lo, b+1 lo, b hi, b+1 hi]
-            const __m512i xv = _mm512_maskz_permutexvar_epi64(
-                0xff, order, two ? _mm512_loadu_si512(a.q + 32 * b) : _mm512_maskz_loadu_epi64(0x0f, a.q + 32 * b));
-            const __m512i sl = _mm512_maskz_permutexvar_epi64(
-                0xff, order, two ? _mm512_loadu_si512(a.s + 32 * b) : _mm512_maskz_loadu_epi64(0x0f, a.s + 32 * b));
-            const __m512i init = shift
-                                     ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_maskz_slli_epi32(k16, sl, shift))
-                                     : _mm512_setzero_si512();
-            const __m512 slf = _mm512_maskz_cvtepi32_ps(k16, sl);
-            const __m512i idx = _mm512_add_epi32(pair_idx, _mm512_set1_epi32(k));
-            const __mmask16 lanes = two ? 0xffff : 0x0f0f;
-            RWKV_CPU_UNROLL(8)
-            for (int r = 0; r < R; ++r) {
-                qmv_detail::prefetch_range(w[r] + off, 2 * BB);
-                const __m512i codes = two ? vnni_codes<F, true>(w[r] + off) : vnni_codes<F, false>(w[r] + off);
-                const __m512 L = _mm512_maskz_cvtepi32_ps(k16, _mm512_dpbusd_epi32(init, codes, xv));
-                acc[r] = _mm512_mask3_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, idx, S[r]), L, acc[r], lanes);
-                if constexpr (affine_v<F>)
-                    acc[r] = _mm512_mask3_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, idx, SM[r]), slf, acc[r], lanes);
-            }
+        if (count == G) {
+            RWKV_CPU_UNROLL(2)
+            for (int k = 0; k < G; k += 4)
+                vnni_quad<F, R, true>(w, a, b0 + static_cast<std::size_t>(k), k, 4, S, SM, acc);
+        } else {
+            for (int k = 0; k < count; k += 4)
+                vnni_quad<F, R, false>(w, a, b0 + static_cast<std::size_t>(k), k, std::min(4, count - k), S, SM, acc);
         }
     }
     for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
 }
 
-// ---- AVX2 leaf: one block per ymm (elements in order: lanes 0-3 are slots 4·parity + j, lanes
-// 4-7 slots 8 + 4·parity + j − 4), accumulators for even and odd blocks.
-template <class F>
-RWKV_Q8A_AVX2_TARGET inline __m256i avx2_dot(const std::byte* p, __m256i xv, __m256i sl) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    if constexpr (std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::iq4_nl>) {
-        __m256i wv;  // signed codes
-        if constexpr (std::is_same_v<F, weights::q8_0>) {
-            wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
-        } else {
-            const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)), m4 = _mm_set1_epi8(15);
-            const __m128i levels =
-                _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
-            wv = _mm256_setr_m128i(_mm_shuffle_epi8(levels, _mm_and_si128(qs, m4)),
-                                   _mm_shuffle_epi8(levels, _mm_and_si128(_mm_srli_epi16(qs, 4), m4)));
-        }
-        (void)sl;
-        return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv)), ones);
-    } else {
-        constexpr bool five = std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>;
-        constexpr int qs_at = 2 + (affine_v<F> ? 2 : 0) + (five ? 4 : 0);
-        const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + qs_at));
-        __m256i wv = _mm256_and_si256(_mm256_setr_m128i(qs, _mm_srli_epi16(qs, 4)), _mm256_set1_epi8(15));
-        if constexpr (five) {  // byte e gets bit e of qh as 16
-            const __m256i h = _mm256_set1_epi32(static_cast<int>(qmv_detail::u32_at(p + qs_at - 4)));
-            const __m256i spread =
-                _mm256_shuffle_epi8(h, _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
-                                                        2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-            const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
-            const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-            wv = _mm256_or_si256(wv, _mm256_and_si256(set, _mm256_set1_epi8(16)));
-        }
-        const __m256i L = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, xv), ones);
-        constexpr int shift = vnni_offset_shift<F>;
-        if constexpr (shift != 0) return _mm256_sub_epi32(L, _mm256_slli_epi32(sl, shift));
-        else return L;
-    }
+// ---- AVX2 leaf: vpmaddubsw + vpmaddwd (signed weights by the sign trick |w|·sign(x, w), which
+// keeps the int16 pair sums below saturation). Two ymm accumulators hold slots 0-7 and 8-15:
+// Q8_0 one block per ymm (by parity), the 4- and 5-bit formats two blocks per ymm (blocks
+// 4i, 4i+1 in the first, 4i+2, 4i+3 in the second).
+RWKV_Q8A_AVX2_TARGET inline float avx2_reduce(__m256 a0, __m256 a1) {  // reduce16's tree
+    const __m256 a = _mm256_add_ps(a0, a1);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
 }
 
-template <class F, int R>
-RWKV_Q8A_AVX2_TARGET void rows_avx2(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
+RWKV_Q8A_AVX2_TARGET inline __m256i load(const std::byte* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+RWKV_Q8A_AVX2_TARGET inline __m256i signed_dot(__m256i w, __m256i x) {  // Σ w·x by fours, w and x int8
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1));
+}
+
+template <int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_q8(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
+    using F = weights::q8_0;
     constexpr int BB = F::block_bytes;
     __m256 acc[2][R];
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
     for (std::size_t b = 0; b < nb; ++b) {
-        const std::size_t off = b * BB;
         const int par = static_cast<int>(b & 1);
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + 32 * b));
-        const __m256i sl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.s + 32 * b));
         const float dx = f32_at(a.d + 4 * b);
-        const __m256 slf = _mm256_cvtepi32_ps(sl);
         RWKV_CPU_UNROLL(8)
         for (int r = 0; r < R; ++r) {
-            const std::byte* p = w[r] + off;
+            const std::byte* p = w[r] + b * BB;
             if (b % qmv_detail::step_blocks<F> == 0) qmv_detail::prefetch_range(p, qmv_detail::step_blocks<F> * BB);
             const float s = _cvtsh_ss(qmv_detail::u16_at(p)) * dx;
-            const __m256 L = _mm256_cvtepi32_ps(avx2_dot<F>(p, xv, sl));
-            acc[par][r] = _mm256_fmadd_ps(_mm256_set1_ps(s), L, acc[par][r]);
+            const __m256i i = signed_dot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)), xv);
+            acc[par][r] = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_cvtepi32_ps(i), acc[par][r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
+}
+
+// 32 bits → 32 bytes of 16 where the bit is set.
+RWKV_Q8A_AVX2_TARGET inline __m256i bits_to_16s(std::uint32_t m) {
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(m)),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                                                2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
+}
+
+template <class F, int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_4(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
+    constexpr int BB = F::block_bytes, at = qs_at<F>, shift = offset_shift<F>;
+    __m256 acc[2][R];
+    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    for (std::size_t b = 0; b < nb; b += 2) {
+        const bool two = b + 1 < nb;
+        const int half = static_cast<int>((b >> 1) & 1);
+        const __m256i n1 = load(a.q + 32 * b), n2 = two ? load(a.q + 32 * b + 32) : _mm256_setzero_si256();
+        const __m256i x_lo = _mm256_permute2x128_si256(n1, n2, 0x20), x_hi = _mm256_permute2x128_si256(n1, n2, 0x31);
+        const __m256i t1 = load(a.s + 32 * b), t2 = two ? load(a.s + 32 * b + 32) : _mm256_setzero_si256();
+        const __m256i s4 =
+            _mm256_add_epi32(_mm256_permute2x128_si256(t1, t2, 0x20), _mm256_permute2x128_si256(t1, t2, 0x31));
+        const __m256 s4f = _mm256_cvtepi32_ps(s4);
+        const float dx0 = f32_at(a.d + 4 * b), dx1 = two ? f32_at(a.d + 4 * b + 4) : 0.0f;
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + b * BB;
+            if (b % (2 * qmv_detail::step_blocks<F>) == 0)
+                qmv_detail::prefetch_range(p, 2 * qmv_detail::step_blocks<F> * BB);
+            const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
+            const __m256i v =
+                two ? _mm256_setr_m128i(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + BB + at)))
+                    : _mm256_zextsi128_si256(q0);
+            __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if constexpr (five_v<F>) {
+                const std::uint32_t h0 = qmv_detail::u32_at(p + at - 4),
+                                    h1 = two ? qmv_detail::u32_at(p + BB + at - 4) : 0u;
+                lo = _mm256_or_si256(lo, bits_to_16s((h0 & 0xffffu) | (h1 << 16)));
+                hi = _mm256_or_si256(hi, bits_to_16s((h0 >> 16) | (h1 & 0xffff0000u)));
+            }
+            __m256i i;
+            if constexpr (std::is_same_v<F, weights::iq4_nl>) {
+                const __m256i levels =
+                    _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113, -127,
+                                     -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+                i = _mm256_add_epi32(signed_dot(_mm256_shuffle_epi8(levels, lo), x_lo),
+                                     signed_dot(_mm256_shuffle_epi8(levels, hi), x_hi));
+            } else {
+                i = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), ones),
+                                     _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), ones));
+                if constexpr (shift != 0) i = _mm256_sub_epi32(i, _mm256_slli_epi32(s4, shift));
+            }
+            const float s0 = _cvtsh_ss(qmv_detail::u16_at(p)) * dx0;
+            const float s1 = two ? _cvtsh_ss(qmv_detail::u16_at(p + BB)) * dx1 : 0.0f;  // a missing block adds +0
+            acc[half][r] = _mm256_fmadd_ps(_mm256_setr_m128(_mm_set1_ps(s0), _mm_set1_ps(s1)), _mm256_cvtepi32_ps(i),
+                                           acc[half][r]);
             if constexpr (affine_v<F>) {
-                const float sm = _cvtsh_ss(qmv_detail::u16_at(p + 2)) * dx;
-                acc[par][r] = _mm256_fmadd_ps(_mm256_set1_ps(sm), slf, acc[par][r]);
+                const float m0 = _cvtsh_ss(qmv_detail::u16_at(p + 2)) * dx0;
+                const float m1 = two ? _cvtsh_ss(qmv_detail::u16_at(p + BB + 2)) * dx1 : 0.0f;
+                acc[half][r] = _mm256_fmadd_ps(_mm256_setr_m128(_mm_set1_ps(m0), _mm_set1_ps(m1)), s4f, acc[half][r]);
             }
         }
     }
-    for (int r = 0; r < R; ++r) {  // reduce16 with acc[0] = slots 0-3, 8-11 and acc[1] = 4-7, 12-15
-        const __m256 e = acc[0][r], o = acc[1][r];
-        const __m128 ae = _mm_add_ps(_mm256_castps256_ps128(e), _mm256_extractf128_ps(e, 1));
-        const __m128 ao = _mm_add_ps(_mm256_castps256_ps128(o), _mm256_extractf128_ps(o, 1));
-        __m128 s = _mm_add_ps(ae, ao);
-        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        *y[r] = _mm_cvtss_f32(s);
-    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
 }
 #endif  // RWKV_MATVEC_X86
 
@@ -458,14 +597,24 @@ void rows_typed(const Weight& W, const Q8ActView& a, float* y, int row_begin, in
     if (lf == 2)
         return qmv_detail::for_row_groups(W, y, row_begin, row_end,
                                           [&](const std::byte* const* w, float* const* o, int n) {
-                                              if (n == 8) rows_vnni<F, 8>(w, a, nb, o);
-                                              else rows_vnni<F, 1>(w, a, nb, o);
+                                              if constexpr (wide_lanes_v<F>) {
+                                                  if (n == 8) rows_vnni_q8<8>(w, a, nb, o);
+                                                  else rows_vnni_q8<1>(w, a, nb, o);
+                                              } else {
+                                                  if (n == 8) rows_vnni4<F, 8>(w, a, nb, o);
+                                                  else rows_vnni4<F, 1>(w, a, nb, o);
+                                              }
                                           });
     if (lf == 1)
         return qmv_detail::for_row_groups(W, y, row_begin, row_end,
                                           [&](const std::byte* const* w, float* const* o, int n) {
-                                              if (n == 8) rows_avx2<F, 8>(w, a, nb, o);
-                                              else rows_avx2<F, 1>(w, a, nb, o);
+                                              if constexpr (wide_lanes_v<F>) {
+                                                  if (n == 8) rows_avx2_q8<8>(w, a, nb, o);
+                                                  else rows_avx2_q8<1>(w, a, nb, o);
+                                              } else {
+                                                  if (n == 8) rows_avx2_4<F, 8>(w, a, nb, o);
+                                                  else rows_avx2_4<F, 1>(w, a, nb, o);
+                                              }
                                           });
 #endif
     (void)lf;
