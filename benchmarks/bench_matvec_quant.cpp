@@ -17,6 +17,7 @@
 //   RWKV_ISA=avx2 bench_matvec_quant ...   (compare paths)
 
 #include <rwkv/backend/cpu/matvec.hpp>
+#include <rwkv/backend/cpu/matvec_q8act.hpp>
 #include <rwkv/backend/cpu/matvec_quant.hpp>
 #include <rwkv/backend/cpu/threads.hpp>
 
@@ -191,6 +192,44 @@ void BM_hot(benchmark::State& state) {
     state.SetLabel(std::string(dtype_name(T)) + " " + isa_name(active_isa()));
 }
 
+// The opt-in int8-activation kernel (matvec_q8act.hpp), hot and cold as above; the activation
+// quantization is inside the timed call, as in a decode.
+template <dtype T>
+void BM_hot_i8(benchmark::State& state) {
+    QCopies w(T, hot_rows, hot_cols, 1);
+    const auto x = activations(hot_cols);
+    std::vector<float> y(hot_rows);
+    std::vector<std::byte> scratch;
+    for (auto _ : state) {
+        q8act_matvec(w.w[0], x.data(), y.data(), nullptr, scratch);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * hot_rows * hot_cols);
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(w.w[0].bytes()));
+    state.SetLabel(std::string(dtype_name(T)) + " int8-act " + isa_name(active_isa()) +
+                   (avx512_vnni_supported() ? " vnni" : ""));
+}
+
+template <dtype T>
+void BM_q8act(benchmark::State& state) {
+    const int rows = static_cast<int>(state.range(0)), cols = static_cast<int>(state.range(1));
+    ThreadPool pool(static_cast<int>(state.range(2)));
+    QCopies w(T, rows, cols);
+    const auto x = activations(cols);
+    std::vector<float> y(static_cast<std::size_t>(rows));
+    std::vector<std::byte> scratch;
+    std::size_t i = 0;
+    for (auto _ : state) {
+        q8act_matvec(w.w[i], x.data(), y.data(), &pool, scratch);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+        if (++i == w.w.size()) i = 0;
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(w.w[0].bytes()));
+    state.SetLabel(std::string(dtype_name(T)) + " int8-act " + isa_name(active_isa()));
+}
+
 void BM_hot_bf16(benchmark::State& state) {
     std::vector<bfloat16> storage(static_cast<std::size_t>(hot_rows) * hot_cols);
     std::uint32_t s = 7;
@@ -243,6 +282,18 @@ BENCHMARK(BM_hot<dtype::q4_1>);
 BENCHMARK(BM_hot<dtype::q5_0>);
 BENCHMARK(BM_hot<dtype::q5_1>);
 BENCHMARK(BM_hot<dtype::iq4_nl>);
+BENCHMARK(BM_hot_i8<dtype::q8_0>);
+BENCHMARK(BM_hot_i8<dtype::q4_0>);
+BENCHMARK(BM_hot_i8<dtype::q4_1>);
+BENCHMARK(BM_hot_i8<dtype::q5_0>);
+BENCHMARK(BM_hot_i8<dtype::q5_1>);
+BENCHMARK(BM_hot_i8<dtype::iq4_nl>);
+BENCHMARK(BM_q8act<dtype::q8_0>)->Apply(shapes);
+BENCHMARK(BM_q8act<dtype::q4_0>)->Apply(shapes);
+BENCHMARK(BM_q8act<dtype::q4_1>)->Apply(shapes);
+BENCHMARK(BM_q8act<dtype::q5_0>)->Apply(shapes);
+BENCHMARK(BM_q8act<dtype::q5_1>)->Apply(shapes);
+BENCHMARK(BM_q8act<dtype::iq4_nl>)->Apply(shapes);
 BENCHMARK(BM_hot<dtype::q2_k>);
 BENCHMARK(BM_hot<dtype::q3_k>);
 BENCHMARK(BM_hot<dtype::q4_k>);

@@ -6,11 +6,15 @@
 //
 // --utf16le feeds every byte followed by 0x00 (tiny-rwkv-6v0-1m was trained that way, see
 // fixtures/tiny/README.md) and still divides by the text's bytes. Formats whose blocks do not fit
-// the model's rows (K-quants need 256 columns) print "n/a".
+// the model's rows (K-quants need 256 columns) print "n/a". A block format with the suffix "+i8"
+// (q4_0+i8, ...) is scored with the opt-in int8 activations (Model::set_int8_activations), which
+// affect decoding only, so those are fed one token at a time (the others in one forward_all).
 
 #include <rwkv/model.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -21,12 +25,21 @@
 namespace {
 
 template <class T>
-double nats_per_byte(const std::string& path, const std::vector<rwkv::token>& ids, std::size_t text_bytes) {
-    const auto m = rwkv::Model<T>::load(path);
+double nats_per_byte(const std::string& path, const std::vector<rwkv::token>& ids, std::size_t text_bytes,
+                     bool int8 = false) {
+    auto m = rwkv::Model<T>::load(path);
     const auto V = static_cast<std::size_t>(m.config().vocab_size);
     std::vector<float> logits(ids.size() * V);
     auto s = m.new_state();
-    m.forward_all(ids, s, logits);
+    if (int8) {  // decoding only: one token at a time
+        m.set_int8_activations(true);
+        for (std::size_t t = 0; t < ids.size(); ++t) {
+            const auto lg = m.forward(ids[t], s);
+            std::copy(lg.begin(), lg.end(), logits.begin() + static_cast<std::ptrdiff_t>(t * V));
+        }
+    } else {
+        m.forward_all(ids, s, logits);
+    }
     double nll = 0.0;
     for (std::size_t t = 0; t + 1 < ids.size(); ++t) {  // logits row t predicts token t + 1
         const float* l = logits.data() + t * V;
@@ -54,7 +67,8 @@ int main(int argc, char** argv) {
         else pos.push_back(a);
     }
     if (pos.size() != 2) {
-        std::fprintf(stderr, "usage: rwkv-perplexity MODEL TEXT [--bytes N] [--utf16le] [--types f32,q8_0,...]\n");
+        std::fprintf(stderr,
+                     "usage: rwkv-perplexity MODEL TEXT [--bytes N] [--utf16le] [--types f32,q8_0,q4_0+i8,...]\n");
         return 2;
     }
     std::ifstream f(pos[1], std::ios::binary);
@@ -74,12 +88,15 @@ int main(int argc, char** argv) {
     double base = 0.0;
     std::stringstream list(types);
     for (std::string t; std::getline(list, t, ',');) {
+        const std::string label = t;
+        const bool i8 = t.size() > 3 && t.ends_with("+i8");
+        if (i8) t.resize(t.size() - 3);
         try {
             double v = 0.0;
             if (t == "f32") v = nats_per_byte<float>(pos[0], ids, text.size());
             else if (t == "bf16") v = nats_per_byte<rwkv::bfloat16>(pos[0], ids, text.size());
             else if (t == "f16") v = nats_per_byte<rwkv::half>(pos[0], ids, text.size());
-#define RWKV_PPL_FORMAT(name) else if (t == #name) v = nats_per_byte<rwkv::name>(pos[0], ids, text.size());
+#define RWKV_PPL_FORMAT(name) else if (t == #name) v = nats_per_byte<rwkv::name>(pos[0], ids, text.size(), i8);
             RWKV_PPL_FORMAT(q8_0)
             RWKV_PPL_FORMAT(q4_0)
             RWKV_PPL_FORMAT(q4_1)
@@ -97,9 +114,9 @@ int main(int argc, char** argv) {
                 return 2;
             }
             if (t == "f32") base = v;
-            std::printf("  %-7s %.4f  (%+.4f)\n", t.c_str(), v, base > 0.0 ? v - base : 0.0);
+            std::printf("  %-7s %.4f  (%+.4f)\n", label.c_str(), v, base > 0.0 ? v - base : 0.0);
         } catch (const rwkv::error& e) {
-            std::printf("  %-7s n/a  (%s)\n", t.c_str(), e.what());
+            std::printf("  %-7s n/a  (%s)\n", label.c_str(), e.what());
         }
         std::fflush(stdout);
     }

@@ -7,6 +7,8 @@
 //   build/benchmarks/rwkv-roofline [--threads N] [--shapes all|1b6|0b4] [--types bf16,fp16,fp32,q8_0,q4_k,...]
 //                                  [--no-limits] [--no-opt-in] [--no-matvec] [--rounds N]
 //
+// A block format with the suffix "+i8" (q4_0+i8, ...) decodes with the opt-in int8 activations
+// (Model::set_int8_activations; prefill is unchanged); its floor is the format's own.
 // The bandwidth is the best of a search over thread counts, streams per thread, load kinds
 // (plain, non-temporal, software prefetch at several distances) and page sizes
 // (machine_limits.cpp says why each; the line `machine:` names the winner); the plain 8-stream
@@ -232,7 +234,7 @@ int rounds = 3;  // decode rounds, each beside a fresh probe and mat-vec measure
 
 template <class T>
 void run_shape(const bench::Shape& shape, const char* type, int threads, const machine_limits::Bandwidth* probe,
-               double gemm) {
+               double gemm, bool int8 = false) {
     const double bw = probe ? probe->bytes_per_s : 0.0;
     const auto bytes = bench::decode_bytes<T>(bench::config_of(shape));
     const double matvec_bytes = bytes.matrices + bytes.head + bytes.lora;  // what MatvecSkeleton reads
@@ -258,6 +260,7 @@ void run_shape(const bench::Shape& shape, const char* type, int threads, const m
     auto t0 = clk::now();
     auto model = random_model<T>(shape);
     model.set_threads(threads);
+    model.set_int8_activations(int8);  // a "+i8" type: the opt-in int8-activation decode
     const double build_s = secs(t0);
     const auto& c = model.config();
 
@@ -375,7 +378,8 @@ int main(int argc, char** argv) {
         else {
             std::fprintf(stderr,
                          "usage: rwkv-roofline [--threads N] [--shapes all|1b6|0b4] "
-                         "[--types bf16,fp16,fp32,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q2_k,q3_k,iq4_nl] "
+                         "[--types bf16,fp16,fp32,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q2_k,q3_k,iq4_nl; a block "
+                         "format+i8: int8 activations] "
                          "[--no-limits] [--no-opt-in] [--no-matvec] [--rounds N]\n");
             return 2;
         }
@@ -409,11 +413,15 @@ int main(int argc, char** argv) {
         // In the order given, so that formats can be interleaved with bf16 on a noisy machine.
         std::stringstream list(types);
         for (std::string t; std::getline(list, t, ',');) {
+            // "<format>+i8": the block format with Model::set_int8_activations (decode only).
+            const bool i8 = t.size() > 3 && t.ends_with("+i8");
+            const std::string label = t;
+            if (i8) t.resize(t.size() - 3);
             if (t == "bf16") run_shape<rwkv::bfloat16>(*s, "bf16", threads, limits ? &probe : nullptr, gemm);
             else if (t == "fp16") run_shape<rwkv::half>(*s, "fp16", threads, limits ? &probe : nullptr, gemm);
             else if (t == "fp32") run_shape<float>(*s, "fp32", threads, limits ? &probe : nullptr, gemm);
 #define RWKV_ROOFLINE_FORMAT(name) \
-    else if (t == #name) run_shape<rwkv::name>(*s, #name, threads, limits ? &probe : nullptr, gemm);
+    else if (t == #name) run_shape<rwkv::name>(*s, label.c_str(), threads, limits ? &probe : nullptr, gemm, i8);
             RWKV_ROOFLINE_FORMAT(q8_0)
             RWKV_ROOFLINE_FORMAT(q4_0)
             RWKV_ROOFLINE_FORMAT(q4_1)

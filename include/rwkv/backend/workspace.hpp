@@ -54,12 +54,14 @@ struct Workspace {
     std::vector<std::vector<float>> wkv_scratch;    // per thread: chunked WKV scratch
     std::vector<float> decoded;                     // per call: rows of non-scalar weight formats decoded to fp32
     std::vector<std::uint32_t> bf16_packed;         // bf16 decode: the call's vectors as bf16 pairs
+    std::vector<std::byte> q8act;                   // int8 decode: the call's vectors quantized (matvec_q8act.hpp)
 
     // Set by the model for the duration of one forward call.
     backend::cpu::ThreadPool* pool = nullptr;
     bool chunked_wkv = false;
     bool bf16_prefill = false;
     bool bf16_decode = false;  // one-token rows with bf16 weights: activations rounded to bf16 (vdpbf16ps)
+    bool int8_decode = false;  // one-token rows with block-format weights: activations quantized to int8
     // Every row is another sequence's single token (batched decoding, or one token): projections
     // run as multi-vector mat-vecs, each row bit for bit what a single-token forward computes.
     bool one_token_rows = false;

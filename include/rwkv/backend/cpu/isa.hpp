@@ -55,6 +55,8 @@ struct X86Features {
     bool avx2_fma_f16c = false;
     bool avx512_f_bw_vl = false;
     bool avx512_bf16 = false;  // vdpbf16ps / vcvtne2ps2bf16 (with F+BW+VL usable)
+    bool avx512_vnni = false;  // vpdpbusd on zmm/ymm (with F+BW+VL usable)
+    bool avx_vnni = false;     // VEX-encoded vpdpbusd on ymm (with AVX2+FMA+F16C usable)
 };
 
 inline X86Features read_x86_features() {
@@ -71,7 +73,11 @@ inline X86Features read_x86_features() {
     const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
     f.avx2_fma_f16c = avx2 && fma && f16c;
     f.avx512_f_bw_vl = f.avx2_fma_f16c && os_avx512 && avx512f && avx512bw && avx512vl;
-    if (f.avx512_f_bw_vl && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512_bf16 = (a & (1u << 5)) != 0;
+    f.avx512_vnni = f.avx512_f_bw_vl && (c & (1u << 11)) != 0;
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+        f.avx512_bf16 = f.avx512_f_bw_vl && (a & (1u << 5)) != 0;
+        f.avx_vnni = f.avx2_fma_f16c && (a & (1u << 4)) != 0;
+    }
     return f;
 }
 
@@ -99,6 +105,27 @@ inline bool isa_supported(Isa isa) {
 inline bool avx512_bf16_supported() {
 #if RWKV_ISA_X86
     return isa_detail::x86_features().avx512_bf16;
+#else
+    return false;
+#endif
+}
+
+// Whether this CPU and OS can run AVX512_VNNI (vpdpbusd: u8 x s8 dot products of 4 into int32)
+// alongside the avx512 path's F+BW+VL (the int8-activation decode, matvec_q8act.hpp).
+inline bool avx512_vnni_supported() {
+#if RWKV_ISA_X86
+    return isa_detail::x86_features().avx512_vnni;
+#else
+    return false;
+#endif
+}
+
+// Whether this CPU and OS can run AVX-VNNI (the VEX-encoded 256-bit vpdpbusd of CPUs without
+// AVX-512, e.g. Alder Lake) alongside the avx2 path's AVX2+FMA+F16C. Detected for reports; the
+// kernels do not use it yet (matvec_q8act.hpp's avx2 leaf uses vpmaddubsw / vpmaddwd).
+inline bool avx_vnni_supported() {
+#if RWKV_ISA_X86
+    return isa_detail::x86_features().avx_vnni;
 #else
     return false;
 #endif

@@ -24,6 +24,7 @@
 #include "gemm.hpp"
 #include "matvec.hpp"
 #include "matvec_bf16.hpp"
+#include "matvec_q8act.hpp"
 #include "matvec_quant.hpp"
 #include "norm.hpp"
 #include "threads.hpp"
@@ -194,6 +195,9 @@ struct backend_ops<cpu> {
         if (viewable_as<bfloat16>(W)) return typed<bfloat16>(ws, W, X, n, Y);
         if (viewable_as<half>(W)) return typed<half>(ws, W, X, n, Y);
         if (quant_kernel_format(W)) {  // block formats: in-register dequantization (matvec_quant.hpp)
+            // int8_decode (Model::set_int8_activations, opt-in): activations quantized to int8.
+            if ((n == 1 || ws.one_token_rows) && ws.int8_decode && q8act_kernel_format(W))
+                return q8act_matvec_batch(W, X, n, Y, ws.pool, ws.q8act);
             if (n == 1) return qmatvec(W, X, Y, ws.pool);
             if (ws.one_token_rows) return qmatvec_batch(W, X, n, Y, ws.pool);
             return qgemm(W, X, n, Y, ws.pool, ws.tiles);
@@ -344,6 +348,8 @@ private:
         backend::cpu::QMatvecJob j[8];
         std::size_t i = 0;
         for (const auto& p : jobs) j[i++] = {p.W, p.X, p.Y};
+        if (ws.int8_decode)  // Model::set_int8_activations (opt-in)
+            return backend::cpu::q8act_many(std::span<const backend::cpu::QMatvecJob>(j, i), ws.pool, ws.q8act);
         backend::cpu::qmatvec_many(std::span<const backend::cpu::QMatvecJob>(j, i), ws.pool);
     }
 

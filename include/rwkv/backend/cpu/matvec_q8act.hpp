@@ -1,0 +1,757 @@
+#pragma once
+// Opt-in decode mat-vec with int8 activations for the 32-value block formats (Q8_0, Q4_0, Q4_1,
+// Q5_0, Q5_1, IQ4_NL): Model::set_int8_activations. y[o] = Σ_c W[o][c]·x[c] with x rounded per
+// block of 32 to int8 and the weights' integer codes multiplied with it in integers, as
+// llama.cpp's quantized dot products do (its Q8_0 / Q8_1 "vec-dot" types). NOT exact: the
+// activations carry an int8 rounding (≤ half a step of amax/127 per value), so it is off by
+// default; the exact kernels are in matvec_quant.hpp. The K-quants (256-value super-blocks) have
+// no kernel here and keep the exact path in this mode.
+//
+// Why: at 4-5 bits the exact kernel (dequantize to fp32 in registers, fp32 FMAs) is
+// compute-bound on Zen 4 below the memory bandwidth; integer dot products (AVX512_VNNI vpdpbusd:
+// 64 u8 × s8 products summed by fours into int32 per instruction) do the same work in fewer
+// instructions, and Zen 4 decode becomes bandwidth-bound again.
+//
+// Activations: per block b of 32 values, d_b = amax / 127 in fp32 (not fp16 as in llama.cpp's
+// Q8_0: the vector is a few KB in L1 for one call, so there is nothing to save, and fp32 adds no
+// second rounding to the block's scale and no range limit), q = round-to-nearest-even(x / d_b)
+// clamped to ±127 (the current rounding mode, round-to-nearest by default), and the eight lane
+// sums S_b,j = Σ_{k<4} q[4j + k] (for the formats' offsets and minima). Defined behaviour at the
+// edges: a block of zeros (or with amax / 127 below the smallest float) gets d = 0 and q = 0 and
+// contributes exactly 0; a block holding a NaN or ±Inf gets d = NaN, so every output of the
+// product is NaN (the exact path would give NaN or ±Inf there); huge finite values are fine
+// (d ≤ FLT_MAX / 127).
+//
+// Arithmetic (one definition, the plain leaf's; every leaf computes it bit for bit): for block b
+// of a row with weight scale dw (and minimum m for Q4_1 / Q5_1), the integer codes w (the true
+// signed values: Q8_0 q, Q4_0 q − 8, Q5_0 q − 16, IQ4_NL the table level, Q4_1 / Q5_1 the
+// unsigned q) give exact int32 lane dot products L_j — Q8_0: 8 lanes of 4 values
+// (elements 4j..4j+3), into slots 8·(b odd) + j; the 4- and 5-bit formats: 4 lanes of 8 values
+// (elements 4j..4j+3 and 16+4j..16+4j+3, the low and high nibbles of the same bytes), into slots
+// 4·(b mod 4) + j — and 16 fp32 accumulators take, block after block,
+//   acc[slot] = fma(dw·dx_b, float(L_j), acc[slot])            (dw·dx_b one fp32 product)
+//   acc[slot] = fma(m·dx_b, float(S'_b,j), acc[slot])          (Q4_1, Q5_1: S' the lane's Σ q)
+// then y = the fixed tree (a_i = acc[i] + acc[i + 8], b_i = a_i + a_{i + 4},
+// c_i = b_i + b_{i + 2}, c_0 + c_1). The slots are the lanes of the AVX-512 leaf, which takes
+// two Q8_0 blocks or four 4/5-bit blocks per vector. Integer sums are exact whatever the
+// instruction, so the leaves differ only in how they get them:
+// - avx512 with AVX512_VNNI: vpdpbusd (64 u8 × s8 products summed by fours into int32), weights
+//   as u8 (nibbles as they are; Q8_0 and IQ4_NL levels + 128), the offsets (8, 16, 128) taken out
+//   exactly by starting the int32 accumulator at −offset·(activation lane sums); for the 4/5-bit
+//   formats the low nibbles of 4 blocks in one vector and the high nibbles in another, both
+//   vpdpbusd into one accumulator; fp16 scales of 4-8 blocks converted at once.
+// - avx2 (and avx512 without VNNI): vpmaddubsw + vpmaddwd (signed weights by the sign trick
+//   |w|·sign(x, w), which keeps the int16 pair sums below saturation).
+// - generic (also aarch64): plain C++, std::fma.
+// Each output row is one accumulator set walked over the blocks in order, so results depend on
+// neither the thread count nor the row grouping, and a batch of vectors gives each one bit for
+// bit its single-vector result.
+
+#include <algorithm>
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "../../error.hpp"
+#include "../../weight.hpp"
+#include "isa.hpp"
+#include "matvec.hpp"
+#include "matvec_quant.hpp"
+#include "threads.hpp"
+
+namespace rwkv::backend::cpu {
+
+// Formats with an int8-activation kernel (the others keep the exact one in this mode).
+template <class F>
+inline constexpr bool q8act_format_v =
+    std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::q4_0> || std::is_same_v<F, weights::q4_1> ||
+    std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1> || std::is_same_v<F, weights::iq4_nl>;
+
+// True when W is a block format (quant_kernel_format) with an int8-activation kernel.
+inline bool q8act_kernel_format(const Weight& W) {
+    if (!quant_kernel_format(W)) return false;
+    bool yes = false;
+    weights::visit_format(W.type, [&](auto f) { yes = q8act_format_v<decltype(f)>; });
+    return yes;
+}
+
+// Quantized activations of `blocks` blocks of 32 (one vector or several vectors' blocks back to
+// back) in one byte buffer: q [blocks][32] int8, then d [blocks] fp32, then S [blocks][8] int32.
+inline constexpr std::size_t q8act_block_bytes = 32 + 4 + 32;
+
+inline std::size_t q8act_bytes(std::size_t blocks) { return blocks * q8act_block_bytes; }
+
+// Block `first` on of a buffer of `total` blocks.
+struct Q8ActView {
+    const std::byte* q = nullptr;
+    const std::byte* d = nullptr;
+    const std::byte* s = nullptr;
+};
+
+inline Q8ActView q8act_view(const std::byte* buf, std::size_t total, std::size_t first) {
+    return {buf + 32 * first, buf + 32 * total + 4 * first, buf + 36 * total + 32 * first};
+}
+
+namespace q8a_detail {
+
+inline float f32_at(const std::byte* p) {
+    float v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+inline std::int32_t i32_at(const std::byte* p) {
+    std::int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// ---- Activation quantization (plain): block b of x into q, d, S (see the header comment).
+inline void quantize_block_plain(const float* x, std::byte* q, std::byte* d, std::byte* s) {
+    float amax = 0.0f;
+    bool finite = true;
+    for (int e = 0; e < 32; ++e) {
+        const float a = std::fabs(x[e]);
+        finite = finite && a <= FLT_MAX;  // false for NaN and ±Inf
+        amax = a > amax ? a : amax;
+    }
+    const float scale = finite ? amax / 127.0f : NAN;
+    std::int8_t qi[32] = {};
+    if (finite && scale != 0.0f)
+        for (int e = 0; e < 32; ++e)
+            qi[e] = static_cast<std::int8_t>(std::clamp(static_cast<int>(std::nearbyint(x[e] / scale)), -127, 127));
+    std::memcpy(q, qi, 32);
+    std::memcpy(d, &scale, 4);
+    for (int j = 0; j < 8; ++j) {
+        const std::int32_t sum = qi[4 * j] + qi[4 * j + 1] + qi[4 * j + 2] + qi[4 * j + 3];
+        std::memcpy(s + 4 * j, &sum, 4);
+    }
+}
+
+// ---- The weights' integer codes (plain): block → 32 codes (see the header comment), dw, m.
+template <class F>
+inline void codes_plain(const std::byte* b, int* w, float& dw, float& m) {
+    dw = weights::fp16_to_float(weights::load_u16(b));
+    m = 0.0f;
+    if constexpr (std::is_same_v<F, weights::q8_0>) {
+        for (int e = 0; e < 32; ++e) w[e] = static_cast<std::int8_t>(static_cast<unsigned char>(b[2 + e]));
+    } else {
+        constexpr bool affine = std::is_same_v<F, weights::q4_1> || std::is_same_v<F, weights::q5_1>;
+        constexpr bool five = std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>;
+        constexpr int qs_at = 2 + (affine ? 2 : 0) + (five ? 4 : 0);
+        if constexpr (affine) m = weights::fp16_to_float(weights::load_u16(b + 2));
+        const std::uint32_t qh = five ? weights::load_u32(b + qs_at - 4) : 0u;
+        for (int j = 0; j < 16; ++j) {
+            const unsigned v = static_cast<unsigned>(b[qs_at + j]);
+            int lo = static_cast<int>(v & 15u), hi = static_cast<int>(v >> 4);
+            if constexpr (five) {
+                lo |= static_cast<int>((qh >> j) & 1u) << 4;
+                hi |= static_cast<int>((qh >> (j + 16)) & 1u) << 4;
+            }
+            if constexpr (std::is_same_v<F, weights::iq4_nl>) {
+                lo = weights::iq4_nl::level(static_cast<unsigned>(lo));
+                hi = weights::iq4_nl::level(static_cast<unsigned>(hi));
+            } else if constexpr (!affine) {
+                lo -= five ? 16 : 8;
+                hi -= five ? 16 : 8;
+            }
+            w[j] = lo;
+            w[j + 16] = hi;
+        }
+    }
+}
+
+template <class F>
+inline constexpr bool affine_v = std::is_same_v<F, weights::q4_1> || std::is_same_v<F, weights::q5_1>;
+
+// Q8_0 gives 8 lane sums per block (4 values each) into slots 8·(b odd) + j; the 4- and 5-bit
+// formats give 4 lane sums of 8 values (elements 4j..4j+3 and 16+4j..16+4j+3: the low and high
+// nibbles of the same 4 bytes) into slots 4·(b mod 4) + j.
+template <class F>
+inline constexpr bool wide_lanes_v = std::is_same_v<F, weights::q8_0>;
+
+// The fixed final tree over the 16 accumulators.
+inline float reduce16(const float* acc) {
+    float a[8], b[4];
+    for (int i = 0; i < 8; ++i) a[i] = acc[i] + acc[i + 8];
+    for (int i = 0; i < 4; ++i) b[i] = a[i] + a[i + 4];
+    const float c0 = b[0] + b[2], c1 = b[1] + b[3];
+    return c0 + c1;
+}
+
+// One row (plain leaf): the definition every leaf reproduces.
+template <class F>
+float row_plain(const std::byte* row, const Q8ActView& a, std::size_t nb) {
+    float acc[16] = {};
+    int w[32];
+    for (std::size_t b = 0; b < nb; ++b) {
+        float dw = 0.0f, m = 0.0f;
+        codes_plain<F>(row + b * F::block_bytes, w, dw, m);
+        const float dx = f32_at(a.d + 4 * b);
+        const float s = dw * dx, sm = m * dx;
+        std::int8_t q[32];
+        std::memcpy(q, a.q + 32 * b, 32);
+        std::int32_t S[8];
+        std::memcpy(S, a.s + 32 * b, 32);
+        if constexpr (wide_lanes_v<F>) {
+            for (int j = 0; j < 8; ++j) {
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) L += w[4 * j + k] * q[4 * j + k];
+                float& slot = acc[8 * static_cast<int>(b & 1) + j];
+                slot = std::fma(s, static_cast<float>(L), slot);
+            }
+        } else {
+            for (int j = 0; j < 4; ++j) {
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) L += w[4 * j + k] * q[4 * j + k] + w[16 + 4 * j + k] * q[16 + 4 * j + k];
+                float& slot = acc[4 * static_cast<int>(b & 3) + j];
+                slot = std::fma(s, static_cast<float>(L), slot);
+                if constexpr (affine_v<F>) slot = std::fma(sm, static_cast<float>(S[j] + S[j + 4]), slot);
+            }
+        }
+    }
+    return reduce16(acc);
+}
+
+#if RWKV_MATVEC_X86
+#define RWKV_Q8A_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define RWKV_Q8A_AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+
+// ---- Activation quantization (AVX2; the avx512 leaf uses it too): the plain one bit for bit
+// (max, IEEE division and vcvtps2dq's round-to-nearest-even are exact operations).
+RWKV_Q8A_AVX2_TARGET inline void quantize_block_avx2(const float* x, std::byte* q, std::byte* d, std::byte* s) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(FLT_MAX);
+    __m256 v[4], amax = _mm256_setzero_ps();
+    int ok = 0xff;
+    for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        const __m256 a = _mm256_andnot_ps(sign, v[i]);
+        ok &= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_LE_OQ));
+        amax = _mm256_max_ps(amax, a);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float scale = ok == 0xff ? _mm_cvtss_f32(m4) / 127.0f : NAN;
+    __m256i bytes = _mm256_setzero_si256();
+    if (ok == 0xff && scale != 0.0f) {
+        const __m256 dv = _mm256_set1_ps(scale);
+        const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+        __m256i qi[4];
+        for (int i = 0; i < 4; ++i)
+            qi[i] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_div_ps(v[i], dv)), lo), hi);
+        // packs interleave 128-bit lanes: dwords come out as x[0-3] x[8-11] x[16-19] x[24-27] x[4-7] ...
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+        bytes = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), bytes);
+    std::memcpy(d, &scale, 4);
+    const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), bytes), _mm256_set1_epi16(1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(s), sums);
+}
+
+// GCC 12 warns that unmasked AVX-512 intrinsics read an uninitialized value (a false positive):
+// the leaf uses their zero-masked forms with every lane kept, as matvec_quant.hpp does.
+constexpr __mmask16 k16 = 0xffff;
+constexpr __mmask64 k64 = ~__mmask64{0};
+
+// ---- AVX-512 VNNI leaf. Q8_0: two blocks per zmm (lanes 8·(b odd) + j); the 4- and 5-bit
+// formats: four blocks per zmm, their low nibbles in one vector and high nibbles in another
+// against the matching activations, both vpdpbusd into one int32 accumulator (lanes
+// 4·(b mod 4) + j). Weights go in as u8 (nibbles as they are; Q8_0 and IQ4_NL levels + 128), the
+// offsets taken out exactly by starting the accumulator at −offset·(activation lane sums).
+
+// Blocks whose fp16 scales are converted at once (their fields within two 64-byte loads).
+template <class F>
+inline constexpr int vnni_group = std::is_same_v<F, weights::q4_0> || std::is_same_v<F, weights::iq4_nl> ? 8 : 4;
+
+template <class F>
+struct VnniScaleIndex {  // vpermt2w indices: word k = d of block k, word 8 + k = m of block k
+    alignas(64) std::uint16_t w[32] = {};
+    constexpr VnniScaleIndex() {
+        for (int k = 0; k < vnni_group<F>; ++k) {
+            w[k] = static_cast<std::uint16_t>(k * F::block_bytes / 2);
+            if (affine_v<F>) w[8 + k] = static_cast<std::uint16_t>((k * F::block_bytes + 2) / 2);
+        }
+    }
+};
+
+// The fp16 d (lanes 0-7) and m (lanes 8-15) of blocks 0..count-1 from p, converted to fp32.
+template <class F>
+RWKV_Q8A_VNNI_TARGET inline __m512 vnni_scales(const std::byte* p, int count) {
+    static constexpr VnniScaleIndex<F> index{};
+    const int span = (count - 1) * F::block_bytes + (affine_v<F> ? 4 : 2);
+    const __mmask64 lo_mask = span >= 64 ? k64 : (__mmask64{1} << span) - 1;
+    const __mmask64 hi_mask = span <= 64 ? 0 : span >= 128 ? k64 : (__mmask64{1} << (span - 64)) - 1;
+    const __m512i lo = _mm512_maskz_loadu_epi8(lo_mask, p);
+    const __m512i hi = _mm512_maskz_loadu_epi8(hi_mask, p + 64);
+    const __m512i h = _mm512_permutex2var_epi16(lo, _mm512_load_si512(index.w), hi);
+    return _mm512_maskz_cvtph_ps(k16, _mm512_maskz_extracti64x4_epi64(0xf, h, 0));
+}
+
+// log2 of the weight offset taken out through the accumulator's start; 0: none.
+template <class F>
+inline constexpr int offset_shift = std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::iq4_nl> ? 7
+                                    : std::is_same_v<F, weights::q4_0>                                     ? 3
+                                    : std::is_same_v<F, weights::q5_0>                                     ? 4
+                                                                                                           : 0;
+
+template <class F>
+inline constexpr int qs_at = 2 + (affine_v<F> ? 2 : 0) +
+                             (std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1> ? 4 : 0);
+
+template <class F>
+inline constexpr bool five_v = std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>;
+
+RWKV_Q8A_VNNI_TARGET inline float vnni_reduce(__m512 v) {  // reduce16's tree
+    v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(k16, v, v, 0x4e));
+    v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(k16, v, v, 0xb1));
+    __m128 s = _mm512_maskz_extractf32x4_ps(0xf, v, 0);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Q8_0 blocks b (block k of the scale group) and b + 1 (Two; else only b) of R rows.
+template <int R, bool Two>
+RWKV_Q8A_VNNI_TARGET __attribute__((always_inline)) inline void vnni_pair_q8(const std::byte* const* w,
+                                                                             const Q8ActView& a, std::size_t b, int k,
+                                                                             const __m512* S, __m512* acc) {
+    constexpr int BB = weights::q8_0::block_bytes;
+    const __mmask64 bytes = Two ? k64 : 0xffffffffull;
+    const __m512i xv = _mm512_maskz_loadu_epi8(bytes, a.q + 32 * b);
+    const __m512i sl = _mm512_maskz_loadu_epi8(bytes, a.s + 32 * b);
+    const __m512i init = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_maskz_slli_epi32(k16, sl, 7));
+    const __m512i idx =
+        _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_set1_epi32(k));
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    RWKV_CPU_UNROLL(8)
+    for (int r = 0; r < R; ++r) {
+        const std::byte* p = w[r] + b * BB;
+        qmv_detail::prefetch_range(p, 2 * BB);
+        __m512i v = _mm512_maskz_loadu_epi8(0xffffffffull, p + 2);
+        if constexpr (Two)
+            v = _mm512_maskz_inserti64x4(0xff, v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + BB + 2)), 1);
+        const __m512i i = _mm512_dpbusd_epi32(init, _mm512_xor_si512(v, flip), xv);  // q + 128
+        const __m512 L = _mm512_maskz_cvtepi32_ps(k16, i), s = _mm512_maskz_permutexvar_ps(k16, idx, S[r]);
+        if constexpr (Two) acc[r] = _mm512_fmadd_ps(s, L, acc[r]);
+        else acc[r] = _mm512_mask3_fmadd_ps(s, L, acc[r], 0x00ff);
+    }
+}
+
+template <int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni_q8(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
+    using F = weights::q8_0;
+    constexpr int G = vnni_group<F>, BB = F::block_bytes;
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (std::size_t b0 = 0; b0 < nb; b0 += G) {
+        const int count = static_cast<int>(std::min<std::size_t>(G, nb - b0));
+        const __m512 dx = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), a.d + 4 * b0);
+        __m512 S[R];  // per row: dw·dx of the group's blocks in lanes 0-3
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) S[r] = _mm512_mul_ps(vnni_scales<F>(w[r] + b0 * BB, count), dx);
+        int k = 0;
+        RWKV_CPU_UNROLL(2)
+        for (; k + 2 <= count; k += 2) vnni_pair_q8<R, true>(w, a, b0 + static_cast<std::size_t>(k), k, S, acc);
+        if (k < count) vnni_pair_q8<R, false>(w, a, b0 + static_cast<std::size_t>(k), k, S, acc);
+    }
+    for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
+}
+
+// The low and high nibbles (+ 5th bits; IQ4_NL: level + 128) of n ≤ 4 blocks from p (Full: 4),
+// block i in 128-bit chunk i (zeros past n).
+template <class F, bool Full>
+RWKV_Q8A_VNNI_TARGET __attribute__((always_inline)) inline void vnni_codes4(const std::byte* p, int n, __m512i& lo,
+                                                                            __m512i& hi) {
+    constexpr int BB = F::block_bytes, at = qs_at<F>;
+    __m512i v;
+    if constexpr (Full) {
+        (void)n;
+        v = _mm512_maskz_loadu_epi8(0xffff, p + at);
+        v = _mm512_maskz_inserti32x4(k16, v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + BB + at)), 1);
+        v = _mm512_maskz_inserti32x4(k16, v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * BB + at)), 2);
+        v = _mm512_maskz_inserti32x4(k16, v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 3 * BB + at)), 3);
+    } else {
+        alignas(64) std::byte buf[64] = {};
+        for (int i = 0; i < n; ++i) std::memcpy(buf + 16 * i, p + i * BB + at, 16);
+        v = _mm512_load_si512(buf);
+    }
+    const __m512i m4 = _mm512_set1_epi8(15);
+    lo = _mm512_and_si512(v, m4);
+    hi = _mm512_and_si512(_mm512_maskz_srli_epi16(k64 >> 32, v, 4), m4);
+    if constexpr (five_v<F>) {  // bit e of qh: element e's 5th bit
+        std::uint64_t ml = 0, mh = 0;
+        RWKV_CPU_UNROLL(4)
+        for (int i = 0; i < 4; ++i)
+            if (Full || i < n) {
+                const std::uint64_t qh = qmv_detail::u32_at(p + i * BB + at - 4);
+                ml |= (qh & 0xffffu) << (16 * i);
+                mh |= (qh >> 16) << (16 * i);
+            }
+        const __m512i sixteen = _mm512_set1_epi8(16);
+        lo = _mm512_mask_add_epi8(lo, ml, lo, sixteen);
+        hi = _mm512_mask_add_epi8(hi, mh, hi, sixteen);
+    }
+    if constexpr (std::is_same_v<F, weights::iq4_nl>) {  // level + 128 by pshufb
+        const __m512i t = _mm512_maskz_broadcast_i32x4(
+            k16, _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15));
+        lo = _mm512_shuffle_epi8(t, lo);
+        hi = _mm512_shuffle_epi8(t, hi);
+    }
+}
+
+// Blocks b..b+n-1 (n ≤ 4; Full: 4) of R rows, block b being block k of the scale group.
+template <class F, int R, bool Full>
+RWKV_Q8A_VNNI_TARGET __attribute__((always_inline)) inline void vnni_quad(const std::byte* const* w, const Q8ActView& a,
+                                                                          std::size_t b, int k, int n, const __m512* S,
+                                                                          const __m512* SM, __m512* acc) {
+    constexpr int BB = F::block_bytes, shift = offset_shift<F>;
+    // Activations: natural [b lo, b hi, b+1 lo, ...] → the lows of the 4 blocks, and the highs.
+    const __mmask64 m1 = Full || n >= 2 ? k64 : 0xffffffffull, m2 = Full || n == 4 ? k64 : n == 3 ? 0xffffffffull : 0;
+    const __m512i n1 = _mm512_maskz_loadu_epi8(m1, a.q + 32 * b), n2 = _mm512_maskz_loadu_epi8(m2, a.q + 32 * b + 64);
+    const __m512i x_lo = _mm512_maskz_shuffle_i64x2(0xff, n1, n2, 0x88);
+    const __m512i x_hi = _mm512_maskz_shuffle_i64x2(0xff, n1, n2, 0xdd);
+    const __m512i t1 = _mm512_maskz_loadu_epi8(m1, a.s + 32 * b), t2 = _mm512_maskz_loadu_epi8(m2, a.s + 32 * b + 64);
+    const __m512i s4 = _mm512_add_epi32(_mm512_maskz_shuffle_i64x2(0xff, t1, t2, 0x88),
+                                        _mm512_maskz_shuffle_i64x2(0xff, t1, t2, 0xdd));
+    const __m512i init = shift ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_maskz_slli_epi32(k16, s4, shift))
+                               : _mm512_setzero_si512();
+    const __m512 s4f = _mm512_maskz_cvtepi32_ps(k16, s4);
+    const __m512i idx =
+        _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(k));
+    const auto lanes = static_cast<__mmask16>(Full || n == 4 ? 0xffffu : (1u << (4 * n)) - 1);
+    RWKV_CPU_UNROLL(8)
+    for (int r = 0; r < R; ++r) {
+        const std::byte* p = w[r] + b * BB;
+        qmv_detail::prefetch_range(p, 4 * BB);
+        __m512i lo, hi;
+        vnni_codes4<F, Full>(p, n, lo, hi);
+        const __m512i i = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, lo, x_lo), hi, x_hi);
+        const __m512 L = _mm512_maskz_cvtepi32_ps(k16, i), s = _mm512_maskz_permutexvar_ps(k16, idx, S[r]);
+        if constexpr (Full) acc[r] = _mm512_fmadd_ps(s, L, acc[r]);
+        else acc[r] = _mm512_mask3_fmadd_ps(s, L, acc[r], lanes);
+        if constexpr (affine_v<F>) {
+            const __m512 sm = _mm512_maskz_permutexvar_ps(k16, idx, SM[r]);
+            if constexpr (Full) acc[r] = _mm512_fmadd_ps(sm, s4f, acc[r]);
+            else acc[r] = _mm512_mask3_fmadd_ps(sm, s4f, acc[r], lanes);
+        } else {
+            (void)SM, (void)s4f;
+        }
+    }
+}
+
+template <class F, int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni4(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
+    constexpr int G = vnni_group<F>, BB = F::block_bytes;
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (std::size_t b0 = 0; b0 < nb; b0 += G) {
+        const int count = static_cast<int>(std::min<std::size_t>(G, nb - b0));
+        const __m512 dx = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), a.d + 4 * b0);
+        __m512 S[R], SM[R];  // per row: dw·dx of the group's blocks in lanes 0-7 (m·dx: SM)
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const __m512 dm = vnni_scales<F>(w[r] + b0 * BB, count);
+            S[r] = _mm512_mul_ps(dm, dx);
+            SM[r] = affine_v<F> ? _mm512_mul_ps(_mm512_maskz_shuffle_f32x4(k16, dm, dm, 0x4e), dx) : dx;
+        }
+        if (count == G) {
+            RWKV_CPU_UNROLL(2)
+            for (int k = 0; k < G; k += 4)
+                vnni_quad<F, R, true>(w, a, b0 + static_cast<std::size_t>(k), k, 4, S, SM, acc);
+        } else {
+            for (int k = 0; k < count; k += 4)
+                vnni_quad<F, R, false>(w, a, b0 + static_cast<std::size_t>(k), k, std::min(4, count - k), S, SM, acc);
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
+}
+
+// ---- AVX2 leaf: vpmaddubsw + vpmaddwd (signed weights by the sign trick |w|·sign(x, w), which
+// keeps the int16 pair sums below saturation). Two ymm accumulators hold slots 0-7 and 8-15:
+// Q8_0 one block per ymm (by parity), the 4- and 5-bit formats two blocks per ymm (blocks
+// 4i, 4i+1 in the first, 4i+2, 4i+3 in the second).
+RWKV_Q8A_AVX2_TARGET inline float avx2_reduce(__m256 a0, __m256 a1) {  // reduce16's tree
+    const __m256 a = _mm256_add_ps(a0, a1);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+RWKV_Q8A_AVX2_TARGET inline __m256i load(const std::byte* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+RWKV_Q8A_AVX2_TARGET inline __m256i signed_dot(__m256i w, __m256i x) {  // Σ w·x by fours, w and x int8
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1));
+}
+
+template <int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_q8(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
+    using F = weights::q8_0;
+    constexpr int BB = F::block_bytes;
+    __m256 acc[2][R];
+    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+    for (std::size_t b = 0; b < nb; ++b) {
+        const int par = static_cast<int>(b & 1);
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + 32 * b));
+        const float dx = f32_at(a.d + 4 * b);
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + b * BB;
+            if (b % qmv_detail::step_blocks<F> == 0) qmv_detail::prefetch_range(p, qmv_detail::step_blocks<F> * BB);
+            const float s = _cvtsh_ss(qmv_detail::u16_at(p)) * dx;
+            const __m256i i = signed_dot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)), xv);
+            acc[par][r] = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_cvtepi32_ps(i), acc[par][r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
+}
+
+// 32 bits → 32 bytes of 16 where the bit is set.
+RWKV_Q8A_AVX2_TARGET inline __m256i bits_to_16s(std::uint32_t m) {
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(m)),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                                                2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
+}
+
+template <class F, int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_4(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
+    constexpr int BB = F::block_bytes, at = qs_at<F>, shift = offset_shift<F>;
+    __m256 acc[2][R];
+    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    for (std::size_t b = 0; b < nb; b += 2) {
+        const bool two = b + 1 < nb;
+        const int half = static_cast<int>((b >> 1) & 1);
+        const __m256i n1 = load(a.q + 32 * b), n2 = two ? load(a.q + 32 * b + 32) : _mm256_setzero_si256();
+        const __m256i x_lo = _mm256_permute2x128_si256(n1, n2, 0x20), x_hi = _mm256_permute2x128_si256(n1, n2, 0x31);
+        const __m256i t1 = load(a.s + 32 * b), t2 = two ? load(a.s + 32 * b + 32) : _mm256_setzero_si256();
+        const __m256i s4 =
+            _mm256_add_epi32(_mm256_permute2x128_si256(t1, t2, 0x20), _mm256_permute2x128_si256(t1, t2, 0x31));
+        const __m256 s4f = _mm256_cvtepi32_ps(s4);
+        const float dx0 = f32_at(a.d + 4 * b), dx1 = two ? f32_at(a.d + 4 * b + 4) : 0.0f;
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + b * BB;
+            if (b % (2 * qmv_detail::step_blocks<F>) == 0)
+                qmv_detail::prefetch_range(p, 2 * qmv_detail::step_blocks<F> * BB);
+            const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
+            const __m256i v =
+                two ? _mm256_setr_m128i(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + BB + at)))
+                    : _mm256_zextsi128_si256(q0);
+            __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if constexpr (five_v<F>) {
+                const std::uint32_t h0 = qmv_detail::u32_at(p + at - 4),
+                                    h1 = two ? qmv_detail::u32_at(p + BB + at - 4) : 0u;
+                lo = _mm256_or_si256(lo, bits_to_16s((h0 & 0xffffu) | (h1 << 16)));
+                hi = _mm256_or_si256(hi, bits_to_16s((h0 >> 16) | (h1 & 0xffff0000u)));
+            }
+            __m256i i;
+            if constexpr (std::is_same_v<F, weights::iq4_nl>) {
+                const __m256i levels =
+                    _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113, -127,
+                                     -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+                i = _mm256_add_epi32(signed_dot(_mm256_shuffle_epi8(levels, lo), x_lo),
+                                     signed_dot(_mm256_shuffle_epi8(levels, hi), x_hi));
+            } else {
+                i = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), ones),
+                                     _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), ones));
+                if constexpr (shift != 0) i = _mm256_sub_epi32(i, _mm256_slli_epi32(s4, shift));
+            }
+            const float s0 = _cvtsh_ss(qmv_detail::u16_at(p)) * dx0;
+            const float s1 = two ? _cvtsh_ss(qmv_detail::u16_at(p + BB)) * dx1 : 0.0f;  // a missing block adds +0
+            acc[half][r] = _mm256_fmadd_ps(_mm256_setr_m128(_mm_set1_ps(s0), _mm_set1_ps(s1)), _mm256_cvtepi32_ps(i),
+                                           acc[half][r]);
+            if constexpr (affine_v<F>) {
+                const float m0 = _cvtsh_ss(qmv_detail::u16_at(p + 2)) * dx0;
+                const float m1 = two ? _cvtsh_ss(qmv_detail::u16_at(p + BB + 2)) * dx1 : 0.0f;
+                acc[half][r] = _mm256_fmadd_ps(_mm256_setr_m128(_mm_set1_ps(m0), _mm_set1_ps(m1)), s4f, acc[half][r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
+}
+#endif  // RWKV_MATVEC_X86
+
+// The leaf an Isa gets: 2 = VNNI, 1 = AVX2, 0 = plain.
+inline int leaf(Isa isa) {
+    isa = qmv_detail::usable(isa);
+    if (isa == Isa::avx512 && avx512_vnni_supported()) return 2;
+    return isa == Isa::generic ? 0 : 1;
+}
+
+template <class F>
+void rows_typed(const Weight& W, const Q8ActView& a, float* y, int row_begin, int row_end, int lf) {
+    const auto nb = static_cast<std::size_t>(W.cols / F::block_elems);
+#if RWKV_MATVEC_X86
+    if (lf == 2)
+        return qmv_detail::for_row_groups(W, y, row_begin, row_end,
+                                          [&](const std::byte* const* w, float* const* o, int n) {
+                                              if constexpr (wide_lanes_v<F>) {
+                                                  if (n == 8) rows_vnni_q8<8>(w, a, nb, o);
+                                                  else rows_vnni_q8<1>(w, a, nb, o);
+                                              } else {
+                                                  if (n == 8) rows_vnni4<F, 8>(w, a, nb, o);
+                                                  else rows_vnni4<F, 1>(w, a, nb, o);
+                                              }
+                                          });
+    if (lf == 1)
+        return qmv_detail::for_row_groups(W, y, row_begin, row_end,
+                                          [&](const std::byte* const* w, float* const* o, int n) {
+                                              if constexpr (wide_lanes_v<F>) {
+                                                  if (n == 8) rows_avx2_q8<8>(w, a, nb, o);
+                                                  else rows_avx2_q8<1>(w, a, nb, o);
+                                              } else {
+                                                  if (n == 8) rows_avx2_4<F, 8>(w, a, nb, o);
+                                                  else rows_avx2_4<F, 1>(w, a, nb, o);
+                                              }
+                                          });
+#endif
+    (void)lf;
+    for (int r = row_begin; r < row_end; ++r) y[r] = row_plain<F>(W.row(r), a, nb);
+}
+
+}  // namespace q8a_detail
+
+// Quantizes the `blocks` blocks of 32 values of x into blocks [first, first + blocks) of buf, a
+// buffer of `total` blocks (q8act_bytes(total) bytes, layout at q8act_view), on the given path;
+// every path writes the same bytes.
+inline void q8act_quantize(const float* x, std::size_t blocks, std::byte* buf, std::size_t total, std::size_t first,
+                           Isa isa = active_isa()) {
+    std::byte *q = buf + 32 * first, *d = buf + 32 * total + 4 * first, *s = buf + 36 * total + 32 * first;
+#if RWKV_MATVEC_X86
+    if (q8a_detail::leaf(isa) > 0) {
+        for (std::size_t b = 0; b < blocks; ++b)
+            q8a_detail::quantize_block_avx2(x + 32 * b, q + 32 * b, d + 4 * b, s + 32 * b);
+        return;
+    }
+#endif
+    (void)isa;
+    for (std::size_t b = 0; b < blocks; ++b)
+        q8a_detail::quantize_block_plain(x + 32 * b, q + 32 * b, d + 4 * b, s + 32 * b);
+}
+
+// y[o] = Σ_c W[o][c]·x[c] for o in [row_begin, row_end) (y indexes the whole output) with x
+// quantized (a: W.cols / 32 blocks), W a format with an int8-activation kernel
+// (q8act_kernel_format), on the given path (a missing one is replaced by the best one below).
+inline void q8act_rows(const Weight& W, const Q8ActView& a, float* y, int row_begin, int row_end,
+                       Isa isa = active_isa()) {
+    if (row_begin >= row_end) return;
+    const int lf = q8a_detail::leaf(isa);
+    weights::visit_format(W.type, [&](auto f) {
+        using F = decltype(f);
+        if constexpr (q8act_format_v<F>) q8a_detail::rows_typed<F>(W, a, y, row_begin, row_end, lf);
+    });
+}
+
+namespace q8a_detail {
+
+// Quantizes each job's x (formats with a kernel) into buf, back to back; views[i] is job i's.
+inline void quantize_jobs(std::span<const QMatvecJob> jobs, std::vector<std::byte>& buf, Q8ActView* views, Isa isa) {
+    std::size_t total = 0;
+    for (const auto& j : jobs)
+        if (q8act_kernel_format(*j.W)) total += static_cast<std::size_t>(j.W->cols / 32);
+    if (buf.size() < q8act_bytes(total)) buf.resize(q8act_bytes(total));
+    std::size_t first = 0;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        if (!q8act_kernel_format(*jobs[i].W)) continue;
+        const auto nb = static_cast<std::size_t>(jobs[i].W->cols / 32);
+        q8act_quantize(jobs[i].x, nb, buf.data(), total, first, isa);
+        views[i] = q8act_view(buf.data(), total, first);
+        first += nb;
+    }
+}
+
+// Thread t's share of the jobs' 16-row units, balanced by weight bytes (qmatvec_share's split);
+// jobs without an int8 kernel run the exact one (qmatvec_rows).
+inline void share(std::span<const QMatvecJob> jobs, const Q8ActView* views, int t, int n, Isa isa) {
+    using u64 = std::uint64_t;
+    constexpr int U = matvec_row_unit;
+    u64 total = 0;
+    for (const auto& j : jobs) total += static_cast<u64>((j.W->rows + U - 1) / U) * j.W->row_bytes;
+    const u64 lo = total * static_cast<u64>(t) / static_cast<u64>(n);
+    const u64 hi = total * static_cast<u64>(t + 1) / static_cast<u64>(n);
+    u64 base = 0;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        const Weight& W = *jobs[i].W;
+        const u64 units = static_cast<u64>((W.rows + U - 1) / U), cost = W.row_bytes;
+        if (cost == 0) {
+            if (t == 0) std::fill(jobs[i].y, jobs[i].y + W.rows, 0.0f);
+            continue;
+        }
+        auto first_unit_at = [&](u64 c) { return c <= base ? u64{0} : std::min(units, (c - base + cost - 1) / cost); };
+        const u64 ub = first_unit_at(lo), ue = first_unit_at(hi);
+        if (ub < ue) {
+            const int rb = static_cast<int>(ub) * U, re = std::min(W.rows, static_cast<int>(ue) * U);
+            if (q8act_kernel_format(W)) q8act_rows(W, views[i], jobs[i].y, rb, re, isa);
+            else qmatvec_rows(W, jobs[i].x, jobs[i].y, rb, re, isa);
+        }
+        base += units * cost;
+    }
+}
+
+}  // namespace q8a_detail
+
+// Several independent block-format mat-vecs (formats may differ) in one pool dispatch, as
+// qmatvec_many, with int8 activations where the format has a kernel (q8act_kernel_format; the
+// others exact). buf: the quantized activations, grown as needed (reused between calls). At most
+// 8 jobs.
+inline void q8act_many(std::span<const QMatvecJob> jobs, ThreadPool* pool, std::vector<std::byte>& buf,
+                       Isa isa = active_isa()) {
+    Q8ActView views[8];
+    if (jobs.size() > 8) throw error("q8act_many: at most 8 jobs");
+    q8a_detail::quantize_jobs(jobs, buf, views, isa);
+    std::size_t bytes = 0;
+    for (const auto& j : jobs) bytes += j.W->bytes();
+    auto work = [jobs, &views, isa](int t, int n) { q8a_detail::share(jobs, views, t, n, isa); };
+    if (pool == nullptr || pool->size() == 1 || bytes < matvec_parallel_min_bytes || !pool->try_run(work)) work(0, 1);
+}
+
+// y = W·x with int8 activations (exact kernel for formats without one), rows split across the
+// pool's threads.
+inline void q8act_matvec(const Weight& W, const float* x, float* y, ThreadPool* pool, std::vector<std::byte>& buf,
+                         Isa isa = active_isa()) {
+    const QMatvecJob job{&W, x, y};
+    q8act_many(std::span<const QMatvecJob>(&job, 1), pool, buf, isa);
+}
+
+// Y[v][W.rows] = W·X[v] for n vectors with int8 activations (batched decoding), W a format with
+// a kernel (q8act_kernel_format): all vectors quantized once, then qmatvec_batch's split (blocks
+// of 64 rows per thread, every vector over a block while its weights are in cache). Each Y[v] is
+// bit for bit q8act_matvec(W, X[v]).
+inline void q8act_matvec_batch(const Weight& W, const float* X, int n, float* Y, ThreadPool* pool,
+                               std::vector<std::byte>& buf, Isa isa = active_isa()) {
+    if (n == 1) return q8act_matvec(W, X, Y, pool, buf, isa);
+    const auto cols = static_cast<std::size_t>(W.cols), rows = static_cast<std::size_t>(W.rows), nb = cols / 32;
+    const std::size_t total = nb * static_cast<std::size_t>(n);
+    if (buf.size() < q8act_bytes(total)) buf.resize(q8act_bytes(total));
+    for (int v = 0; v < n; ++v)
+        q8act_quantize(X + static_cast<std::size_t>(v) * cols, nb, buf.data(), total, nb * static_cast<std::size_t>(v),
+                       isa);
+    constexpr int block = 4 * matvec_row_unit;
+    const int blocks = (W.rows + block - 1) / block;
+    auto work = [&](int t, int nt) {
+        for (int b = blocks * t / nt; b < blocks * (t + 1) / nt; ++b) {
+            const int r0 = b * block, r1 = std::min(W.rows, r0 + block);
+            for (int v = 0; v < n; ++v)
+                q8act_rows(W, q8act_view(buf.data(), total, nb * static_cast<std::size_t>(v)),
+                           Y + static_cast<std::size_t>(v) * rows, r0, r1, isa);
+        }
+    };
+    if (pool == nullptr || pool->size() == 1 || !pool->try_run(work)) work(0, 1);
+}
+
+#undef RWKV_Q8A_VNNI_TARGET
+#undef RWKV_Q8A_AVX2_TARGET
+
+}  // namespace rwkv::backend::cpu
