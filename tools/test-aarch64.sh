@@ -5,7 +5,7 @@
 # Usage: tools/test-aarch64.sh [--ci] [ctest args]
 #   (default)  the whole suite (about 15 min of emulated tests on 2 cores, plus the build)
 #   --ci       the subset CI runs within its time limit: every CPU kernel test (ISA probe,
-#              elementwise, mat-vec incl. the block formats and int8 activations, GEMM, WKV,
+#              elementwise, mat-vec incl. the block formats and the int8 / bf16 activation modes, GEMM, WKV,
 #              backend ops, layers), the file readers and every formats/ fixture against its goldens, tokenizer, sampler,
 #              state, threads, and test_model's golden and batched cases except the sweep over
 #              every weight type and the opt-in bf16 mode (those and the error, allocation and
@@ -33,7 +33,7 @@ cmake -S . -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchain-aarch64-linu
 
 start=$(date +%s)
 if [ "$CI" = 1 ]; then
-    TESTS="test_isa test_elementwise test_matvec test_matvec_quant test_matvec_q8act test_gemm test_wkv test_backend_ops test_layers
+    TESTS="test_isa test_elementwise test_matvec test_matvec_quant test_matvec_q8act test_matvec_bf16 test_gemm test_wkv test_backend_ops test_layers
            test_formats test_gguf test_rwkvcpp test_safetensors test_pth test_tokenizer test_sampler test_state
            test_threads test_model"
     # shellcheck disable=SC2086
