@@ -417,6 +417,15 @@ int main(int argc, char** argv) {
             const bool i8 = t.size() > 3 && t.ends_with("+i8");
             const std::string label = t;
             if (i8) t.resize(t.size() - 3);
+            // The mode has kernels for the 32-value formats only: a "+i8" elsewhere would measure
+            // the exact path under a misleading label.
+            if (i8 && t != "q8_0" && t != "q4_0" && t != "q4_1" && t != "q5_0" && t != "q5_1" && t != "iq4_nl") {
+                std::fprintf(stderr,
+                             "rwkv-roofline: '%s': no int8-activation kernel for %s (the mode covers q8_0 q4_0 q4_1 "
+                             "q5_0 q5_1 iq4_nl)\n",
+                             label.c_str(), t.c_str());
+                return 2;
+            }
             if (t == "bf16") run_shape<rwkv::bfloat16>(*s, "bf16", threads, limits ? &probe : nullptr, gemm);
             else if (t == "fp16") run_shape<rwkv::half>(*s, "fp16", threads, limits ? &probe : nullptr, gemm);
             else if (t == "fp32") run_shape<float>(*s, "fp32", threads, limits ? &probe : nullptr, gemm);

@@ -5,13 +5,21 @@
 # Q4_0 through each engine's own quantizer where it has one), every run a fresh process, the
 # engines interleaved within each round so that a shared machine's load hits them alike.
 #
-# The peers are built outside this repository from their own sources (not fetched by this script):
-#   RWKVCPP=/path/to/rwkv.cpp    (with its ggml submodule; built here with -DRWKV_NATIVE=ON)
-#   LLAMACPP=/path/to/llama.cpp  (built here: llama-bench, -DGGML_NATIVE=ON)
+# The peers are built outside this repository from their own sources (not fetched by this script;
+# the README's figures used rwkv.cpp 4358e70 with ggml c8bd0fe, and llama.cpp c392e50):
+#   RWKVCPP=/path/to/rwkv.cpp    (with its ggml submodule; built here, -j2, with -DRWKV_NATIVE=ON
+#                                 when RWKVCPP/build/librwkv.so is missing)
+#   LLAMACPP=/path/to/llama.cpp  (built here, -j2, when build/bin/llama-bench is missing; -DGGML_NATIVE=ON)
 # Usage:
 #   RWKVCPP=... LLAMACPP=... tools/peer-campaign.sh [--work DIR] [--rounds R] [--tokens N]
-#       [--threads T] [--shapes "1b6 0b4"] [--types "F16 Q8_0 Q4_0"]
-# Needs this repository's build/ (rwkv-quantize) and ../shared/fixtures (the World vocabulary).
+#       [--threads T] [--shapes "1b6 0b4"] [--types "F16 Q8_0 Q4_0"]      (shapes: 0b4 1b6 3b)
+# Needs this repository's build/ (rwkv-quantize), ../shared/fixtures/rwkv_vocab_v20230424.txt (the
+# GGUFs embed the World vocabulary, which llama.cpp requires), g++/gcc, python3 (the summary), and
+# disk in --work (default /tmp/rwkv-peers): per shape the bf16 safetensors, the rwkv.cpp FP16 .bin
+# and one GGUF per type, plus rwkv.cpp's quantized .bin files — about 14 GB for 1b6 + 0b4.
+# "ours" is the exact path (Model<rwkv::stored>, no opt-in mode); the peers use their defaults
+# (8-bit activations for quantized weights). llama-bench's CSV is read by its avg_ts column, the
+# second to last in the llama.cpp version above.
 # Prints one CSV line per run, then per shape/type/engine the median tok/s and ours ÷ peer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +40,7 @@ done
 vocab=$root/../shared/fixtures/rwkv_vocab_v20230424.txt
 quantize=$root/build/examples/rwkv-quantize
 [ -x "$quantize" ] || { echo "build this repository first (build/examples/rwkv-quantize)" >&2; exit 1; }
+[ -f "$vocab" ] || { echo "missing $vocab (the World vocabulary, from ../shared/fixtures)" >&2; exit 1; }
 mkdir -p "$work"
 
 # Peers and harnesses. rwkv.cpp's own tests/extras need its LFS model files, so only the library.

@@ -297,7 +297,8 @@ public:
     // round their activations to bf16 and use AMX tiles (or AVX512-BF16 dot products) where the
     // CPU has them. Logits then differ from exact fp32 math by bf16 rounding (~1e-2), so it is
     // off by default; decoding (one token) is not affected (see set_bf16_activations for that).
-    // No effect on other formats.
+    // It applies to every bf16 matrix: in a block-format model loaded from a bf16 file, the x060
+    // LoRA matrices stay bf16 and are affected too; fp32 / fp16 / block-format matrices are not.
     void set_bf16_prefill(bool on) { bf16_prefill_ = on; }
     bool bf16_prefill() const { return bf16_prefill_; }
 
@@ -306,9 +307,10 @@ public:
     // to nearest even) and sum bf16 x bf16 products in fp32 with AVX512_BF16's vdpbf16ps, twice
     // the multiply-adds per instruction of fp32 FMAs, where batched decoding is compute-bound.
     // CPUs without AVX512_BF16 (or RWKV_ISA below avx512) run a plain emulation of the same
-    // arithmetic. Logits move by bf16 rounding (~1e-2 against exact fp32), so it is off by
-    // default. In this mode forward_batch still gives each sequence bit for bit what forward
-    // gives it (one kernel, one column order for any batch size and thread count). Off:
+    // arithmetic. Logits move by bf16 rounding (~1e-2 against exact fp32; up to 0.05 on the test
+    // fixtures), so it is off by default. Like set_bf16_prefill it applies to every bf16 matrix,
+    // including the bf16 LoRAs of a block-format model. In this mode forward_batch still gives each sequence bit for
+    // bit what forward gives it (one kernel, one column order for any batch size and thread count). Off:
     // set_bf16_activations(false) turns both prefill and decoding back to exact fp32.
     void set_bf16_activations(bool on) {
         bf16_prefill_ = on;
@@ -324,9 +326,11 @@ public:
     // does. This CHANGES NUMERICS: logits move by the int8 rounding of the activations (README,
     // "Quantized weights: speed and quality per format": max |Δ| up to ~0.6, relative RMS ≤ 3.4 %
     // on the test models; 1.2-1.4x faster decoding for the 4/5-bit formats on Zen 4, none for
-    // Q8_0, which is bandwidth-bound already), so it is off by default. Not affected:
-    // prefill (spans of several tokens), K-quant matrices (exact kernel), 16/32-bit matrices
-    // (LoRA, fp32 vectors). A block of activations holding NaN or ±Inf makes the product's
+    // Q8_0, which is bandwidth-bound already), so it is off by default. Not affected: the
+    // layers of a prefill (spans of several tokens; the state after a prefill is exact), K-quant
+    // matrices (exact kernel), 16/32-bit matrices (LoRA, fp32 vectors). The head of a prefill,
+    // which produces the returned logits of its last token as a mat-vec, does use the mode when
+    // the head is in one of these formats. A block of activations holding NaN or ±Inf makes the product's
     // outputs NaN. forward_batch still gives each sequence bit for bit what forward gives it, and
     // results do not depend on the thread count. set_int8_activations(false): exact again.
     void set_int8_activations(bool on) { int8_decode_ = on; }
