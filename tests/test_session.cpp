@@ -297,3 +297,41 @@ TEST_CASE("session: long prompts report progress and give the same logits", "[se
     for (std::size_t i = 0; i < whole.logits().size(); ++i)
         REQUIRE(sliced.logits()[i] == Approx(whole.logits()[i]).margin(1e-4));
 }
+
+TEST_CASE("AnyModel: the opt-in activation modes reach the typed model", "[session]") {
+    // Block format, int8 activations: the wrapped model gives what the typed model in the same
+    // mode gives, bit for bit, and something else than the exact mode.
+    auto check_mode = [](auto typed, auto set_mode) {
+        rwkv::AnyModel any(typed);  // shares typed's weights, not its settings
+        auto run = [](auto& m) {
+            auto s = m.new_state();
+            m.forward(std::vector<rwkv::token>{72, 101, 108}, s);
+            const auto l = m.forward(rwkv::token{108}, s);
+            return std::vector<float>(l.begin(), l.end());
+        };
+        const auto exact = run(any);
+        set_mode(any, true);
+        set_mode(typed, true);
+        const auto a = run(any), t = run(typed);
+        CHECK(a == t);
+        CHECK(a != exact);
+        set_mode(any, false);
+        CHECK(run(any) == exact);
+    };
+    SECTION("int8") {
+        check_mode(rwkv::Model<rwkv::q4_0>::load(demo_model), [](auto& m, bool on) { m.set_int8_activations(on); });
+    }
+    SECTION("bf16") {
+        check_mode(rwkv::Model<rwkv::bfloat16>::load(demo_model), [](auto& m, bool on) { m.set_bf16_activations(on); });
+    }
+    SECTION("a model type without the modes") {
+        rwkv::AnyModel any(ScriptedModel(8, {1}));
+        CHECK_FALSE(any.int8_activations());
+        any.set_int8_activations(false);
+        any.set_bf16_activations(false);
+        CHECK_THAT(test_support::error_of([&] { any.set_int8_activations(true); }),
+                   Catch::Contains("no int8-activation mode"));
+        CHECK_THAT(test_support::error_of([&] { any.set_bf16_activations(true); }),
+                   Catch::Contains("no bf16-activation mode"));
+    }
+}

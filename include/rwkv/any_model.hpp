@@ -69,6 +69,16 @@ public:
     // The weight type(s) in memory, e.g. "bfloat16" or "stored: BF16 (+F32)".
     std::string weight_type() const { return impl_->weight_type(); }
 
+    // The typed model's opt-in numeric modes (they change logits; see Model::set_int8_activations
+    // and Model::set_bf16_activations for what each affects). Like set_threads, a mode set here
+    // holds for every copy of this AnyModel (they share one typed model). Turning a mode on for a
+    // model type that has none (e.g. a user-defined model wrapped in AnyModel) throws
+    // rwkv::error; turning it off is always allowed.
+    void set_int8_activations(bool on) { impl_->set_int8_activations(on); }
+    bool int8_activations() const { return impl_->int8_activations(); }
+    void set_bf16_activations(bool on) { impl_->set_bf16_activations(on); }
+    bool bf16_activations() const { return impl_->bf16_activations(); }
+
 private:
     struct Interface {
         virtual ~Interface() = default;
@@ -84,6 +94,10 @@ private:
         virtual void set_threads(int) = 0;
         virtual int threads() const = 0;
         virtual std::string weight_type() const = 0;
+        virtual void set_int8_activations(bool) = 0;
+        virtual bool int8_activations() const = 0;
+        virtual void set_bf16_activations(bool) = 0;
+        virtual bool bf16_activations() const = 0;
     };
 
     template <class M>
@@ -122,6 +136,22 @@ private:
         void set_threads(int n) override { model.set_threads(n); }
         int threads() const override { return model.threads(); }
         std::string weight_type() const override { return model.weight_type(); }
+        void set_int8_activations(bool on) override {
+            if constexpr (requires { model.set_int8_activations(on); }) model.set_int8_activations(on);
+            else if (on) throw error("set_int8_activations: this model type has no int8-activation mode");
+        }
+        bool int8_activations() const override {
+            if constexpr (requires { model.int8_activations(); }) return model.int8_activations();
+            else return false;
+        }
+        void set_bf16_activations(bool on) override {
+            if constexpr (requires { model.set_bf16_activations(on); }) model.set_bf16_activations(on);
+            else if (on) throw error("set_bf16_activations: this model type has no bf16-activation mode");
+        }
+        bool bf16_activations() const override {
+            if constexpr (requires { model.bf16_activations(); }) return model.bf16_activations();
+            else return false;
+        }
         M model;
     };
 
