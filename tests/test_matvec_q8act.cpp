@@ -27,6 +27,8 @@
 
 #include "model_fixtures.hpp"
 
+#include "random_weight.hpp"
+
 using namespace rwkv;
 using namespace rwkv::backend::cpu;
 
@@ -41,31 +43,7 @@ std::vector<Isa> fast_isas() {
     return out;
 }
 
-// rows × cols of format t from random bytes, fp16 scale fields random finite (2^-14..2^-6, now
-// and then subnormal or zero, either sign).
-Weight random_weight(dtype t, int rows, int cols, std::mt19937& rng) {
-    const std::size_t rb = dtype_bytes(t, cols);
-    std::vector<std::byte> bytes(rb * static_cast<std::size_t>(rows));
-    std::uniform_int_distribution<int> byte(0, 255);
-    for (auto& b : bytes) b = static_cast<std::byte>(byte(rng));
-    weights::visit_format(t, [&](auto f) {
-        using F = decltype(f);
-        if constexpr (F::block_elems > 1) {
-            std::uniform_int_distribution<int> exp(1, 9), man(0, 1023), kind(0, 19), sign(0, 1);
-            for (std::size_t b = 0; b < bytes.size(); b += F::block_bytes)
-                for (int at : F::linear_f16_fields) {
-                    const int k = kind(rng);
-                    auto h = static_cast<std::uint16_t>((exp(rng) << 10) | man(rng));
-                    if (k == 0) h = static_cast<std::uint16_t>(man(rng));
-                    if (k == 1) h = 0;
-                    h = static_cast<std::uint16_t>(h | (sign(rng) << 15));
-                    bytes[b + static_cast<std::size_t>(at)] = static_cast<std::byte>(h & 0xff);
-                    bytes[b + static_cast<std::size_t>(at) + 1] = static_cast<std::byte>(h >> 8);
-                }
-        }
-    });
-    return Weight::owning(t, std::move(bytes), rows, cols);
-}
+using test_support::random_weight;
 
 // Activations of mixed magnitudes: per block a random scale 2^-10..2^10 (RWKV's residual stream
 // spans that), some blocks with a single outlier.
