@@ -70,15 +70,21 @@ int main(int argc, char** argv) {
         else if (a == "--shape" && i + 1 < argc) shape = argv[++i];
         else if (a == "--types" && i + 1 < argc) types = argv[++i];
         else {
-            std::fprintf(stderr,
+            const bool help = a == "--help" || a == "-h";
+            std::fprintf(help ? stdout : stderr,
                          "usage: rwkv-int8-ab [--threads N] [--rounds N] [--shape finch0b4|eagle0b4|finch1b6] "
                          "[--types q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl]\n");
-            return 2;
+            return help ? 0 : 2;
         }
     }
     const bench::Shape* s = shape == "eagle0b4"   ? &bench::eagle_0b4
                             : shape == "finch1b6" ? &bench::finch_1b6
-                                                  : &bench::finch_0b4;
+                            : shape == "finch0b4" ? &bench::finch_0b4
+                                                  : nullptr;
+    if (s == nullptr) {
+        std::fprintf(stderr, "rwkv-int8-ab: unknown shape '%s' (finch0b4, eagle0b4, finch1b6)\n", shape.c_str());
+        return 2;
+    }
     std::stringstream list(types);
     for (std::string t; std::getline(list, t, ',');) {
         if (t == "q8_0") run<rwkv::q8_0>(*s, "q8_0", threads, rounds);

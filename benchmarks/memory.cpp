@@ -233,11 +233,12 @@ int main(int argc, char** argv) {
         else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
         else if (a == "--detail") detail = true;
         else {
-            std::fprintf(stderr,
+            const bool help = a == "--help" || a == "-h";
+            std::fprintf(help ? stdout : stderr,
                          "usage: rwkv-memory [--shapes finch-0b4,eagle-0b4,finch-1b6] [--types q8_0,q4_0,q4_k_m|none] "
                          "[--on-load q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k|none] [--steps N] [--dir DIR] "
                          "[--detail]\n");
-            return 2;
+            return help ? 0 : 2;
         }
     }
     if (types == "none") types.clear();

@@ -59,19 +59,37 @@ int main(int argc, char** argv) {
     std::size_t max_bytes = 4096;
     bool utf16 = false;
     std::string types = "f32,bf16,f16,q8_0,q6_k,q5_k,q5_1,q5_0,q4_k,q4_1,q4_0,iq4_nl,q3_k,q2_k";
+    const char* usage = "usage: rwkv-perplexity MODEL TEXT [--bytes N] [--utf16le] [--types f32,q8_0,q4_0+i8,...]\n";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--bytes" && i + 1 < argc) max_bytes = std::stoul(argv[++i]);
-        else if (a == "--utf16le") utf16 = true;
+        if (a == "--help" || a == "-h") {
+            std::fputs(usage, stdout);
+            return 0;
+        }
+        if (a == "--bytes" && i + 1 < argc) {
+            // A count, not whatever prefix std::stoul would accept ("12x", "-1").
+            const std::string n = argv[++i];
+            if (n.empty() || n.size() > 12 || n.find_first_not_of("0123456789") != std::string::npos) {
+                std::fprintf(stderr, "rwkv-perplexity: --bytes takes a count, got '%s'\n", n.c_str());
+                return 2;
+            }
+            max_bytes = std::stoul(n);
+        } else if (a == "--utf16le") utf16 = true;
         else if (a == "--types" && i + 1 < argc) types = argv[++i];
-        else pos.push_back(a);
+        else if (a.starts_with("-")) {
+            std::fprintf(stderr, "rwkv-perplexity: unknown option '%s'\n%s", a.c_str(), usage);
+            return 2;
+        } else pos.push_back(a);
     }
     if (pos.size() != 2) {
-        std::fprintf(stderr,
-                     "usage: rwkv-perplexity MODEL TEXT [--bytes N] [--utf16le] [--types f32,q8_0,q4_0+i8,...]\n");
+        std::fputs(usage, stderr);
         return 2;
     }
     std::ifstream f(pos[1], std::ios::binary);
+    if (!f) {
+        std::fprintf(stderr, "rwkv-perplexity: cannot read %s\n", pos[1].c_str());
+        return 1;
+    }
     std::string text{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
     if (text.size() > max_bytes) text.resize(max_bytes);
     if (text.size() < 2) {
@@ -83,9 +101,12 @@ int main(int argc, char** argv) {
         ids.push_back(ch);
         if (utf16) ids.push_back(0);
     }
-    std::printf("%s on %zu bytes of %s%s (nats/byte; delta vs f32)\n", pos[0].c_str(), text.size(), pos[1].c_str(),
-                utf16 ? " as UTF-16LE" : "");
+    // The delta column needs the f32 figure, so it is shown only when f32 is the first type listed.
+    const bool deltas = types == "f32" || types.starts_with("f32,");
+    std::printf("%s on %zu bytes of %s%s (nats/byte%s)\n", pos[0].c_str(), text.size(), pos[1].c_str(),
+                utf16 ? " as UTF-16LE" : "", deltas ? "; delta vs f32" : "");
     double base = 0.0;
+    bool have_base = false;
     std::stringstream list(types);
     for (std::string t; std::getline(list, t, ',');) {
         const std::string label = t;
@@ -113,8 +134,12 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "rwkv-perplexity: unknown type '%s'\n", t.c_str());
                 return 2;
             }
-            if (t == "f32") base = v;
-            std::printf("  %-7s %.4f  (%+.4f)\n", label.c_str(), v, base > 0.0 ? v - base : 0.0);
+            if (t == "f32" && deltas && !have_base) {
+                base = v;
+                have_base = true;
+            }
+            if (have_base) std::printf("  %-7s %.4f  (%+.4f)\n", label.c_str(), v, v - base);
+            else std::printf("  %-7s %.4f\n", label.c_str(), v);
         } catch (const rwkv::error& e) {
             std::printf("  %-7s n/a  (%s)\n", label.c_str(), e.what());
         }

@@ -376,12 +376,13 @@ int main(int argc, char** argv) {
         else if (a == "--shapes" && i + 1 < argc) shapes = argv[++i];
         else if (a == "--types" && i + 1 < argc) types = argv[++i];
         else {
-            std::fprintf(stderr,
+            const bool help = a == "--help" || a == "-h";
+            std::fprintf(help ? stdout : stderr,
                          "usage: rwkv-roofline [--threads N] [--shapes all|1b6|0b4] "
                          "[--types bf16,fp16,fp32,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k,q2_k,q3_k,iq4_nl; a block "
                          "format+i8: int8 activations] "
                          "[--no-limits] [--no-opt-in] [--no-matvec] [--rounds N]\n");
-            return 2;
+            return help ? 0 : 2;
         }
     }
     rss_program = resident_mib();

@@ -612,8 +612,22 @@ private:
 };
 
 // Keeps every tensor as the file holds it (Model<stored>): zero copy, mixed formats allowed.
+//
+// This one definition instantiates Model<stored>, i.e. every weight format's kernels: the largest
+// compile of a program that loads models (minutes under the sanitizers). A project with several
+// such programs may compile it once: one source file defines RWKV_DEFINE_ANY_MODEL before
+// including this header (it then holds the out-of-line definition), and every other translation
+// unit of the program defines RWKV_PREBUILT_ANY_MODEL (they see only the declaration). This
+// repository's CLIs and C API do so through the rwkv_any_model library (src/any_model.cpp); by
+// default the definition is inline here and the library stays header-only.
+#if defined(RWKV_DEFINE_ANY_MODEL)
+AnyModel AnyModel::load(const std::filesystem::path& path, const Progress& progress) {
+    return AnyModel(Model<stored>::from_tensors(io::open(path), progress));
+}
+#elif !defined(RWKV_PREBUILT_ANY_MODEL)
 inline AnyModel AnyModel::load(const std::filesystem::path& path, const Progress& progress) {
     return AnyModel(Model<stored>::from_tensors(io::open(path), progress));
 }
+#endif
 
 }  // namespace rwkv
