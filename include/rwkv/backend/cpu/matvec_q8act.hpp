@@ -1,11 +1,10 @@
 #pragma once
 // Opt-in decode mat-vec with int8 activations for the 32-value block formats (Q8_0, Q4_0, Q4_1,
-// Q5_0, Q5_1, IQ4_NL): Model::set_int8_activations. y[o] = Σ_c W[o][c]·x[c] with x rounded per
-// block of 32 to int8 and the weights' integer codes multiplied with it in integers, as
-// llama.cpp's quantized dot products do (its Q8_0 / Q8_1 "vec-dot" types). NOT exact: the
-// activations carry an int8 rounding (≤ half a step of amax/127 per value), so it is off by
-// default; the exact kernels are in matvec_quant.hpp. The K-quants (256-value super-blocks) have
-// no kernel here and keep the exact path in this mode.
+// Q5_0, Q5_1, IQ4_NL) and the K-quants Q4_K, Q5_K, Q6_K: Model::set_int8_activations. y[o] = Σ_c W[o][c]·x[c] with x
+// rounded per block of 32 to int8 and the weights' integer codes multiplied with it in integers, as llama.cpp's
+// quantized dot products do (its Q8_0 / Q8_1 "vec-dot" types). NOT exact: the activations carry an int8 rounding (≤
+// half a step of amax/127 per value), so it is off by default; the exact kernels are in matvec_quant.hpp. Q2_K and Q3_K
+// have no kernel here and keep the exact path in this mode.
 //
 // Why: at 4-5 bits the exact kernel (dequantize to fp32 in registers, fp32 FMAs) is
 // compute-bound on Zen 4 below the memory bandwidth; integer dot products (AVX512_VNNI vpdpbusd:
@@ -43,6 +42,22 @@
 // - avx2 (and avx512 without VNNI): vpmaddubsw + vpmaddwd (signed weights by the sign trick
 //   |w|·sign(x, w), which keeps the int16 pair sums below saturation).
 // - generic (also aarch64): plain C++, std::fma.
+// K-quants (256-value super-blocks B of a row, activation blocks b = 8B + 0..7; same activation
+// quantization; products of an fp16 with a 6- or 8-bit integer are exact in fp32):
+// - Q4_K / Q5_K: sub-block s (elements 32s..32s+31, activation block 8B + s) has ds = d·sc_s and
+//   dm = dmin·m_s (exact) and unsigned codes q (4 or 5 bits); exact int32 lane dots
+//   L_s,j = Σ_{k<4} q[32s + 4j + k]·x[4j + k] (j < 8), and, for s = 0..7 in order,
+//     acc[8·((s >> 1) & 1) + j] = fma(ds·dx_b, float(L_s,j), acc[...])  (ds·dx_b one fp32 product)
+//     mn[s] = fma(dm, T_b, mn[s])     T_b = dx_b·float(Σ_j S_b,j), one fp32 product
+//   y = reduce16(acc) − (m2_0 + m2_1), m4_i = mn[i] + mn[i + 4], m2_i = m4_i + m4_{i + 2}.
+// - Q6_K: 16-value sub-blocks s with ds = d·scales[s] (exact), codes q − 32; for the quarters
+//   v = 0..3 of the super-block (elements 64v..64v+63) in order and slots i = 0..15, the exact lane
+//   dot L = Σ_{k<4} (q[e] − 32)·x[e] over e = 64v + 4i + k, sub-block 4v + i/4, activation block
+//   8B + 2v + i/8: acc[i] = fma(ds·dx_b, float(L), acc[i]); y = reduce16(acc).
+//   Leaves: VNNI takes Q4_K / Q5_K per half super-block as a zmm of low nibbles (sub-blocks 4h,
+//   4h + 2) and one of high nibbles (4h + 1, 4h + 3), Q6_K per quarter (one zmm, the −32 through
+//   the accumulator's start at −32·lane sums); AVX2 one ymm per sub-block (Q4_K / Q5_K) or per
+//   activation block (Q6_K); the 6-bit scales and mins unpacked with pshufb.
 // Each output row is one accumulator set walked over the blocks in order, so results depend on
 // neither the thread count nor the row grouping, and a batch of vectors gives each one bit for
 // bit its single-vector result.
