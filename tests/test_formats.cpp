@@ -9,6 +9,9 @@
 #include <rwkv/model.hpp>
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <span>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -161,5 +164,35 @@ TEST_CASE("K-quant GGUF fixtures with int8 activations stay near the exact mode"
         CHECK(worst > 0.0f);  // the mode is in use
         CHECK(worst < 0.5f);
         CHECK(rel < 0.04);
+        // forward_batch = single forwards bit for bit in the mode (B = 3, 8; 1 and 2 threads).
+        for (int threads : {1, 2}) {
+            model.set_threads(threads);
+            for (int B : {3, 8}) {
+                std::vector<rwkv::State> batched, single;
+                for (int b = 0; b < B; ++b) {
+                    auto s = model.new_state();
+                    model.forward(std::span<const rwkv::token>(c.tokens.data(), static_cast<std::size_t>(1 + b % 4)),
+                                  s);
+                    batched.push_back(s);
+                    single.push_back(s);
+                }
+                std::vector<rwkv::State*> ptrs;
+                for (auto& s : batched) ptrs.push_back(&s);
+                std::vector<rwkv::token> toks(c.tokens.begin() + 4, c.tokens.begin() + 4 + B);
+                const auto rows =
+                    model.forward_batch(std::span<const rwkv::token>(toks), std::span<rwkv::State* const>(ptrs));
+                const std::vector<float> got(rows.begin(), rows.end());
+                std::size_t diffs = 0;
+                for (int b = 0; b < B; ++b) {
+                    const auto want =
+                        model.forward(toks[static_cast<std::size_t>(b)], single[static_cast<std::size_t>(b)]);
+                    for (std::size_t i = 0; i < V; ++i)
+                        diffs += std::bit_cast<std::uint32_t>(got[static_cast<std::size_t>(b) * V + i]) !=
+                                 std::bit_cast<std::uint32_t>(want[i]);
+                }
+                INFO("B " << B << ", " << threads << " thread(s)");
+                CHECK(diffs == 0);
+            }
+        }
     }
 }
