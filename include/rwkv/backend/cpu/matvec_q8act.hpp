@@ -87,7 +87,8 @@ template <class F>
 inline constexpr bool q8act_format_v =
     std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::q4_0> || std::is_same_v<F, weights::q4_1> ||
     std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1> || std::is_same_v<F, weights::iq4_nl> ||
-    std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k> || std::is_same_v<F, weights::q6_k>;
+    std::is_same_v<F, weights::q2_k> || std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k> ||
+    std::is_same_v<F, weights::q6_k>;
 
 // True when W is a block format (quant_kernel_format) with an int8-activation kernel.
 inline bool q8act_kernel_format(const Weight& W) {
@@ -238,7 +239,7 @@ float row_plain(const std::byte* row, const Q8ActView& a, std::size_t nb) {
 template <class F>
 inline constexpr bool k4_v = std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k>;
 template <class F>
-inline constexpr bool kquant_v = k4_v<F> || std::is_same_v<F, weights::q6_k>;
+inline constexpr bool kquant_v = k4_v<F> || std::is_same_v<F, weights::q6_k> || std::is_same_v<F, weights::q2_k>;
 
 // The fixed tree over the 8 min accumulators of Q4_K / Q5_K.
 inline float reduce8(const float* mn) {
@@ -318,6 +319,43 @@ inline float row_plain_q6k(const std::byte* row, const Q8ActView& a, std::size_t
         }
     }
     return reduce16(acc);
+}
+
+// One row of Q2_K (plain leaf).
+inline float row_plain_q2k(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
+    float acc[16] = {}, mn[16] = {};
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::byte* blk = row + sb * weights::q2_k::block_bytes;
+        const float d = weights::fp16_to_float(weights::load_u16(blk + 80));
+        const float dmin = weights::fp16_to_float(weights::load_u16(blk + 82));
+        for (int v = 0; v < 4; ++v) {
+            for (int i = 0; i < 16; ++i) {
+                const int s = 4 * v + i / 4;
+                const std::size_t b = 8 * sb + static_cast<std::size_t>(2 * v + i / 8);
+                const float ds = d * static_cast<float>(static_cast<unsigned>(blk[s]) & 15u);  // exact
+                const float scale = ds * f32_at(a.d + 4 * b);
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) {
+                    const int e = 64 * v + 4 * i + k, h = e / 128, j = (e % 128) / 32, l = e % 32;
+                    const int code = static_cast<int>((static_cast<unsigned>(blk[16 + 32 * h + l]) >> (2 * j)) & 3u);
+                    L += code * static_cast<int>(static_cast<std::int8_t>(
+                                    static_cast<unsigned char>(a.q[32 * b + static_cast<std::size_t>(l)])));
+                }
+                acc[i] = std::fma(scale, static_cast<float>(L), acc[i]);
+            }
+        }
+        for (int s = 0; s < 16; ++s) {
+            const std::size_t b = 8 * sb + static_cast<std::size_t>(s / 2);
+            std::int32_t S[8];
+            std::memcpy(S, a.s + 32 * b, 32);
+            const int o = 4 * (s & 1);
+            const std::int32_t half = S[o] + S[o + 1] + S[o + 2] + S[o + 3];
+            const float T = f32_at(a.d + 4 * b) * static_cast<float>(half);
+            const float dm = dmin * static_cast<float>(static_cast<unsigned>(blk[s]) >> 4);  // exact
+            mn[s] = std::fma(dm, T, mn[s]);
+        }
+    }
+    return reduce16(acc) - reduce16(mn);
 }
 
 #if RWKV_MATVEC_X86
@@ -957,6 +995,123 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q6k(const std::byte* const* w, const Q8ActVi
     }
     for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
 }
+
+// AVX2, Q2_K: one activation block per ymm as Q6_K (elements 64v + 32t + l into acc[t]); the mins
+// against the activations' half-block sums into mn[0] (sub-blocks 0-7) and mn[1] (8-15).
+template <int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_q2k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q2_k::block_bytes;
+    __m256 acc[2][R], mn[2][R];
+    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = mn[0][r] = mn[1][r] = _mm256_setzero_ps();
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const __m256i inter = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
+        const __m256 dx_a = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+        const __m256 dx_b = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+        // Half-block sums of the activation codes, sub-block order (block b's halves: 2b, 2b + 1).
+        __m256i v[8];
+        for (int i = 0; i < 8; ++i) v[i] = load(a.s + 32 * (b0 + static_cast<std::size_t>(i)));
+        const __m256i g03 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+        const __m256i g47 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+        const __m256 T[2] = {_mm256_mul_ps(dx_a, _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g03, inter))),
+                             _mm256_mul_ps(dx_b, _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g47, inter)))};
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 80)));
+            const __m256 dmin = _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 82)));
+            const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+            const __m128i scl = _mm_and_si128(sc, _mm_set1_epi8(15));
+            const __m128i mnl = _mm_and_si128(_mm_srli_epi16(sc, 4), _mm_set1_epi8(15));
+            const __m256 P[2] = {
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scl)), d), dx_a),
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scl, 8))), d),
+                              dx_b)};
+            const __m256 DM[2] = {
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mnl)), dmin),
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(mnl, 8))), dmin)};
+            mn[0][r] = _mm256_fmadd_ps(DM[0], T[0], mn[0][r]);
+            mn[1][r] = _mm256_fmadd_ps(DM[1], T[1], mn[1][r]);
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = load(p + 16 + 32 * h);
+                RWKV_CPU_UNROLL(4)
+                for (int j = 0; j < 4; ++j) {
+                    const std::size_t b = b0 + static_cast<std::size_t>(4 * h + j);
+                    const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+                    const __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, load(a.q + 32 * b)), ones);
+                    const __m256 s = _mm256_permutevar8x32_ps(
+                        P[h],
+                        _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1));
+                    acc[j & 1][r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(i), acc[j & 1][r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]) - avx2_reduce(mn[0][r], mn[1][r]);
+}
+
+// VNNI, Q2_K: quarter v per zmm as Q6_K (its 32 code bytes in both halves, shifted by 2j); the
+// mins against the activations' half-block sums (lane s) into mn.
+template <int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni_q2k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q2_k::block_bytes;
+    __m512 acc[R], mn[R];
+    for (int r = 0; r < R; ++r) acc[r] = mn[r] = _mm512_setzero_ps();
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i shift[2];  // quarter 2h + u: bits 4u (elements 0-31), 4u + 2 (32-63)
+    for (int u = 0; u < 2; ++u)
+        shift[u] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(static_cast<short>(4 * u)),
+                                            _mm256_set1_epi16(static_cast<short>(4 * u + 2)), 1);
+    const __m512i dx_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m512i sidx[4];
+    for (int v = 0; v < 4; ++v)
+        sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
+                                   _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        __m512i x[4];
+        for (int v = 0; v < 4; ++v)
+            x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * (b0 + 2 * static_cast<std::size_t>(v)));
+        const __m512 dx = _mm512_maskz_permutexvar_ps(k16, dx_idx, _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0));
+        const std::byte* s = a.s + 32 * b0;
+        const __m512i halves =
+            pair_sums(pair_sums(_mm512_maskz_loadu_epi32(k16, s), _mm512_maskz_loadu_epi32(k16, s + 64)),
+                      pair_sums(_mm512_maskz_loadu_epi32(k16, s + 128), _mm512_maskz_loadu_epi32(k16, s + 192)));
+        const __m512 T = _mm512_mul_ps(dx, _mm512_maskz_cvtepi32_ps(k16, halves));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 80)));
+            const __m512 dmin = _mm512_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 82)));
+            const __m512i sc = _mm512_maskz_cvtepu8_epi32(k16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+            const __m512 P = _mm512_mul_ps(
+                _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k16, _mm512_and_si512(sc, _mm512_set1_epi32(15))), d), dx);
+            const __m512 DM = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k16, _mm512_maskz_srli_epi32(k16, sc, 4)), dmin);
+            mn[r] = _mm512_fmadd_ps(DM, T, mn[r]);
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m512i q = _mm512_maskz_broadcast_i64x4(
+                    0xff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 + 32 * h)));
+                RWKV_CPU_UNROLL(2)
+                for (int u = 0; u < 2; ++u) {
+                    const int v = 2 * h + u;
+                    const __m512i codes = _mm512_and_si512(_mm512_maskz_srlv_epi16(k64 >> 32, q, shift[u]), m3);
+                    const __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, x[v]);
+                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, sidx[v], P),
+                                             _mm512_maskz_cvtepi32_ps(k16, i), acc[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]) - vnni_reduce(mn[r]);
+}
 #endif  // RWKV_MATVEC_X86
 
 // The leaf an Isa gets: 2 = VNNI, 1 = AVX2, 0 = plain.
@@ -969,7 +1124,7 @@ inline int leaf(Isa isa) {
 template <class F>
 void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, int row_end, int lf) {
     const auto nsb = static_cast<std::size_t>(W.cols / F::block_elems);
-    constexpr bool six = std::is_same_v<F, weights::q6_k>;
+    constexpr bool six = std::is_same_v<F, weights::q6_k>, two = std::is_same_v<F, weights::q2_k>;
 #if RWKV_MATVEC_X86
     if (lf == 2)
         return qmv_detail::for_row_groups(W, y, row_begin, row_end,
@@ -977,6 +1132,9 @@ void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, 
                                               if constexpr (six) {
                                                   if (n == 8) rows_vnni_q6k<8>(w, a, nsb, o);
                                                   else rows_vnni_q6k<1>(w, a, nsb, o);
+                                              } else if constexpr (two) {
+                                                  if (n == 8) rows_vnni_q2k<8>(w, a, nsb, o);
+                                                  else rows_vnni_q2k<1>(w, a, nsb, o);
                                               } else {
                                                   if (n == 8) rows_vnni_k4<F, 8>(w, a, nsb, o);
                                                   else rows_vnni_k4<F, 1>(w, a, nsb, o);
@@ -988,6 +1146,9 @@ void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, 
                                               if constexpr (six) {
                                                   if (n == 8) rows_avx2_q6k<8>(w, a, nsb, o);
                                                   else rows_avx2_q6k<1>(w, a, nsb, o);
+                                              } else if constexpr (two) {
+                                                  if (n == 8) rows_avx2_q2k<8>(w, a, nsb, o);
+                                                  else rows_avx2_q2k<1>(w, a, nsb, o);
                                               } else {
                                                   if (n == 8) rows_avx2_k4<F, 8>(w, a, nsb, o);
                                                   else rows_avx2_k4<F, 1>(w, a, nsb, o);
@@ -997,6 +1158,7 @@ void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, 
     (void)lf;
     for (int r = row_begin; r < row_end; ++r) {
         if constexpr (six) y[r] = row_plain_q6k(W.row(r), a, nsb);
+        else if constexpr (two) y[r] = row_plain_q2k(W.row(r), a, nsb);
         else y[r] = row_plain_k4<F>(W.row(r), a, nsb);
     }
 }
