@@ -127,10 +127,10 @@ TEST_CASE("every formats/ fixture reproduces its golden logits through io::open"
 
 TEST_CASE("K-quant GGUF fixtures with int8 activations stay near the exact mode", "[formats][golden][q8act]") {
     RWKV_REQUIRE_FIXTURES();
-    // Model::set_int8_activations on the llama.cpp K-quant files (Q4_K/Q5_K/Q6_K and the 32-value
-    // formats of the mixes have int8 kernels; Q2_K/Q3_K stay exact, so those two files move only
-    // through their Q6_K / IQ4_NL matrices). Measured when written (every leaf gives the same bits):
-    // against the exact mode (= the goldens to 1e-5) max |Δ| 0.03-0.24 (Q6_K 0.24, Q4_K 0.13),
+    // Model::set_int8_activations on the llama.cpp K-quant files (Q2_K/Q4_K/Q5_K/Q6_K and the 32-value
+    // formats of the mixes have int8 kernels; Q3_K stays exact, so Q3_K_M moves only through its
+    // Q6_K / IQ4_NL matrices). Measured when written (every leaf gives the same bits): against the
+    // exact mode (= the goldens to 1e-5) max |Δ| 0.03-0.24 (Q6_K 0.24, Q2_K 0.13, Q4_K 0.13),
     // relative RMS 0.55-1.9 %; llama.cpp's own 8-bit activations move the same logits from the
     // goldens by max 0.17-0.21, relative RMS 2.5-2.8 % (Q2_K: 1.7, 7 %). Bounds: about twice the
     // measured.
