@@ -264,7 +264,7 @@ TEST_CASE("int8 activations: NaN or Inf in the input makes every output NaN", "[
 
 namespace {
 
-const dtype kformats[] = {dtype::q2_k, dtype::q4_k, dtype::q5_k, dtype::q6_k};
+const dtype kformats[] = {dtype::q2_k, dtype::q3_k, dtype::q4_k, dtype::q5_k, dtype::q6_k};
 
 // The K-quants' quantized product in double: per sub-block (32 values for Q4_K / Q5_K, 16 for
 // Q6_K) ds·dx·Σ code·q − dm·dx·Σ q (ds = d·scale, dm = dmin·min; Q6_K: dm = 0), the codes
@@ -283,16 +283,20 @@ std::vector<double> double_reference_k(const Weight& W, const std::vector<std::b
     weights::visit_format(W.type, [&](auto f) {
         using F = decltype(f);
         if constexpr (q8a_detail::kquant_v<F>) {
-            constexpr bool six = std::is_same_v<F, weights::q6_k>, two = std::is_same_v<F, weights::q2_k>;
+            constexpr bool six = std::is_same_v<F, weights::q6_k>, two = std::is_same_v<F, weights::q2_k>,
+                           three = std::is_same_v<F, weights::q3_k>;
             for (std::size_t r = 0; r < rows; ++r) {
                 for (std::size_t sb = 0; sb < nsb; ++sb) {
                     const std::byte* blk = W.row(static_cast<int>(r)) + sb * F::block_bytes;
                     float vals[256];
                     F::decode(blk, vals);
-                    for (int s = 0; s < (six || two ? 16 : 8); ++s) {
-                        const int n = six || two ? 16 : 32;
+                    for (int s = 0; s < (six || two || three ? 16 : 8); ++s) {
+                        const int n = six || two || three ? 16 : 32;
                         double ds = 0.0, dm = 0.0;
-                        if constexpr (two) {
+                        if constexpr (three) {
+                            ds = double(weights::fp16_to_float(weights::load_u16(blk + 108))) *
+                                 weights::q3_k::scale(blk, s);
+                        } else if constexpr (two) {
                             const unsigned sc = static_cast<unsigned>(blk[s]);
                             ds = double(weights::fp16_to_float(weights::load_u16(blk + 80))) * (sc & 15u);
                             dm = double(weights::fp16_to_float(weights::load_u16(blk + 82))) * (sc >> 4);

@@ -92,8 +92,8 @@ template <class F>
 inline constexpr bool q8act_format_v =
     std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::q4_0> || std::is_same_v<F, weights::q4_1> ||
     std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1> || std::is_same_v<F, weights::iq4_nl> ||
-    std::is_same_v<F, weights::q2_k> || std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k> ||
-    std::is_same_v<F, weights::q6_k>;
+    std::is_same_v<F, weights::q2_k> || std::is_same_v<F, weights::q3_k> || std::is_same_v<F, weights::q4_k> ||
+    std::is_same_v<F, weights::q5_k> || std::is_same_v<F, weights::q6_k>;
 
 // True when W is a block format (quant_kernel_format) with an int8-activation kernel.
 inline bool q8act_kernel_format(const Weight& W) {
@@ -244,7 +244,8 @@ float row_plain(const std::byte* row, const Q8ActView& a, std::size_t nb) {
 template <class F>
 inline constexpr bool k4_v = std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k>;
 template <class F>
-inline constexpr bool kquant_v = k4_v<F> || std::is_same_v<F, weights::q6_k> || std::is_same_v<F, weights::q2_k>;
+inline constexpr bool kquant_v =
+    k4_v<F> || std::is_same_v<F, weights::q6_k> || std::is_same_v<F, weights::q2_k> || std::is_same_v<F, weights::q3_k>;
 
 // The fixed tree over the 8 min accumulators of Q4_K / Q5_K.
 inline float reduce8(const float* mn) {
@@ -361,6 +362,34 @@ inline float row_plain_q2k(const std::byte* row, const Q8ActView& a, std::size_t
         }
     }
     return reduce16(acc) - reduce16(mn);
+}
+
+// One row of Q3_K (plain leaf): Q6_K's arithmetic with the codes q − 4 (q = 2 low bits | hmask
+// bit << 2) and ds = d·S (S the signed 6-bit scale).
+inline float row_plain_q3k(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
+    float acc[16] = {};
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::byte* blk = row + sb * weights::q3_k::block_bytes;
+        const float d = weights::fp16_to_float(weights::load_u16(blk + 108));
+        for (int v = 0; v < 4; ++v) {
+            for (int i = 0; i < 16; ++i) {
+                const int s = 4 * v + i / 4;
+                const std::size_t b = 8 * sb + static_cast<std::size_t>(2 * v + i / 8);
+                const float ds = d * static_cast<float>(weights::q3_k::scale(blk, s));  // exact
+                const float scale = ds * f32_at(a.d + 4 * b);
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) {
+                    const int e = 64 * v + 4 * i + k, h = e / 128, j = (e % 128) / 32, l = e % 32;
+                    const int low = static_cast<int>((static_cast<unsigned>(blk[32 + 32 * h + l]) >> (2 * j)) & 3u);
+                    const int high = static_cast<int>((static_cast<unsigned>(blk[l]) >> (4 * h + j)) & 1u);
+                    L += (low + 4 * high - 4) * static_cast<int>(static_cast<std::int8_t>(static_cast<unsigned char>(
+                                                    a.q[32 * b + static_cast<std::size_t>(l)])));
+                }
+                acc[i] = std::fma(scale, static_cast<float>(L), acc[i]);
+            }
+        }
+    }
+    return reduce16(acc);
 }
 
 #if RWKV_MATVEC_X86
@@ -1117,6 +1146,128 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q2k(const std::byte* const* w, const Q8ActVi
     }
     for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]) - vnni_reduce(mn[r]);
 }
+
+// Q3_K: the 16 signed 6-bit scales of a super-block, as int8.
+RWKV_Q8A_AVX2_TARGET inline __m128i q3k_scales_i8(const std::byte* blk) {
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 94));  // bytes 96.. at 2..
+    const __m128i m4 = _mm_set1_epi8(15), m3 = _mm_set1_epi8(3);
+    const __m128i b = _mm_srli_si128(sc, 2);  // scales[0..11] in bytes 0..11
+    const __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(b, m4), _mm_and_si128(_mm_srli_epi16(b, 4), m4));
+    const __m128i t = _mm_shuffle_epi8(b, _mm_setr_epi8(8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11));
+    const __m128i a0 = _mm_and_si128(t, m3), a1 = _mm_and_si128(_mm_srli_epi16(t, 2), m3);
+    const __m128i a2 = _mm_and_si128(_mm_srli_epi16(t, 4), m3), a3 = _mm_and_si128(_mm_srli_epi16(t, 6), m3);
+    const __m128i hi = _mm_blend_epi32(_mm_blend_epi32(a0, a1, 0x2), _mm_blend_epi32(a2, a3, 0x8), 0xc);
+    return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+}
+
+// AVX2, Q3_K: as Q6_K (one activation block per ymm), codes = 2 low bits | hmask bit << 2, the
+// −4 through −4·lane sums.
+template <int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_q3k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q3_k::block_bytes;
+    __m256 acc[2][R];
+    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1), four = _mm256_set1_epi8(4);
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
+        const __m256 dx_a = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+        const __m256 dx_b = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 108)));
+            const __m128i sc = q3k_scales_i8(p);
+            const __m256 P[2] = {
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), d), dx_a),
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), d), dx_b)};
+            const __m256i hm = load(p);
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = load(p + 32 + 32 * h);
+                RWKV_CPU_UNROLL(4)
+                for (int j = 0; j < 4; ++j) {
+                    const std::size_t b = b0 + static_cast<std::size_t>(4 * h + j);
+                    const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * h + j)));
+                    const __m256i codes =
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3),
+                                        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four));
+                    __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, load(a.q + 32 * b)), ones);
+                    i = _mm256_sub_epi32(i, _mm256_slli_epi32(load(a.s + 32 * b), 2));
+                    const __m256 s = _mm256_permutevar8x32_ps(
+                        P[h],
+                        _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1));
+                    acc[j & 1][r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(i), acc[j & 1][r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
+}
+
+// VNNI, Q3_K: quarter v per zmm as Q2_K, the hmask bits added as 4, the −4 through the
+// accumulator's start at −4·lane sums.
+template <int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni_q3k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q3_k::block_bytes;
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    __m512i shift[2];  // quarter 2h + u: bits 4u (elements 0-31), 4u + 2 (32-63)
+    for (int u = 0; u < 2; ++u)
+        shift[u] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(static_cast<short>(4 * u)),
+                                            _mm256_set1_epi16(static_cast<short>(4 * u + 2)), 1);
+    __m512i hbit[4];  // quarter v = 2h + u: hmask bits 4h + 2u, 4h + 2u + 1
+    for (int v = 0; v < 4; ++v) {
+        const int bitn = 4 * (v >> 1) + 2 * (v & 1);
+        hbit[v] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi8(static_cast<char>(1 << bitn)),
+                                           _mm256_set1_epi8(static_cast<char>(1 << (bitn + 1))), 1);
+    }
+    const __m512i dx_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m512i sidx[4];
+    for (int v = 0; v < 4; ++v)
+        sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
+                                   _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        __m512i x[4], init[4];
+        for (int v = 0; v < 4; ++v) {
+            const std::size_t b = b0 + 2 * static_cast<std::size_t>(v);
+            x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * b);
+            init[v] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_maskz_slli_epi32(k16, _mm512_maskz_loadu_epi32(k16, a.s + 32 * b), 2));
+        }
+        const __m512 dx = _mm512_maskz_permutexvar_ps(k16, dx_idx, _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 108)));
+            const __m512 P = _mm512_mul_ps(
+                _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k16, _mm512_maskz_cvtepi8_epi32(k16, q3k_scales_i8(p))), d), dx);
+            const __m512i hm =
+                _mm512_maskz_broadcast_i64x4(0xff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m512i q = _mm512_maskz_broadcast_i64x4(
+                    0xff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 + 32 * h)));
+                RWKV_CPU_UNROLL(2)
+                for (int u = 0; u < 2; ++u) {
+                    const int v = 2 * h + u;
+                    __m512i codes = _mm512_and_si512(_mm512_maskz_srlv_epi16(k64 >> 32, q, shift[u]), m3);
+                    codes = _mm512_mask_add_epi8(codes, _mm512_test_epi8_mask(hm, hbit[v]), codes, four);
+                    const __m512i i = _mm512_dpbusd_epi32(init[v], codes, x[v]);
+                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, sidx[v], P),
+                                             _mm512_maskz_cvtepi32_ps(k16, i), acc[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
+}
 #endif  // RWKV_MATVEC_X86
 
 // The leaf an Isa gets: 2 = VNNI, 1 = AVX2, 0 = plain.
@@ -1129,7 +1280,8 @@ inline int leaf(Isa isa) {
 template <class F>
 void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, int row_end, int lf) {
     const auto nsb = static_cast<std::size_t>(W.cols / F::block_elems);
-    constexpr bool six = std::is_same_v<F, weights::q6_k>, two = std::is_same_v<F, weights::q2_k>;
+    constexpr bool six = std::is_same_v<F, weights::q6_k>, two = std::is_same_v<F, weights::q2_k>,
+                   three = std::is_same_v<F, weights::q3_k>;
 #if RWKV_MATVEC_X86
     if (lf == 2)
         return qmv_detail::for_row_groups(W, y, row_begin, row_end,
@@ -1140,6 +1292,9 @@ void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, 
                                               } else if constexpr (two) {
                                                   if (n == 8) rows_vnni_q2k<8>(w, a, nsb, o);
                                                   else rows_vnni_q2k<1>(w, a, nsb, o);
+                                              } else if constexpr (three) {
+                                                  if (n == 8) rows_vnni_q3k<8>(w, a, nsb, o);
+                                                  else rows_vnni_q3k<1>(w, a, nsb, o);
                                               } else {
                                                   if (n == 8) rows_vnni_k4<F, 8>(w, a, nsb, o);
                                                   else rows_vnni_k4<F, 1>(w, a, nsb, o);
@@ -1154,6 +1309,9 @@ void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, 
                                               } else if constexpr (two) {
                                                   if (n == 8) rows_avx2_q2k<8>(w, a, nsb, o);
                                                   else rows_avx2_q2k<1>(w, a, nsb, o);
+                                              } else if constexpr (three) {
+                                                  if (n == 8) rows_avx2_q3k<8>(w, a, nsb, o);
+                                                  else rows_avx2_q3k<1>(w, a, nsb, o);
                                               } else {
                                                   if (n == 8) rows_avx2_k4<F, 8>(w, a, nsb, o);
                                                   else rows_avx2_k4<F, 1>(w, a, nsb, o);
@@ -1164,6 +1322,7 @@ void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, 
     for (int r = row_begin; r < row_end; ++r) {
         if constexpr (six) y[r] = row_plain_q6k(W.row(r), a, nsb);
         else if constexpr (two) y[r] = row_plain_q2k(W.row(r), a, nsb);
+        else if constexpr (three) y[r] = row_plain_q3k(W.row(r), a, nsb);
         else y[r] = row_plain_k4<F>(W.row(r), a, nsb);
     }
 }
