@@ -1,11 +1,10 @@
 #pragma once
 // Opt-in decode mat-vec with int8 activations for the 32-value block formats (Q8_0, Q4_0, Q4_1,
-// Q5_0, Q5_1, IQ4_NL) and the K-quants Q2_K, Q4_K, Q5_K, Q6_K: Model::set_int8_activations.
+// Q5_0, Q5_1, IQ4_NL) and the K-quants (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K): Model::set_int8_activations.
 // y[o] = Σ_c W[o][c]·x[c] with x rounded per block of 32 to int8 and the weights' integer codes
 // multiplied with it in integers, as llama.cpp's quantized dot products do (its Q8_0 / Q8_1
 // "vec-dot" types). NOT exact: the activations carry an int8 rounding (≤ half a step of amax/127
-// per value), so it is off by default; the exact kernels are in matvec_quant.hpp. Q3_K has no
-// kernel here and keeps the exact path in this mode.
+// per value), so it is off by default; the exact kernels are in matvec_quant.hpp.
 //
 // Why: at 4-5 bits the exact kernel (dequantize to fp32 in registers, fp32 FMAs) is
 // compute-bound on Zen 4 below the memory bandwidth; integer dot products (AVX512_VNNI vpdpbusd:
@@ -59,10 +58,12 @@
 //   dm = dmin·(scales[s] >> 4) (exact): per sub-block s (activation block b = 8B + s/2, half
 //   u = s mod 2), mn[s] = fma(dm, T, mn[s]) with T = dx_b·float(S_b,4u + S_b,4u+1 + S_b,4u+2 +
 //   S_b,4u+3) (one fp32 product); y = reduce16(acc) − reduce16(mn).
+// - Q3_K: as Q6_K with the codes q − 4 (q = 2 low bits | hmask bit << 2) and ds = d·S, S the
+//   signed 6-bit scale (exact).
 //   Leaves: VNNI takes Q4_K / Q5_K per half super-block as a zmm of low nibbles (sub-blocks 4h,
-//   4h + 2) and one of high nibbles (4h + 1, 4h + 3), Q6_K and Q2_K per quarter (one zmm; Q6_K's
-//   −32 through the accumulator's start at −32·lane sums); AVX2 one ymm per sub-block (Q4_K /
-//   Q5_K) or per activation block (Q6_K, Q2_K); the 6-bit scales and mins unpacked with pshufb.
+//   4h + 2) and one of high nibbles (4h + 1, 4h + 3), Q6_K, Q3_K and Q2_K per quarter (one zmm;
+//   the −32 / −4 offsets through the accumulator's start at −offset·lane sums); AVX2 one ymm per
+//   sub-block (Q4_K / Q5_K) or per activation block (the others); 6-bit scales unpacked with pshufb.
 // Each output row is one accumulator set walked over the blocks in order, so results depend on
 // neither the thread count nor the row grouping, and a batch of vectors gives each one bit for
 // bit its single-vector result.
