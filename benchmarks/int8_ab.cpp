@@ -93,6 +93,11 @@ int main(int argc, char** argv) {
         else if (t == "q5_0") run<rwkv::q5_0>(*s, "q5_0", threads, rounds);
         else if (t == "q5_1") run<rwkv::q5_1>(*s, "q5_1", threads, rounds);
         else if (t == "iq4_nl") run<rwkv::iq4_nl>(*s, "iq4_nl", threads, rounds);
+        else if (t == "q2_k") run<rwkv::q2_k>(*s, "q2_k", threads, rounds);
+        else if (t == "q3_k") run<rwkv::q3_k>(*s, "q3_k", threads, rounds);
+        else if (t == "q4_k") run<rwkv::q4_k>(*s, "q4_k", threads, rounds);
+        else if (t == "q5_k") run<rwkv::q5_k>(*s, "q5_k", threads, rounds);
+        else if (t == "q6_k") run<rwkv::q6_k>(*s, "q6_k", threads, rounds);
         else {
             std::fprintf(stderr, "rwkv-int8-ab: unknown type '%s'\n", t.c_str());
             return 2;

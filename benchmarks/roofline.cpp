@@ -418,12 +418,13 @@ int main(int argc, char** argv) {
             const bool i8 = t.size() > 3 && t.ends_with("+i8");
             const std::string label = t;
             if (i8) t.resize(t.size() - 3);
-            // The mode has kernels for the 32-value formats only: a "+i8" elsewhere would measure
-            // the exact path under a misleading label.
-            if (i8 && t != "q8_0" && t != "q4_0" && t != "q4_1" && t != "q5_0" && t != "q5_1" && t != "iq4_nl") {
+            // The mode has kernels for these formats only: a "+i8" elsewhere would measure the
+            // exact path under a misleading label.
+            if (i8 && t != "q8_0" && t != "q4_0" && t != "q4_1" && t != "q5_0" && t != "q5_1" && t != "iq4_nl" &&
+                t != "q2_k" && t != "q3_k" && t != "q4_k" && t != "q5_k" && t != "q6_k") {
                 std::fprintf(stderr,
                              "rwkv-roofline: '%s': no int8-activation kernel for %s (the mode covers q8_0 q4_0 q4_1 "
-                             "q5_0 q5_1 iq4_nl)\n",
+                             "q5_0 q5_1 iq4_nl q2_k q3_k q4_k q5_k q6_k)\n",
                              label.c_str(), t.c_str());
                 return 2;
             }

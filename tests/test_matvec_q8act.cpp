@@ -264,6 +264,149 @@ TEST_CASE("int8 activations: NaN or Inf in the input makes every output NaN", "[
 
 namespace {
 
+const dtype kformats[] = {dtype::q2_k, dtype::q3_k, dtype::q4_k, dtype::q5_k, dtype::q6_k};
+
+// The K-quants' quantized product in double: per sub-block (32 values for Q4_K / Q5_K, 16 for
+// Q6_K) ds·dx·Σ code·q − dm·dx·Σ q (ds = d·scale, dm = dmin·min; Q6_K: dm = 0), the codes
+// recovered from the reference decoder (value = ds·code − dm, rounded once); mag: the same sum of
+// absolute terms. exact: Σ value·x in double (the unquantized product), xmag: Σ |value|·dx / 2
+// (what the activations' int8 rounding can move it by).
+std::vector<double> double_reference_k(const Weight& W, const std::vector<std::byte>& buf, const float* x,
+                                       std::vector<double>& mag, std::vector<double>& exact,
+                                       std::vector<double>& xmag) {
+    const auto nb = static_cast<std::size_t>(W.cols / 32), nsb = nb / 8;
+    const auto rows = static_cast<std::size_t>(W.rows);
+    std::vector<double> y(rows, 0.0);
+    mag.assign(rows, 0.0);
+    exact.assign(rows, 0.0);
+    xmag.assign(rows, 0.0);
+    weights::visit_format(W.type, [&](auto f) {
+        using F = decltype(f);
+        if constexpr (q8a_detail::kquant_v<F>) {
+            constexpr bool six = std::is_same_v<F, weights::q6_k>, two = std::is_same_v<F, weights::q2_k>,
+                           three = std::is_same_v<F, weights::q3_k>;
+            for (std::size_t r = 0; r < rows; ++r) {
+                for (std::size_t sb = 0; sb < nsb; ++sb) {
+                    const std::byte* blk = W.row(static_cast<int>(r)) + sb * F::block_bytes;
+                    float vals[256];
+                    F::decode(blk, vals);
+                    for (int s = 0; s < (six || two || three ? 16 : 8); ++s) {
+                        const int n = six || two || three ? 16 : 32;
+                        double ds = 0.0, dm = 0.0;
+                        if constexpr (three) {
+                            ds = double(weights::fp16_to_float(weights::load_u16(blk + 108))) *
+                                 weights::q3_k::scale(blk, s);
+                        } else if constexpr (two) {
+                            const unsigned sc = static_cast<unsigned>(blk[s]);
+                            ds = double(weights::fp16_to_float(weights::load_u16(blk + 80))) * (sc & 15u);
+                            dm = double(weights::fp16_to_float(weights::load_u16(blk + 82))) * (sc >> 4);
+                        } else if constexpr (six) {
+                            ds = double(weights::fp16_to_float(weights::load_u16(blk + 208))) *
+                                 static_cast<signed char>(static_cast<unsigned char>(blk[192 + s]));
+                        } else {
+                            unsigned sc = 0, m = 0;
+                            weights::detail::k4_scale_min(blk + 4, s, sc, m);
+                            ds = double(weights::fp16_to_float(weights::load_u16(blk))) * sc;
+                            dm = double(weights::fp16_to_float(weights::load_u16(blk + 2))) * m;
+                        }
+                        const std::size_t b = 8 * sb + static_cast<std::size_t>(s * n / 32);
+                        const Block xb = block_of(buf, nb, b);
+                        double dot = 0.0, sum = 0.0, adot = 0.0, asum = 0.0;
+                        for (int i = 0; i < n; ++i) {
+                            const int e = n * s + i, l = e % 32;
+                            const double code = ds != 0.0 ? std::round((vals[e] + dm) / ds) : 0.0;
+                            dot += code * xb.q[l];
+                            sum += xb.q[l];
+                            adot += std::abs(code * xb.q[l]);
+                            asum += std::abs(xb.q[l]);
+                            exact[r] += double(vals[e]) * x[32 * b + static_cast<std::size_t>(l)];
+                            xmag[r] += std::abs(double(vals[e])) * xb.d * 0.5;
+                        }
+                        y[r] += ds * xb.d * dot - dm * xb.d * sum;
+                        mag[r] += std::abs(ds * xb.d) * adot + std::abs(dm * xb.d) * asum;
+                    }
+                }
+            }
+        }
+    });
+    return y;
+}
+
+}  // namespace
+
+TEST_CASE("int8 activations, K-quants: SIMD leaves are bit for bit the plain leaf; plain matches double math",
+          "[q8act]") {
+    std::mt19937 rng(13);
+    for (dtype t : kformats) {
+        for (int nsb : {1, 2, 3, 11}) {
+            const int rows = nsb > 2 ? 45 : 37, cols = 256 * nsb, nb = 8 * nsb;
+            INFO(dtype_name(t) << " " << rows << " x " << cols);
+            const Weight W = random_weight(t, rows, cols, rng);
+            const auto x = random_x(static_cast<std::size_t>(cols), rng);
+            const auto buf = quantized(x.data(), static_cast<std::size_t>(nb), Isa::generic);
+            const auto plain = rows_of(W, buf, 0, rows, Isa::generic);
+            std::vector<double> mag, exact, xmag;
+            const auto ref = double_reference_k(W, buf, x.data(), mag, exact, xmag);
+            for (int r = 0; r < rows; ++r) {
+                const auto i = static_cast<std::size_t>(r);
+                // fp32: one rounding of each scale product, ≤ nb / 2 + 6 roundings of each slot's sum
+                // and the min sum, one of the decoded value in the reference.
+                CHECK(std::abs(plain[i] - ref[i]) <= (nb + 8) * 0x1p-24 * mag[i] + 1e-35);
+                // Against the unquantized product: half an int8 step per activation, plus the above.
+                CHECK(std::abs(plain[i] - exact[i]) <= xmag[i] * (1.0 + 1e-5) + (nb + 8) * 0x1p-24 * mag[i] + 1e-35);
+            }
+            for (Isa isa : fast_isas()) {
+                INFO(isa_name(isa));
+                CHECK(same_bits(rows_of(W, buf, 0, rows, isa), plain));
+                auto split = rows_of(W, buf, 0, 13, isa);
+                const auto rest = rows_of(W, buf, 13, rows, isa);
+                std::copy(rest.begin() + 13, rest.end(), split.begin() + 13);
+                CHECK(same_bits(split, plain));
+            }
+            // Through the dispatch: 1 and 2 threads, batched (B up to 10) = singles.
+            ThreadPool pool(2);
+            std::vector<std::byte> scratch;
+            std::vector<float> y1(static_cast<std::size_t>(rows)), y2(static_cast<std::size_t>(rows));
+            q8act_matvec(W, x.data(), y1.data(), nullptr, scratch);
+            q8act_matvec(W, x.data(), y2.data(), &pool, scratch);
+            CHECK(same_bits(y1, y2));
+            CHECK(same_bits(y1, rows_of(W, buf, 0, rows, active_isa())));
+            for (int n : {2, 10}) {
+                auto X = random_x(static_cast<std::size_t>(n * cols), rng);
+                std::copy(x.begin(), x.end(), X.begin() + cols);
+                for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                    std::vector<float> Y(static_cast<std::size_t>(n * rows));
+                    q8act_matvec_batch(W, X.data(), n, Y.data(), p, scratch);
+                    for (int v = 0; v < n; ++v) {
+                        std::vector<float> one(static_cast<std::size_t>(rows));
+                        q8act_matvec(W, X.data() + static_cast<std::size_t>(v) * cols, one.data(), nullptr, scratch);
+                        CHECK(same_bits(std::vector<float>(Y.begin() + v * rows, Y.begin() + (v + 1) * rows), one));
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("int8 activations, K-quants: NaN or Inf in the input makes every output NaN", "[q8act]") {
+    std::mt19937 rng(5);
+    for (dtype t : kformats) {
+        const Weight W = random_weight(t, 19, 512, rng);
+        for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+            auto x = random_x(512, rng);
+            x[300] = bad;
+            std::vector<std::byte> scratch;
+            std::vector<float> y(19);
+            for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {
+                q8act_matvec(W, x.data(), y.data(), nullptr, scratch, isa);
+                for (float v : y) CHECK(std::isnan(v));
+            }
+        }
+    }
+}
+
+namespace {
+
 using namespace model_fixtures;
 
 struct Deviation {

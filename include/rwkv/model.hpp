@@ -318,7 +318,8 @@ public:
     }
     bool bf16_activations() const { return bf16_decode_; }
 
-    // Opt-in int8 activations (CPU backend) for block-format weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL),
+    // Opt-in int8 activations (CPU backend) for block-format weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL,
+    // Q2_K, Q3_K, Q4_K, Q5_K, Q6_K),
     // decoding only (forward of one token, forward_batch): the input vector of each such mat-vec
     // is quantized per block of 32 values to int8 with an fp32 scale (amax / 127, round to
     // nearest even) and multiplied with the weights' integer codes in integers (AVX512_VNNI
@@ -327,8 +328,8 @@ public:
     // "Quantized weights: speed and quality per format": max |Δ| up to ~0.6, relative RMS ≤ 3.4 %
     // on the test models; 1.2-1.4x faster decoding for the 4/5-bit formats on Zen 4, none for
     // Q8_0, which is bandwidth-bound already), so it is off by default. Not affected: the
-    // layers of a prefill (spans of several tokens; the state after a prefill is exact), K-quant
-    // matrices (exact kernel), 16/32-bit matrices (LoRA, fp32 vectors). The head of a prefill,
+    // layers of a prefill (spans of several tokens; the state after a prefill is exact),
+    // 16/32-bit matrices (LoRA, fp32 vectors). The head of a prefill,
     // which produces the returned logits of its last token as a mat-vec, does use the mode when
     // the head is in one of these formats. A block of activations holding NaN or ±Inf makes the product's
     // outputs NaN. forward_batch still gives each sequence bit for bit what forward gives it, and

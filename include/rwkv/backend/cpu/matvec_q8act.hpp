@@ -1,11 +1,10 @@
 #pragma once
 // Opt-in decode mat-vec with int8 activations for the 32-value block formats (Q8_0, Q4_0, Q4_1,
-// Q5_0, Q5_1, IQ4_NL): Model::set_int8_activations. y[o] = Σ_c W[o][c]·x[c] with x rounded per
-// block of 32 to int8 and the weights' integer codes multiplied with it in integers, as
-// llama.cpp's quantized dot products do (its Q8_0 / Q8_1 "vec-dot" types). NOT exact: the
-// activations carry an int8 rounding (≤ half a step of amax/127 per value), so it is off by
-// default; the exact kernels are in matvec_quant.hpp. The K-quants (256-value super-blocks) have
-// no kernel here and keep the exact path in this mode.
+// Q5_0, Q5_1, IQ4_NL) and the K-quants (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K): Model::set_int8_activations.
+// y[o] = Σ_c W[o][c]·x[c] with x rounded per block of 32 to int8 and the weights' integer codes
+// multiplied with it in integers, as llama.cpp's quantized dot products do (its Q8_0 / Q8_1
+// "vec-dot" types). NOT exact: the activations carry an int8 rounding (≤ half a step of amax/127
+// per value), so it is off by default; the exact kernels are in matvec_quant.hpp.
 //
 // Why: at 4-5 bits the exact kernel (dequantize to fp32 in registers, fp32 FMAs) is
 // compute-bound on Zen 4 below the memory bandwidth; integer dot products (AVX512_VNNI vpdpbusd:
@@ -43,6 +42,28 @@
 // - avx2 (and avx512 without VNNI): vpmaddubsw + vpmaddwd (signed weights by the sign trick
 //   |w|·sign(x, w), which keeps the int16 pair sums below saturation).
 // - generic (also aarch64): plain C++, std::fma.
+// K-quants (256-value super-blocks B of a row, activation blocks b = 8B + 0..7; same activation
+// quantization; products of an fp16 with a 6- or 8-bit integer are exact in fp32):
+// - Q4_K / Q5_K: sub-block s (elements 32s..32s+31, activation block 8B + s) has ds = d·sc_s and
+//   dm = dmin·m_s (exact) and unsigned codes q (4 or 5 bits); exact int32 lane dots
+//   L_s,j = Σ_{k<4} q[32s + 4j + k]·x[4j + k] (j < 8), and, for s = 0..7 in order,
+//     acc[8·((s >> 1) & 1) + j] = fma(ds·dx_b, float(L_s,j), acc[...])  (ds·dx_b one fp32 product)
+//     mn[s] = fma(dm, T_b, mn[s])     T_b = dx_b·float(Σ_j S_b,j), one fp32 product
+//   y = reduce16(acc) − (m2_0 + m2_1), m4_i = mn[i] + mn[i + 4], m2_i = m4_i + m4_{i + 2}.
+// - Q6_K: 16-value sub-blocks s with ds = d·scales[s] (exact), codes q − 32; for the quarters
+//   v = 0..3 of the super-block (elements 64v..64v+63) in order and slots i = 0..15, the exact lane
+//   dot L = Σ_{k<4} (q[e] − 32)·x[e] over e = 64v + 4i + k, sub-block 4v + i/4, activation block
+//   8B + 2v + i/8: acc[i] = fma(ds·dx_b, float(L), acc[i]); y = reduce16(acc).
+// - Q2_K: as Q6_K with unsigned 2-bit codes and ds = d·(scales[s] & 15), plus the mins
+//   dm = dmin·(scales[s] >> 4) (exact): per sub-block s (activation block b = 8B + s/2, half
+//   u = s mod 2), mn[s] = fma(dm, T, mn[s]) with T = dx_b·float(S_b,4u + S_b,4u+1 + S_b,4u+2 +
+//   S_b,4u+3) (one fp32 product); y = reduce16(acc) − reduce16(mn).
+// - Q3_K: as Q6_K with the codes q − 4 (q = 2 low bits | hmask bit << 2) and ds = d·S, S the
+//   signed 6-bit scale (exact).
+//   Leaves: VNNI takes Q4_K / Q5_K per half super-block as a zmm of low nibbles (sub-blocks 4h,
+//   4h + 2) and one of high nibbles (4h + 1, 4h + 3), Q6_K, Q3_K and Q2_K per quarter (one zmm;
+//   the −32 / −4 offsets through the accumulator's start at −offset·lane sums); AVX2 one ymm per
+//   sub-block (Q4_K / Q5_K) or per activation block (the others); 6-bit scales unpacked with pshufb.
 // Each output row is one accumulator set walked over the blocks in order, so results depend on
 // neither the thread count nor the row grouping, and a batch of vectors gives each one bit for
 // bit its single-vector result.
@@ -71,7 +92,9 @@ namespace rwkv::backend::cpu {
 template <class F>
 inline constexpr bool q8act_format_v =
     std::is_same_v<F, weights::q8_0> || std::is_same_v<F, weights::q4_0> || std::is_same_v<F, weights::q4_1> ||
-    std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1> || std::is_same_v<F, weights::iq4_nl>;
+    std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1> || std::is_same_v<F, weights::iq4_nl> ||
+    std::is_same_v<F, weights::q2_k> || std::is_same_v<F, weights::q3_k> || std::is_same_v<F, weights::q4_k> ||
+    std::is_same_v<F, weights::q5_k> || std::is_same_v<F, weights::q6_k>;
 
 // True when W is a block format (quant_kernel_format) with an int8-activation kernel.
 inline bool q8act_kernel_format(const Weight& W) {
@@ -212,6 +235,158 @@ float row_plain(const std::byte* row, const Q8ActView& a, std::size_t nb) {
                 float& slot = acc[4 * static_cast<int>(b & 3) + j];
                 slot = std::fma(s, static_cast<float>(L), slot);
                 if constexpr (affine_v<F>) slot = std::fma(sm, static_cast<float>(S[j] + S[j + 4]), slot);
+            }
+        }
+    }
+    return reduce16(acc);
+}
+
+// ---- K-quants (256-value super-blocks; see the header comment for the arithmetic).
+template <class F>
+inline constexpr bool k4_v = std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k>;
+template <class F>
+inline constexpr bool kquant_v =
+    k4_v<F> || std::is_same_v<F, weights::q6_k> || std::is_same_v<F, weights::q2_k> || std::is_same_v<F, weights::q3_k>;
+
+// The fixed tree over the 8 min accumulators of Q4_K / Q5_K.
+inline float reduce8(const float* mn) {
+    float a[4];
+    for (int i = 0; i < 4; ++i) a[i] = mn[i] + mn[i + 4];
+    const float b0 = a[0] + a[2], b1 = a[1] + a[3];
+    return b0 + b1;
+}
+
+// One row of Q4_K / Q5_K (plain leaf).
+template <class F>
+float row_plain_k4(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
+    constexpr bool five = std::is_same_v<F, weights::q5_k>;
+    constexpr int qs = five ? 48 : 16;
+    float acc[16] = {}, mn[8] = {};
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::byte* blk = row + sb * F::block_bytes;
+        const float d = weights::fp16_to_float(weights::load_u16(blk));
+        const float dmin = weights::fp16_to_float(weights::load_u16(blk + 2));
+        for (int s = 0; s < 8; ++s) {
+            unsigned sc = 0, m = 0;
+            weights::detail::k4_scale_min(blk + 4, s, sc, m);
+            const std::size_t b = 8 * sb + static_cast<std::size_t>(s);
+            const float dx = f32_at(a.d + 4 * b);
+            const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(m);  // exact
+            const float scale = ds * dx;
+            std::int8_t q[32];
+            std::memcpy(q, a.q + 32 * b, 32);
+            std::int32_t S[8];
+            std::memcpy(S, a.s + 32 * b, 32);
+            for (int j = 0; j < 8; ++j) {
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) {
+                    const int l = 4 * j + k;
+                    int code =
+                        static_cast<int>((static_cast<unsigned>(blk[qs + 32 * (s / 2) + l]) >> (4 * (s % 2))) & 15u);
+                    if constexpr (five) code |= static_cast<int>((static_cast<unsigned>(blk[16 + l]) >> s) & 1u) << 4;
+                    L += code * q[l];
+                }
+                float& slot = acc[8 * ((s >> 1) & 1) + j];
+                slot = std::fma(scale, static_cast<float>(L), slot);
+            }
+            std::int32_t total = 0;
+            for (int j = 0; j < 8; ++j) total += S[j];
+            const float T = dx * static_cast<float>(total);
+            mn[s] = std::fma(dm, T, mn[s]);
+        }
+    }
+    return reduce16(acc) - reduce8(mn);
+}
+
+// One row of Q6_K (plain leaf).
+inline float row_plain_q6k(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
+    float acc[16] = {};
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::byte* blk = row + sb * weights::q6_k::block_bytes;
+        const float d = weights::fp16_to_float(weights::load_u16(blk + 208));
+        for (int v = 0; v < 4; ++v) {
+            for (int i = 0; i < 16; ++i) {
+                const int s = 4 * v + i / 4;
+                const std::size_t b = 8 * sb + static_cast<std::size_t>(2 * v + i / 8);
+                const float ds =
+                    d * static_cast<float>(static_cast<signed char>(static_cast<unsigned char>(blk[192 + s])));
+                const float scale = ds * f32_at(a.d + 4 * b);
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) {
+                    const int e = 64 * v + 4 * i + k, h = e / 128, g = (e % 128) / 32, l = e % 32;
+                    const unsigned byte = static_cast<unsigned>(blk[64 * h + l + 32 * (g & 1)]);
+                    const unsigned lo = g < 2 ? byte & 15u : byte >> 4;
+                    const unsigned hi = (static_cast<unsigned>(blk[128 + 32 * h + l]) >> (2 * g)) & 3u;
+                    L += (static_cast<int>(lo | (hi << 4)) - 32) *
+                         static_cast<int>(static_cast<std::int8_t>(
+                             static_cast<unsigned char>(a.q[32 * b + static_cast<std::size_t>(l)])));
+                }
+                acc[i] = std::fma(scale, static_cast<float>(L), acc[i]);
+            }
+        }
+    }
+    return reduce16(acc);
+}
+
+// One row of Q2_K (plain leaf).
+inline float row_plain_q2k(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
+    float acc[16] = {}, mn[16] = {};
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::byte* blk = row + sb * weights::q2_k::block_bytes;
+        const float d = weights::fp16_to_float(weights::load_u16(blk + 80));
+        const float dmin = weights::fp16_to_float(weights::load_u16(blk + 82));
+        for (int v = 0; v < 4; ++v) {
+            for (int i = 0; i < 16; ++i) {
+                const int s = 4 * v + i / 4;
+                const std::size_t b = 8 * sb + static_cast<std::size_t>(2 * v + i / 8);
+                const float ds = d * static_cast<float>(static_cast<unsigned>(blk[s]) & 15u);  // exact
+                const float scale = ds * f32_at(a.d + 4 * b);
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) {
+                    const int e = 64 * v + 4 * i + k, h = e / 128, j = (e % 128) / 32, l = e % 32;
+                    const int code = static_cast<int>((static_cast<unsigned>(blk[16 + 32 * h + l]) >> (2 * j)) & 3u);
+                    L += code * static_cast<int>(static_cast<std::int8_t>(
+                                    static_cast<unsigned char>(a.q[32 * b + static_cast<std::size_t>(l)])));
+                }
+                acc[i] = std::fma(scale, static_cast<float>(L), acc[i]);
+            }
+        }
+        for (int s = 0; s < 16; ++s) {
+            const std::size_t b = 8 * sb + static_cast<std::size_t>(s / 2);
+            std::int32_t S[8];
+            std::memcpy(S, a.s + 32 * b, 32);
+            const int o = 4 * (s & 1);
+            const std::int32_t half = S[o] + S[o + 1] + S[o + 2] + S[o + 3];
+            const float T = f32_at(a.d + 4 * b) * static_cast<float>(half);
+            const float dm = dmin * static_cast<float>(static_cast<unsigned>(blk[s]) >> 4);  // exact
+            mn[s] = std::fma(dm, T, mn[s]);
+        }
+    }
+    return reduce16(acc) - reduce16(mn);
+}
+
+// One row of Q3_K (plain leaf): Q6_K's arithmetic with the codes q − 4 (q = 2 low bits | hmask
+// bit << 2) and ds = d·S (S the signed 6-bit scale).
+inline float row_plain_q3k(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
+    float acc[16] = {};
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::byte* blk = row + sb * weights::q3_k::block_bytes;
+        const float d = weights::fp16_to_float(weights::load_u16(blk + 108));
+        for (int v = 0; v < 4; ++v) {
+            for (int i = 0; i < 16; ++i) {
+                const int s = 4 * v + i / 4;
+                const std::size_t b = 8 * sb + static_cast<std::size_t>(2 * v + i / 8);
+                const float ds = d * static_cast<float>(weights::q3_k::scale(blk, s));  // exact
+                const float scale = ds * f32_at(a.d + 4 * b);
+                std::int32_t L = 0;
+                for (int k = 0; k < 4; ++k) {
+                    const int e = 64 * v + 4 * i + k, h = e / 128, j = (e % 128) / 32, l = e % 32;
+                    const int low = static_cast<int>((static_cast<unsigned>(blk[32 + 32 * h + l]) >> (2 * j)) & 3u);
+                    const int high = static_cast<int>((static_cast<unsigned>(blk[l]) >> (4 * h + j)) & 1u);
+                    L += (low + 4 * high - 4) * static_cast<int>(static_cast<std::int8_t>(static_cast<unsigned char>(
+                                                    a.q[32 * b + static_cast<std::size_t>(l)])));
+                }
+                acc[i] = std::fma(scale, static_cast<float>(L), acc[i]);
             }
         }
     }
@@ -581,6 +756,519 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_4(const std::byte* const* w, const Q8ActView
     }
     for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
 }
+
+// ---- K-quant leaves (the arithmetic of row_plain_k4 / row_plain_q6k).
+
+// Q4_K / Q5_K: the 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a super-block, as u8.
+RWKV_Q8A_AVX2_TARGET inline __m128i k4_scales_u8(const std::byte* blk) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));  // 12 bytes + 4 of qh / qs
+    const __m128i p = _mm_shuffle_epi8(b, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i t = _mm_shuffle_epi8(b, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i p_hi = _mm_and_si128(_mm_srli_epi16(p, 4), _mm_set1_epi8(15));
+    const __m128i low = _mm_and_si128(_mm_blend_epi32(p, p_hi, 0x8),
+                                      _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15));
+    return _mm_or_si128(low, _mm_and_si128(_mm_srli_epi16(t, 2), _mm_set1_epi8(0x30)));
+}
+
+// The 8 activation blocks' code totals Σ_j S_b,j from their lane sums s (8 blocks × 8 int32).
+RWKV_Q8A_AVX2_TARGET inline __m256i block_totals_avx2(const std::byte* s) {
+    __m256i v[8];
+    for (int i = 0; i < 8; ++i) v[i] = load(s + 32 * i);
+    const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+    const __m256i g03 = _mm256_hadd_epi32(h01, h23), g47 = _mm256_hadd_epi32(h45, h67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(g03, g47, 0x20), _mm256_permute2x128_si256(g03, g47, 0x31));
+}
+
+RWKV_Q8A_AVX2_TARGET inline float avx2_reduce8(__m256 m) {  // reduce8's tree
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+RWKV_Q8A_AVX2_TARGET inline __m256 lane_bcast(__m256 v, int i) {
+    return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(i));
+}
+
+// AVX2, Q4_K / Q5_K: one sub-block per ymm (slots 8·((s >> 1) & 1) + j: acc[(s >> 1) & 1]).
+template <class F, int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_k4(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                       float* const* y) {
+    constexpr int BB = F::block_bytes;
+    constexpr bool five = std::is_same_v<F, weights::q5_k>;
+    constexpr int qs = five ? 48 : 16;
+    __m256 acc[2][R], mn[R];
+    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = mn[r] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi8(16);
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
+        const __m256 T = _mm256_mul_ps(dx, _mm256_cvtepi32_ps(block_totals_avx2(a.s + 32 * b0)));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m128i u = k4_scales_u8(p);
+            const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(qmv_detail::u32_at(p))));
+            const __m256 ds = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(u)), _mm256_broadcastss_ps(dd));
+            const __m256 dm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(u, 8))),
+                                            _mm256_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(dd))));
+            const __m256 P = _mm256_mul_ps(ds, dx);
+            mn[r] = _mm256_fmadd_ps(dm, T, mn[r]);
+            const __m256i qh = five ? load(p + 16) : _mm256_setzero_si256();
+            RWKV_CPU_UNROLL(4)
+            for (int c = 0; c < 4; ++c) {
+                const __m256i v = load(p + qs + 32 * c);
+                __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                if constexpr (five) {
+                    const __m256i bl = _mm256_set1_epi8(static_cast<char>(1 << (2 * c)));
+                    const __m256i bh = _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1)));
+                    lo =
+                        _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), sixteen));
+                    hi =
+                        _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), sixteen));
+                }
+                const std::size_t b = b0 + 2 * static_cast<std::size_t>(c);
+                const __m256i il = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load(a.q + 32 * b)), ones);
+                const __m256i ih = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load(a.q + 32 * b + 32)), ones);
+                acc[c & 1][r] = _mm256_fmadd_ps(lane_bcast(P, 2 * c), _mm256_cvtepi32_ps(il), acc[c & 1][r]);
+                acc[c & 1][r] = _mm256_fmadd_ps(lane_bcast(P, 2 * c + 1), _mm256_cvtepi32_ps(ih), acc[c & 1][r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]) - avx2_reduce8(mn[r]);
+}
+
+// AVX2, Q6_K: one activation block (two sub-blocks of 16) per ymm; elements 64v + 32t + l go to
+// acc[t].
+template <int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_q6k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q6_k::block_bytes;
+    __m256 acc[2][R];
+    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1), m30 = _mm256_set1_epi8(0x30);
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
+        const __m256 dx_a = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+        const __m256 dx_b = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 208)));
+            const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192));
+            const __m256 P[2] = {
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), d), dx_a),
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), d), dx_b)};
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m256i ql0 = load(p + 64 * h), ql1 = load(p + 64 * h + 32), qh = load(p + 128 + 32 * h);
+                const __m256i codes[4] = {
+                    _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+                    _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30))};
+                RWKV_CPU_UNROLL(4)
+                for (int g = 0; g < 4; ++g) {
+                    const std::size_t b = b0 + static_cast<std::size_t>(4 * h + g);
+                    __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes[g], load(a.q + 32 * b)), ones);
+                    i = _mm256_sub_epi32(i, _mm256_slli_epi32(load(a.s + 32 * b), 5));
+                    const __m256 s = _mm256_permutevar8x32_ps(
+                        P[h],
+                        _mm256_setr_epi32(2 * g, 2 * g, 2 * g, 2 * g, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1));
+                    acc[g & 1][r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(i), acc[g & 1][r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
+}
+
+// Lane k: c[2k] + c[2k + 1] of the 32 lanes c = u, v.
+RWKV_Q8A_VNNI_TARGET inline __m512i pair_sums(__m512i u, __m512i v) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    return _mm512_add_epi32(_mm512_maskz_permutex2var_epi32(k16, u, ev, v),
+                            _mm512_maskz_permutex2var_epi32(k16, u, od, v));
+}
+
+// VNNI: the 8 activation blocks' code totals (lanes 0-7) from their lane sums s.
+RWKV_Q8A_VNNI_TARGET inline __m512i block_totals_vnni(const std::byte* s) {
+    const __m512i s0 = _mm512_maskz_loadu_epi32(k16, s), s1 = _mm512_maskz_loadu_epi32(k16, s + 64);
+    const __m512i s2 = _mm512_maskz_loadu_epi32(k16, s + 128), s3 = _mm512_maskz_loadu_epi32(k16, s + 192);
+    const __m512i z = pair_sums(pair_sums(s0, s1), pair_sums(s2, s3));
+    return pair_sums(z, z);
+}
+
+// VNNI, Q4_K / Q5_K: per half h of the super-block, the low nibbles (sub-blocks 4h, 4h + 2) in one
+// zmm and the high nibbles (4h + 1, 4h + 3) in another, slots 8·((s >> 1) & 1) + j.
+template <class F, int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni_k4(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                       float* const* y) {
+    constexpr int BB = F::block_bytes;
+    constexpr bool five = std::is_same_v<F, weights::q5_k>;
+    constexpr int qs = five ? 48 : 16;
+    __m512 acc[R], mn[R];  // mn: lanes 8-15
+    for (int r = 0; r < R; ++r) acc[r] = mn[r] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
+    const __m512i dd_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512i sidx[4];  // the scale lanes of vector (h, nibble): sub-blocks 4h + nibble, 4h + 2 + nibble
+    for (int v = 0; v < 4; ++v) {
+        const int s = 4 * (v >> 1) + (v & 1);
+        sidx[v] = _mm512_setr_epi32(s, s, s, s, s, s, s, s, s + 2, s + 2, s + 2, s + 2, s + 2, s + 2, s + 2, s + 2);
+    }
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        __m512i x[4];
+        for (int h = 0; h < 2; ++h) {
+            const __m512i n1 = _mm512_maskz_loadu_epi8(k64, a.q + 32 * (b0 + 4 * h));
+            const __m512i n2 = _mm512_maskz_loadu_epi8(k64, a.q + 32 * (b0 + 4 * h + 2));
+            x[2 * h] = _mm512_maskz_shuffle_i64x2(0xff, n1, n2, 0x44);
+            x[2 * h + 1] = _mm512_maskz_shuffle_i64x2(0xff, n1, n2, 0xee);
+        }
+        const __m512 dx = _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0);
+        const __m512 tot = _mm512_maskz_cvtepi32_ps(k16, block_totals_vnni(a.s + 32 * b0));
+        // [dx_0..7, T_0..7] with T = dx·total
+        const __m512 dxt = _mm512_mask_mul_ps(dx, 0xff00, _mm512_maskz_shuffle_f32x4(k16, dx, dx, 0x44),
+                                              _mm512_maskz_shuffle_f32x4(k16, tot, tot, 0x44));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(qmv_detail::u32_at(p))));
+            const __m512 ddv = _mm512_maskz_permutexvar_ps(k16, dd_idx, _mm512_maskz_broadcast_f32x4(k16, dd));
+            const __m512 dsm =
+                _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k16, _mm512_maskz_cvtepu8_epi32(k16, k4_scales_u8(p))), ddv);
+            const __m512 P = _mm512_mul_ps(dsm, dxt);  // lanes 0-7: ds·dx
+            mn[r] = _mm512_mask3_fmadd_ps(dsm, dxt, mn[r], 0xff00);
+            __m512i qh = _mm512_setzero_si512();
+            if constexpr (five)
+                qh = _mm512_maskz_broadcast_i64x4(0xff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16)));
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m512i v = _mm512_maskz_loadu_epi8(k64, p + qs + 64 * h);
+                __m512i lo = _mm512_and_si512(v, m4),
+                        hi = _mm512_and_si512(_mm512_maskz_srli_epi16(k64 >> 32, v, 4), m4);
+                if constexpr (five) {
+                    const int s = 4 * h;
+                    const __m512i bl = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi8(static_cast<char>(1 << s)),
+                                                                _mm256_set1_epi8(static_cast<char>(1 << (s + 2))), 1);
+                    const __m512i bh = _mm512_add_epi8(bl, bl);  // bits s + 1, s + 3
+                    lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, bl), lo, sixteen);
+                    hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, bh), hi, sixteen);
+                }
+                const __m512i il = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, x[2 * h]);
+                const __m512i ih = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, x[2 * h + 1]);
+                acc[r] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, sidx[2 * h], P),
+                                         _mm512_maskz_cvtepi32_ps(k16, il), acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, sidx[2 * h + 1], P),
+                                         _mm512_maskz_cvtepi32_ps(k16, ih), acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        *y[r] = vnni_reduce(acc[r]) -
+                avx2_reduce8(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, _mm512_castps_pd(mn[r]), 1)));
+}
+
+// VNNI, Q6_K: quarter v of the super-block (elements 64v..64v + 63, activation blocks 2v, 2v + 1)
+// per zmm, slot = lane; the −32 offset taken out by starting the accumulator at −32·(lane sums).
+template <int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni_q6k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q6_k::block_bytes;
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl_a = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);  // bits 2g → 4
+    const __m512i shr_b = _mm512_maskz_inserti64x4(0xff, _mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i dx_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m512i sidx[4];  // lane i of quarter v: sub-block 4v + i / 4
+    for (int v = 0; v < 4; ++v)
+        sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
+                                   _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        __m512i x[4], init[4];
+        for (int v = 0; v < 4; ++v) {
+            const std::size_t b = b0 + 2 * static_cast<std::size_t>(v);
+            x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * b);
+            init[v] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_maskz_slli_epi32(k16, _mm512_maskz_loadu_epi32(k16, a.s + 32 * b), 5));
+        }
+        const __m512 dx = _mm512_maskz_permutexvar_ps(k16, dx_idx, _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 208)));
+            const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192));
+            const __m512 P =
+                _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k16, _mm512_maskz_cvtepi8_epi32(k16, sc)), d), dx);
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m512i ql = _mm512_maskz_loadu_epi8(k64, p + 64 * h);
+                const __m512i qh = _mm512_maskz_broadcast_i64x4(
+                    0xff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 128 + 32 * h)));
+                const __m512i ca = _mm512_or_si512(
+                    _mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_maskz_sllv_epi16(k64 >> 32, qh, shl_a), m30));
+                const __m512i cb =
+                    _mm512_or_si512(_mm512_and_si512(_mm512_maskz_srli_epi16(k64 >> 32, ql, 4), m4),
+                                    _mm512_and_si512(_mm512_maskz_srlv_epi16(k64 >> 32, qh, shr_b), m30));
+                const __m512i ia = _mm512_dpbusd_epi32(init[2 * h], ca, x[2 * h]);
+                const __m512i ib = _mm512_dpbusd_epi32(init[2 * h + 1], cb, x[2 * h + 1]);
+                acc[r] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, sidx[2 * h], P),
+                                         _mm512_maskz_cvtepi32_ps(k16, ia), acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, sidx[2 * h + 1], P),
+                                         _mm512_maskz_cvtepi32_ps(k16, ib), acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
+}
+
+// AVX2, Q2_K: one activation block per ymm as Q6_K (elements 64v + 32t + l into acc[t]); the mins
+// against the activations' half-block sums into mn[0] (sub-blocks 0-7) and mn[1] (8-15).
+template <int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_q2k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q2_k::block_bytes;
+    __m256 acc[2][R], mn[2][R];
+    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = mn[0][r] = mn[1][r] = _mm256_setzero_ps();
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const __m256i inter = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
+        const __m256 dx_a = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+        const __m256 dx_b = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+        // Half-block sums of the activation codes, sub-block order (block b's halves: 2b, 2b + 1).
+        __m256i v[8];
+        for (int i = 0; i < 8; ++i) v[i] = load(a.s + 32 * (b0 + static_cast<std::size_t>(i)));
+        const __m256i g03 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+        const __m256i g47 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+        const __m256 T[2] = {_mm256_mul_ps(dx_a, _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g03, inter))),
+                             _mm256_mul_ps(dx_b, _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g47, inter)))};
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 80)));
+            const __m256 dmin = _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 82)));
+            const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+            const __m128i scl = _mm_and_si128(sc, _mm_set1_epi8(15));
+            const __m128i mnl = _mm_and_si128(_mm_srli_epi16(sc, 4), _mm_set1_epi8(15));
+            const __m256 P[2] = {
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scl)), d), dx_a),
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scl, 8))), d),
+                              dx_b)};
+            const __m256 DM[2] = {
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mnl)), dmin),
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(mnl, 8))), dmin)};
+            mn[0][r] = _mm256_fmadd_ps(DM[0], T[0], mn[0][r]);
+            mn[1][r] = _mm256_fmadd_ps(DM[1], T[1], mn[1][r]);
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = load(p + 16 + 32 * h);
+                RWKV_CPU_UNROLL(4)
+                for (int j = 0; j < 4; ++j) {
+                    const std::size_t b = b0 + static_cast<std::size_t>(4 * h + j);
+                    const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+                    const __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, load(a.q + 32 * b)), ones);
+                    const __m256 s = _mm256_permutevar8x32_ps(
+                        P[h],
+                        _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1));
+                    acc[j & 1][r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(i), acc[j & 1][r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]) - avx2_reduce(mn[0][r], mn[1][r]);
+}
+
+// VNNI, Q2_K: quarter v per zmm as Q6_K (its 32 code bytes in both halves, shifted by 2j); the
+// mins against the activations' half-block sums (lane s) into mn.
+template <int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni_q2k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q2_k::block_bytes;
+    __m512 acc[R], mn[R];
+    for (int r = 0; r < R; ++r) acc[r] = mn[r] = _mm512_setzero_ps();
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i shift[2];  // quarter 2h + u: bits 4u (elements 0-31), 4u + 2 (32-63)
+    for (int u = 0; u < 2; ++u)
+        shift[u] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(static_cast<short>(4 * u)),
+                                            _mm256_set1_epi16(static_cast<short>(4 * u + 2)), 1);
+    const __m512i dx_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m512i sidx[4];
+    for (int v = 0; v < 4; ++v)
+        sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
+                                   _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        __m512i x[4];
+        for (int v = 0; v < 4; ++v)
+            x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * (b0 + 2 * static_cast<std::size_t>(v)));
+        const __m512 dx = _mm512_maskz_permutexvar_ps(k16, dx_idx, _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0));
+        const std::byte* s = a.s + 32 * b0;
+        const __m512i halves =
+            pair_sums(pair_sums(_mm512_maskz_loadu_epi32(k16, s), _mm512_maskz_loadu_epi32(k16, s + 64)),
+                      pair_sums(_mm512_maskz_loadu_epi32(k16, s + 128), _mm512_maskz_loadu_epi32(k16, s + 192)));
+        const __m512 T = _mm512_mul_ps(dx, _mm512_maskz_cvtepi32_ps(k16, halves));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 80)));
+            const __m512 dmin = _mm512_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 82)));
+            const __m512i sc = _mm512_maskz_cvtepu8_epi32(k16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+            const __m512 P = _mm512_mul_ps(
+                _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k16, _mm512_and_si512(sc, _mm512_set1_epi32(15))), d), dx);
+            const __m512 DM = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k16, _mm512_maskz_srli_epi32(k16, sc, 4)), dmin);
+            mn[r] = _mm512_fmadd_ps(DM, T, mn[r]);
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m512i q = _mm512_maskz_broadcast_i64x4(
+                    0xff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 + 32 * h)));
+                RWKV_CPU_UNROLL(2)
+                for (int u = 0; u < 2; ++u) {
+                    const int v = 2 * h + u;
+                    const __m512i codes = _mm512_and_si512(_mm512_maskz_srlv_epi16(k64 >> 32, q, shift[u]), m3);
+                    const __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, x[v]);
+                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, sidx[v], P),
+                                             _mm512_maskz_cvtepi32_ps(k16, i), acc[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]) - vnni_reduce(mn[r]);
+}
+
+// Q3_K: the 16 signed 6-bit scales of a super-block, as int8.
+RWKV_Q8A_AVX2_TARGET inline __m128i q3k_scales_i8(const std::byte* blk) {
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 94));  // bytes 96.. at 2..
+    const __m128i m4 = _mm_set1_epi8(15), m3 = _mm_set1_epi8(3);
+    const __m128i b = _mm_srli_si128(sc, 2);  // scales[0..11] in bytes 0..11
+    const __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(b, m4), _mm_and_si128(_mm_srli_epi16(b, 4), m4));
+    const __m128i t = _mm_shuffle_epi8(b, _mm_setr_epi8(8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11));
+    const __m128i a0 = _mm_and_si128(t, m3), a1 = _mm_and_si128(_mm_srli_epi16(t, 2), m3);
+    const __m128i a2 = _mm_and_si128(_mm_srli_epi16(t, 4), m3), a3 = _mm_and_si128(_mm_srli_epi16(t, 6), m3);
+    const __m128i hi = _mm_blend_epi32(_mm_blend_epi32(a0, a1, 0x2), _mm_blend_epi32(a2, a3, 0x8), 0xc);
+    return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+}
+
+// AVX2, Q3_K: as Q6_K (one activation block per ymm), codes = 2 low bits | hmask bit << 2, the
+// −4 through −4·lane sums.
+template <int R>
+RWKV_Q8A_AVX2_TARGET void rows_avx2_q3k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q3_k::block_bytes;
+    __m256 acc[2][R];
+    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1), four = _mm256_set1_epi8(4);
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
+        const __m256 dx_a = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+        const __m256 dx_b = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 108)));
+            const __m128i sc = q3k_scales_i8(p);
+            const __m256 P[2] = {
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), d), dx_a),
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), d), dx_b)};
+            const __m256i hm = load(p);
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = load(p + 32 + 32 * h);
+                RWKV_CPU_UNROLL(4)
+                for (int j = 0; j < 4; ++j) {
+                    const std::size_t b = b0 + static_cast<std::size_t>(4 * h + j);
+                    const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * h + j)));
+                    const __m256i codes =
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3),
+                                        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four));
+                    __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, load(a.q + 32 * b)), ones);
+                    i = _mm256_sub_epi32(i, _mm256_slli_epi32(load(a.s + 32 * b), 2));
+                    const __m256 s = _mm256_permutevar8x32_ps(
+                        P[h],
+                        _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1));
+                    acc[j & 1][r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(i), acc[j & 1][r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
+}
+
+// VNNI, Q3_K: quarter v per zmm as Q2_K, the hmask bits added as 4, the −4 through the
+// accumulator's start at −4·lane sums.
+template <int R>
+RWKV_Q8A_VNNI_TARGET void rows_vnni_q3k(const std::byte* const* w, const Q8ActView& a, std::size_t nsb,
+                                        float* const* y) {
+    constexpr int BB = weights::q3_k::block_bytes;
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    __m512i shift[2];  // quarter 2h + u: bits 4u (elements 0-31), 4u + 2 (32-63)
+    for (int u = 0; u < 2; ++u)
+        shift[u] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(static_cast<short>(4 * u)),
+                                            _mm256_set1_epi16(static_cast<short>(4 * u + 2)), 1);
+    __m512i hbit[4];  // quarter v = 2h + u: hmask bits 4h + 2u, 4h + 2u + 1
+    for (int v = 0; v < 4; ++v) {
+        const int bitn = 4 * (v >> 1) + 2 * (v & 1);
+        hbit[v] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi8(static_cast<char>(1 << bitn)),
+                                           _mm256_set1_epi8(static_cast<char>(1 << (bitn + 1))), 1);
+    }
+    const __m512i dx_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m512i sidx[4];
+    for (int v = 0; v < 4; ++v)
+        sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
+                                   _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::size_t b0 = 8 * sb;
+        __m512i x[4], init[4];
+        for (int v = 0; v < 4; ++v) {
+            const std::size_t b = b0 + 2 * static_cast<std::size_t>(v);
+            x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * b);
+            init[v] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_maskz_slli_epi32(k16, _mm512_maskz_loadu_epi32(k16, a.s + 32 * b), 2));
+        }
+        const __m512 dx = _mm512_maskz_permutexvar_ps(k16, dx_idx, _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0));
+        RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            const std::byte* p = w[r] + sb * BB;
+            qmv_detail::prefetch_range(p, BB);
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 108)));
+            const __m512 P = _mm512_mul_ps(
+                _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(k16, _mm512_maskz_cvtepi8_epi32(k16, q3k_scales_i8(p))), d), dx);
+            const __m512i hm =
+                _mm512_maskz_broadcast_i64x4(0xff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+            RWKV_CPU_UNROLL(2)
+            for (int h = 0; h < 2; ++h) {
+                const __m512i q = _mm512_maskz_broadcast_i64x4(
+                    0xff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 + 32 * h)));
+                RWKV_CPU_UNROLL(2)
+                for (int u = 0; u < 2; ++u) {
+                    const int v = 2 * h + u;
+                    __m512i codes = _mm512_and_si512(_mm512_maskz_srlv_epi16(k64 >> 32, q, shift[u]), m3);
+                    codes = _mm512_mask_add_epi8(codes, _mm512_test_epi8_mask(hm, hbit[v]), codes, four);
+                    const __m512i i = _mm512_dpbusd_epi32(init[v], codes, x[v]);
+                    acc[r] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(k16, sidx[v], P),
+                                             _mm512_maskz_cvtepi32_ps(k16, i), acc[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
+}
 #endif  // RWKV_MATVEC_X86
 
 // The leaf an Isa gets: 2 = VNNI, 1 = AVX2, 0 = plain.
@@ -588,6 +1276,56 @@ inline int leaf(Isa isa) {
     isa = qmv_detail::usable(isa);
     if (isa == Isa::avx512 && avx512_vnni_supported()) return 2;
     return isa == Isa::generic ? 0 : 1;
+}
+
+template <class F>
+void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, int row_end, int lf) {
+    const auto nsb = static_cast<std::size_t>(W.cols / F::block_elems);
+    constexpr bool six = std::is_same_v<F, weights::q6_k>, two = std::is_same_v<F, weights::q2_k>,
+                   three = std::is_same_v<F, weights::q3_k>;
+#if RWKV_MATVEC_X86
+    if (lf == 2)
+        return qmv_detail::for_row_groups(W, y, row_begin, row_end,
+                                          [&](const std::byte* const* w, float* const* o, int n) {
+                                              if constexpr (six) {
+                                                  if (n == 8) rows_vnni_q6k<8>(w, a, nsb, o);
+                                                  else rows_vnni_q6k<1>(w, a, nsb, o);
+                                              } else if constexpr (two) {
+                                                  if (n == 8) rows_vnni_q2k<8>(w, a, nsb, o);
+                                                  else rows_vnni_q2k<1>(w, a, nsb, o);
+                                              } else if constexpr (three) {
+                                                  if (n == 8) rows_vnni_q3k<8>(w, a, nsb, o);
+                                                  else rows_vnni_q3k<1>(w, a, nsb, o);
+                                              } else {
+                                                  if (n == 8) rows_vnni_k4<F, 8>(w, a, nsb, o);
+                                                  else rows_vnni_k4<F, 1>(w, a, nsb, o);
+                                              }
+                                          });
+    if (lf == 1)
+        return qmv_detail::for_row_groups(W, y, row_begin, row_end,
+                                          [&](const std::byte* const* w, float* const* o, int n) {
+                                              if constexpr (six) {
+                                                  if (n == 8) rows_avx2_q6k<8>(w, a, nsb, o);
+                                                  else rows_avx2_q6k<1>(w, a, nsb, o);
+                                              } else if constexpr (two) {
+                                                  if (n == 8) rows_avx2_q2k<8>(w, a, nsb, o);
+                                                  else rows_avx2_q2k<1>(w, a, nsb, o);
+                                              } else if constexpr (three) {
+                                                  if (n == 8) rows_avx2_q3k<8>(w, a, nsb, o);
+                                                  else rows_avx2_q3k<1>(w, a, nsb, o);
+                                              } else {
+                                                  if (n == 8) rows_avx2_k4<F, 8>(w, a, nsb, o);
+                                                  else rows_avx2_k4<F, 1>(w, a, nsb, o);
+                                              }
+                                          });
+#endif
+    (void)lf;
+    for (int r = row_begin; r < row_end; ++r) {
+        if constexpr (six) y[r] = row_plain_q6k(W.row(r), a, nsb);
+        else if constexpr (two) y[r] = row_plain_q2k(W.row(r), a, nsb);
+        else if constexpr (three) y[r] = row_plain_q3k(W.row(r), a, nsb);
+        else y[r] = row_plain_k4<F>(W.row(r), a, nsb);
+    }
 }
 
 template <class F>
@@ -650,7 +1388,8 @@ inline void q8act_rows(const Weight& W, const Q8ActView& a, float* y, int row_be
     const int lf = q8a_detail::leaf(isa);
     weights::visit_format(W.type, [&](auto f) {
         using F = decltype(f);
-        if constexpr (q8act_format_v<F>) q8a_detail::rows_typed<F>(W, a, y, row_begin, row_end, lf);
+        if constexpr (q8a_detail::kquant_v<F>) q8a_detail::rows_typed_k<F>(W, a, y, row_begin, row_end, lf);
+        else if constexpr (q8act_format_v<F>) q8a_detail::rows_typed<F>(W, a, y, row_begin, row_end, lf);
     });
 }
 
