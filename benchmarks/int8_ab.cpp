@@ -5,7 +5,7 @@
 // idle machine's wall rate) compared, median over the rounds.
 //
 //   build/benchmarks/rwkv-int8-ab [--threads N] [--rounds N] [--shape finch0b4|eagle0b4|finch1b6]
-//                                 [--types q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl]
+//                                 [--types q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl,q2_k,q3_k,q4_k,q5_k,q6_k]
 
 #include <rwkv/model.hpp>
 
@@ -62,7 +62,7 @@ void run(const bench::Shape& shape, const char* name, int threads, int rounds) {
 
 int main(int argc, char** argv) {
     int threads = 1, rounds = 7;
-    std::string shape = "finch0b4", types = "q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl";
+    std::string shape = "finch0b4", types = "q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl,q2_k,q3_k,q4_k,q5_k,q6_k";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--threads" && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
             const bool help = a == "--help" || a == "-h";
             std::fprintf(help ? stdout : stderr,
                          "usage: rwkv-int8-ab [--threads N] [--rounds N] [--shape finch0b4|eagle0b4|finch1b6] "
-                         "[--types q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl]\n");
+                         "[--types q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl,q2_k,q3_k,q4_k,q5_k,q6_k]\n");
             return help ? 0 : 2;
         }
     }
