@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -229,8 +230,15 @@ int main(int argc, char** argv) {
         if (a == "--shapes" && i + 1 < argc) shapes = argv[++i];
         else if (a == "--types" && i + 1 < argc) types = argv[++i];
         else if (a == "--on-load" && i + 1 < argc) on_load = argv[++i];
-        else if (a == "--steps" && i + 1 < argc) steps = std::stoi(argv[++i]);
-        else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
+        else if (a == "--steps" && i + 1 < argc) {
+            // Whole number in [1, 1e6]: std::stoi would abort on "x" and accept "8x" or negatives.
+            const std::string v = argv[++i];
+            const auto r = std::from_chars(v.data(), v.data() + v.size(), steps);
+            if (r.ec != std::errc{} || r.ptr != v.data() + v.size() || steps < 1 || steps > 1'000'000) {
+                std::fprintf(stderr, "rwkv-memory: --steps expects an integer in [1, 1000000], got '%s'\n", v.c_str());
+                return 2;
+            }
+        } else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
         else if (a == "--detail") detail = true;
         else {
             const bool help = a == "--help" || a == "-h";

@@ -61,7 +61,7 @@ const char* commands = "Commands: /reset  /save FILE  /load FILE  /quit   (Ctrl-
 void print_help() {
     std::printf(
         "usage: rwkv-chat [-m PATH] [--vocab PATH] [-n MAX_REPLY_TOKENS] [sampling flags] [--state-in FILE]\n"
-        "                 [--state-out FILE] [-t N]\n"
+        "                 [--state-out FILE] [-t N] [--activations MODE]\n"
         "Chat in the World format (User: / Assistant:), the conversation's state kept across turns.\n"
         "Type a message and press enter. %s\n"
         "  -m, --model PATH          model file or Hugging Face folder (.pth, .gguf, .safetensors,\n"
@@ -71,9 +71,10 @@ void print_help() {
         "      --state-in FILE       continue a saved conversation (from /save or --state-out)\n"
         "      --state-out FILE      save the conversation on exit (end of input, /quit, Ctrl-C); checked first\n"
         "  -t, --threads N           threads (default: all %u hardware threads; more are capped)\n"
+        "%s"
         "  -h, --help                this text\n"
         "      --version             the library version\n\n%s",
-        commands, RWKV_DEMO_MODEL_NAME, std::max(1u, std::thread::hardware_concurrency()),
+        commands, RWKV_DEMO_MODEL_NAME, std::max(1u, std::thread::hardware_concurrency()), cli::activations_help(),
         cli::sampling_help(default_sampling()).c_str());
 }
 
@@ -81,6 +82,7 @@ struct Options {
     std::string model, vocab, state_in, state_out;
     long long max_tokens = 500;
     int threads = 0;
+    cli::Activations activations = cli::Activations::exact;
     rwkv::SamplerSettings sampling = default_sampling();
     bool have_seed = false;
 };
@@ -97,6 +99,7 @@ Options parse(int argc, char** argv) {
         else if (f == "--state-in") o.state_in = a.value();
         else if (f == "--state-out") o.state_out = a.value();
         else if (f == "--threads" || f == "-t") o.threads = static_cast<int>(cli::parse_int(f, a.value(), 1, 1 << 20));
+        else if (f == "--activations") o.activations = cli::parse_activations(f, a.value());
         else if (f == "-h" || f == "--help") {
             print_help();
             std::exit(0);
@@ -137,6 +140,7 @@ int chat(const Options& o) {
     const auto t_load = std::chrono::steady_clock::now();
     auto engine = cli::load_model(o.model, true);
     if (o.threads > 0) engine.set_threads(o.threads);
+    cli::apply_activations(prog, engine, o.activations);
     const double load_s = cli::seconds_since(t_load);
     rwkv::Session session(engine, cli::pick_tokenizer(o.vocab, engine.config().vocab_size, o.model), o.sampling);
     if (!o.state_in.empty()) {

@@ -50,6 +50,50 @@ inline bool parse_sampling_flag(Args& a, rwkv::SamplerSettings& s, bool& have_se
     return true;
 }
 
+// --activations MODE: the loaded model's opt-in numeric modes (Model::set_bf16_activations,
+// Model::set_int8_activations). Both change logits (bf16 / int8 rounding of the inputs of the matrix
+// products), so `exact` (fp32 activations) is the default.
+enum class Activations { exact, bf16, int8 };
+
+inline const char* activations_name(Activations a) {
+    return a == Activations::bf16 ? "bf16" : a == Activations::int8 ? "int8" : "exact";
+}
+
+inline Activations parse_activations(const std::string& flag, const std::string& v) {
+    for (Activations a : {Activations::exact, Activations::bf16, Activations::int8})
+        if (v == activations_name(a)) return a;
+    throw usage_error(flag + " expects exact, bf16 or int8, got '" + v + "'");
+}
+
+inline const char* activations_help() {
+    return "      --activations MODE    exact (default: fp32, matches the reference), bf16 (bf16 weights:\n"
+           "                            bf16 inputs to their matrix products, AVX512-BF16) or int8 (block-format\n"
+           "                            weights such as Q8_0 or Q4_K: int8 inputs to decoding's products, VNNI);\n"
+           "                            bf16 and int8 are faster and move logits slightly\n";
+}
+
+// Sets the mode on the model. The modes touch only some weight formats: when none of the model's
+// large matrices is one of them (weight_type() lists their formats), a note on stderr says so,
+// since the flag then changes nothing (at most the bf16 LoRAs of an x060 model for bf16).
+inline void apply_activations(const char* prog, rwkv::AnyModel& m, Activations a) {
+    if (a == Activations::exact) return;
+    if (a == Activations::bf16) m.set_bf16_activations(true);
+    else m.set_int8_activations(true);
+    const std::string types = m.weight_type();
+    bool affected = false;
+    if (a == Activations::bf16) {
+        affected = types.find("BF16") != std::string::npos || types.find("bfloat16") != std::string::npos;
+    } else {
+        for (const char* f : {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
+            affected = affected || types.find(f) != std::string::npos;
+    }
+    if (!affected)
+        std::fprintf(stderr,
+                     "%s: note: --activations %s applies to %s matrices; this model's are %s, so it changes %s\n", prog,
+                     activations_name(a), a == Activations::bf16 ? "bf16" : "block-format (Q8_0, Q4_K, ...)",
+                     types.c_str(), a == Activations::bf16 ? "at most its bf16 LoRAs" : "nothing");
+}
+
 // A whole input file (the prompt); a missing or unreadable one is an rwkv::error naming it (exit status 1,
 // like a missing --model or --vocab).
 inline std::string read_file(const std::string& path, const char* what) {
@@ -150,11 +194,14 @@ inline void print_banner(const char* prog, const std::string& path, const rwkv::
                          const rwkv::AnyTokenizer& tok, double load_s) {
     const rwkv::Config& c = m.config();
     std::fprintf(stderr,
-                 "%s: %s | %s | L%d C%d H%d N%d V%d | %s weights | %s tokenizer | %d threads | %.0f MiB resident | "
+                 "%s: %s | %s | L%d C%d H%d N%d V%d | %s weights%s | %s tokenizer | %d threads | %.0f MiB resident | "
                  "loaded in %.2f s\n",
                  prog, std::filesystem::path(path).filename().c_str(), rwkv::version_name(c.version), c.n_layer,
-                 c.n_embd, c.n_head, c.head_size, c.vocab_size, m.weight_type().c_str(), tok.kind(), m.threads(),
-                 rss_mib(), load_s);
+                 c.n_embd, c.n_head, c.head_size, c.vocab_size, m.weight_type().c_str(),
+                 m.int8_activations()   ? ", int8 activations"
+                 : m.bf16_activations() ? ", bf16 activations"
+                                        : "",
+                 tok.kind(), m.threads(), rss_mib(), load_s);
 }
 
 // A progress line on stderr for prompts long enough to be fed in slices (Session::prompt).

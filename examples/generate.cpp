@@ -27,7 +27,7 @@ rwkv::SamplerSettings default_sampling() {
 void print_help() {
     std::printf(
         "usage: rwkv-generate [-m PATH] [--vocab PATH] [-p TEXT | -f PATH] [-n N] [sampling flags]\n"
-        "                     [--state-in FILE] [--state-out FILE] [-t N]\n"
+        "                     [--state-in FILE] [--state-out FILE] [-t N] [--activations MODE]\n"
         "Streams the model's continuation of the prompt to stdout; diagnostics go to stderr.\n"
         "With no arguments at all: the demo model continues \"%s\".\n\n"
         "  -m, --model PATH          model file or Hugging Face folder (.pth, .gguf, .safetensors,\n"
@@ -39,10 +39,11 @@ void print_help() {
         "      --state-in FILE       continue a session saved by --state-out (or a bare state file)\n"
         "      --state-out FILE      save the session (state, logits, sampler) after generating; checked first\n"
         "  -t, --threads N           threads (default: all %u hardware threads; more are capped)\n"
+        "%s"
         "  -h, --help                this text\n"
         "      --version             the library version\n\n%s",
         default_prompt, RWKV_DEMO_MODEL_NAME, std::max(1u, std::thread::hardware_concurrency()),
-        cli::sampling_help(default_sampling()).c_str());
+        cli::activations_help(), cli::sampling_help(default_sampling()).c_str());
 }
 
 struct Options {
@@ -50,6 +51,7 @@ struct Options {
     bool have_prompt = false;
     long long max_tokens = 200;
     int threads = 0;
+    cli::Activations activations = cli::Activations::exact;
     rwkv::SamplerSettings sampling = default_sampling();
     bool have_seed = false;
 };
@@ -69,6 +71,7 @@ Options parse(int argc, char** argv) {
         else if (f == "--state-in") o.state_in = a.value();
         else if (f == "--state-out") o.state_out = a.value();
         else if (f == "--threads" || f == "-t") o.threads = static_cast<int>(cli::parse_int(f, a.value(), 1, 1 << 20));
+        else if (f == "--activations") o.activations = cli::parse_activations(f, a.value());
         else if (f == "-h" || f == "--help") {
             print_help();
             std::exit(0);
@@ -94,6 +97,7 @@ int run(const Options& o) {
     const auto t_load = std::chrono::steady_clock::now();
     auto engine = cli::load_model(o.model, true);
     if (o.threads > 0) engine.set_threads(o.threads);
+    cli::apply_activations(prog, engine, o.activations);
     const double load_s = cli::seconds_since(t_load);
     rwkv::Session session(engine, cli::pick_tokenizer(o.vocab, engine.config().vocab_size, o.model), o.sampling);
     if (!o.state_in.empty()) {

@@ -53,6 +53,7 @@ struct Options {
     std::string model, vocab, host = "127.0.0.1";
     int port = 8080;
     int threads = 0;
+    cli::Activations activations = cli::Activations::exact;
     std::size_t max_sessions = 16;  // requests decoded together
     std::size_t max_queue = 64;     // requests waiting for a slot; more get 429
     std::size_t max_tokens = 4096;  // per request
@@ -67,7 +68,7 @@ struct Options {
 void print_help() {
     const Options d;
     std::printf(
-        "usage: rwkv-server [-m PATH] [--vocab PATH] [--host ADDR] [--port N] [-t N] [limits]\n"
+        "usage: rwkv-server [-m PATH] [--vocab PATH] [--host ADDR] [--port N] [-t N] [--activations MODE] [limits]\n"
         "An OpenAI-compatible HTTP server: POST /v1/completions, POST /v1/chat/completions (SSE streaming or\n"
         "not), GET /v1/models, GET /health. Concurrent requests are decoded together; the states of recent\n"
         "prompts are cached, so the next turn of a chat prefills only the new message.\n\n"
@@ -76,6 +77,7 @@ void print_help() {
         "      --host ADDR           address to listen on (default %s)\n"
         "      --port N              port (default %d; 0 = any free port, printed on stderr)\n"
         "  -t, --threads N           model threads (default: all %u hardware threads)\n"
+        "%s"
         "      --max-sessions N      requests generating at once (default %zu)\n"
         "      --max-queue N         requests waiting for a slot before 429 (default %zu)\n"
         "      --max-tokens N        most tokens a request may generate (default %zu)\n"
@@ -88,9 +90,9 @@ void print_help() {
         "      --shutdown-timeout S  on SIGTERM/SIGINT, running requests get S seconds to finish (default %g)\n"
         "  -h, --help                this text\n"
         "      --version             the library version\n",
-        RWKV_DEMO_MODEL_NAME, d.host.c_str(), d.port, std::max(1u, std::thread::hardware_concurrency()), d.max_sessions,
-        d.max_queue, d.max_tokens, d.max_prompt_tokens, d.max_body_mb, d.timeout_s, d.cache_mb, d.prefill_chunk,
-        d.shutdown_timeout_s);
+        RWKV_DEMO_MODEL_NAME, d.host.c_str(), d.port, std::max(1u, std::thread::hardware_concurrency()),
+        cli::activations_help(), d.max_sessions, d.max_queue, d.max_tokens, d.max_prompt_tokens, d.max_body_mb,
+        d.timeout_s, d.cache_mb, d.prefill_chunk, d.shutdown_timeout_s);
 }
 
 Options parse(int argc, char** argv) {
@@ -106,6 +108,7 @@ Options parse(int argc, char** argv) {
         else if (f == "--host") o.host = a.value();
         else if (f == "--port") o.port = static_cast<int>(size(0, 65535));
         else if (f == "--threads" || f == "-t") o.threads = static_cast<int>(size(1, 1 << 20));
+        else if (f == "--activations") o.activations = cli::parse_activations(f, a.value());
         else if (f == "--max-sessions") o.max_sessions = size(1, 4096);
         else if (f == "--max-queue") o.max_queue = size(0, 1 << 20);
         else if (f == "--max-tokens") o.max_tokens = size(1, 1'000'000'000);
@@ -780,6 +783,7 @@ int run(const Options& o) {
     const auto t_load = clock_type::now();
     auto model = cli::load_model(o.model, true);
     if (o.threads > 0) model.set_threads(o.threads);
+    cli::apply_activations(prog, model, o.activations);
     auto tok = cli::pick_tokenizer(o.vocab, model.config().vocab_size, o.model);
     cli::print_banner(prog, o.model, model, tok, cli::seconds_since(t_load));
     const std::string model_id = std::filesystem::path(o.model).stem().string();

@@ -80,6 +80,20 @@ RWKV_API rwkv_status rwkv_model_get_info(const rwkv_model* model, rwkv_model_inf
 /* Threads used by forward (n >= 1; the calling thread counts). Shared by every session of the model. */
 RWKV_API rwkv_status rwkv_model_set_threads(rwkv_model* model, int n_threads);
 
+/* Numeric mode of the matrix products' inputs (rwkv::Model::set_bf16_activations / set_int8_activations).
+ * The two opt-in modes are faster and move logits slightly, so EXACT is the default. */
+typedef enum rwkv_activations {
+    RWKV_ACTIVATIONS_EXACT = 0, /* fp32 inputs everywhere: matches the reference implementation */
+    RWKV_ACTIVATIONS_BF16 = 1,  /* bf16 matrices: inputs rounded to bf16, prefill and decoding (~1e-2) */
+    RWKV_ACTIVATIONS_INT8 = 2   /* block-format matrices (Q8_0, Q4_0, ..., Q6_K): inputs quantized to int8
+                                   per 32 values when decoding; max |logit change| up to ~0.6 */
+} rwkv_activations;
+/* Sets the mode for every session and state of the model (like the thread count: not while a forward of
+ * this model is running). A mode that touches none of the model's formats is accepted and changes nothing.
+ * RWKV_ERROR_INVALID_ARGUMENT for a value outside the enum. */
+RWKV_API rwkv_status rwkv_model_set_activations(rwkv_model* model, rwkv_activations mode);
+RWKV_API rwkv_status rwkv_model_get_activations(const rwkv_model* model, rwkv_activations* out);
+
 /* Text -> ids. Writes up to `capacity` ids and the count to *n_ids; RWKV_ERROR_BUFFER_TOO_SMALL (with
  * *n_ids = the count needed) when they do not fit. ids may be NULL when capacity is 0. */
 RWKV_API rwkv_status rwkv_tokenize(const rwkv_model* model, const char* text, size_t text_len, int32_t* ids,

@@ -168,6 +168,32 @@ rwkv_status rwkv_model_set_threads(rwkv_model* model, int n_threads) {
     });
 }
 
+rwkv_status rwkv_model_set_activations(rwkv_model* model, rwkv_activations mode) {
+    return guard("rwkv_model_set_activations", [&] {
+        need(model, "model");
+        const int m = static_cast<int>(mode);
+        if (m < RWKV_ACTIVATIONS_EXACT || m > RWKV_ACTIVATIONS_INT8)
+            throw bad_argument{"mode must be RWKV_ACTIVATIONS_EXACT, _BF16 or _INT8, got " + std::to_string(m)};
+        // One mode at a time: turn the other off first, so a refused mode leaves the old one in place.
+        if (mode != RWKV_ACTIVATIONS_BF16) model->model.set_bf16_activations(false);
+        if (mode != RWKV_ACTIVATIONS_INT8) model->model.set_int8_activations(false);
+        if (mode == RWKV_ACTIVATIONS_BF16) model->model.set_bf16_activations(true);
+        if (mode == RWKV_ACTIVATIONS_INT8) model->model.set_int8_activations(true);
+        return RWKV_OK;
+    });
+}
+
+rwkv_status rwkv_model_get_activations(const rwkv_model* model, rwkv_activations* out) {
+    return guard("rwkv_model_get_activations", [&] {
+        need(model, "model");
+        need(out, "out");
+        *out = model->model.int8_activations()   ? RWKV_ACTIVATIONS_INT8
+               : model->model.bf16_activations() ? RWKV_ACTIVATIONS_BF16
+                                                 : RWKV_ACTIVATIONS_EXACT;
+        return RWKV_OK;
+    });
+}
+
 rwkv_status rwkv_tokenize(const rwkv_model* model, const char* text, size_t text_len, int32_t* ids, size_t capacity,
                           size_t* n_ids) {
     return guard("rwkv_tokenize", [&] {

@@ -20,7 +20,7 @@ foreach(scenario IN ITEMS generate_golden_greedy generate_bad_flags generate_mis
                           generate_no_arguments generate_help_version generate_short_flags
                           generate_output_checked_first generate_prefill_progress chat_sigint install_programs
                           quantize_info_x052 help_version_all info_flags quantize_flags float_ranges
-                          missing_files_all)
+                          missing_files_all activations_flag)
     add_test(NAME cli_${scenario}
         COMMAND ${CMAKE_COMMAND} -DSCENARIO=${scenario}
             -DGENERATE=$<TARGET_FILE:rwkv-generate>

@@ -1,4 +1,4 @@
-/* The C API from C11: loading (and its errors), model info, threads, tokenize/detokenize with buffer
+/* The C API from C11: loading (and its errors), model info, threads, activation modes, tokenize/detokenize with buffer
  * sizing, forward vs forward_batch, states, sessions (generate with a callback and stop strings, fork,
  * chat, save/load continuing exactly), and NULL handling. argv[1]: a byte-level model (the demo model). */
 #include <rwkv.h>
@@ -100,6 +100,37 @@ int main(int argc, char** argv) {
     CHECK(worst < 1e-4f);
     CHECK(rwkv_forward(model, a, &bad, 1, single) == RWKV_ERROR);
     CHECK(strstr(rwkv_last_error(), "300") != NULL);
+
+    /* Activation modes. The model is bf16: bf16 inputs move the logits a little; int8 touches only
+     * block formats, so here it changes nothing; exact again gives the exact logits back. */
+    rwkv_activations mode = RWKV_ACTIVATIONS_INT8;
+    CHECK(rwkv_model_get_activations(model, &mode) == RWKV_OK && mode == RWKV_ACTIVATIONS_EXACT);
+    CHECK(rwkv_model_set_activations(model, (rwkv_activations)7) == RWKV_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(rwkv_last_error(), "got 7") != NULL);
+    CHECK(rwkv_model_set_activations(NULL, RWKV_ACTIVATIONS_EXACT) == RWKV_ERROR_INVALID_ARGUMENT);
+    CHECK(rwkv_model_get_activations(model, NULL) == RWKV_ERROR_INVALID_ARGUMENT);
+    {
+        float* probe = malloc(4 * V * sizeof(float));
+        const rwkv_activations modes[4] = {RWKV_ACTIVATIONS_EXACT, RWKV_ACTIVATIONS_BF16, RWKV_ACTIVATIONS_INT8,
+                                           RWKV_ACTIVATIONS_EXACT};
+        for (int m = 0; m < 4; ++m) {
+            rwkv_state* p = NULL;
+            CHECK(rwkv_model_set_activations(model, modes[m]) == RWKV_OK);
+            CHECK(rwkv_model_get_activations(model, &mode) == RWKV_OK && mode == modes[m]);
+            CHECK(rwkv_state_copy(a2, &p) == RWKV_OK);
+            CHECK(rwkv_forward(model, p, next, 1, probe + (size_t)m * V) == RWKV_OK);
+            rwkv_state_free(p);
+        }
+        float bf16_diff = 0.0f, int8_diff = 0.0f, exact_diff = 0.0f;
+        for (size_t i = 0; i < V; ++i) {
+            bf16_diff = fmaxf(bf16_diff, fabsf(probe[V + i] - probe[i]));
+            int8_diff = fmaxf(int8_diff, fabsf(probe[2 * V + i] - probe[i]));
+            exact_diff = fmaxf(exact_diff, fabsf(probe[3 * V + i] - probe[i]));
+        }
+        CHECK(bf16_diff > 0.0f && bf16_diff < 0.5f);
+        CHECK(int8_diff == 0.0f && exact_diff == 0.0f);
+        free(probe);
+    }
     CHECK(rwkv_state_save(a, state_file) == RWKV_OK);
     CHECK(rwkv_state_load(b, state_file) == RWKV_OK);
     CHECK(rwkv_state_load(b, "/nonexistent/s.state") == RWKV_ERROR);
