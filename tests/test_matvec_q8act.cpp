@@ -94,6 +94,67 @@ std::vector<float> rows_of(const Weight& W, const std::vector<std::byte>& buf, i
     return y;
 }
 
+// Every SIMD leaf gives the plain leaf's bits, over the whole row range and split at row 13.
+void check_leaves_match_plain(const Weight& W, const std::vector<std::byte>& buf, const std::vector<float>& plain) {
+    const int rows = W.rows;
+    for (Isa isa : fast_isas()) {
+        INFO(isa_name(isa));
+        CHECK(same_bits(rows_of(W, buf, 0, rows, isa), plain));
+        auto split = rows_of(W, buf, 0, 13, isa);
+        const auto rest = rows_of(W, buf, 13, rows, isa);
+        std::copy(rest.begin() + 13, rest.end(), split.begin() + 13);
+        CHECK(same_bits(split, plain));
+    }
+}
+
+// Through the dispatch: 1 and 2 threads give the fastest leaf's bits; batches of each size in
+// batch_sizes (x as one of their vectors), with and without a pool, give each vector what a
+// single product gives it.
+void check_dispatch(const Weight& W, const std::vector<float>& x, const std::vector<std::byte>& buf,
+                    std::initializer_list<int> batch_sizes, std::mt19937& rng) {
+    const int rows = W.rows, cols = W.cols;
+    ThreadPool pool(2);
+    std::vector<std::byte> scratch;
+    std::vector<float> y1(static_cast<std::size_t>(rows)), y2(static_cast<std::size_t>(rows));
+    q8act_matvec(W, x.data(), y1.data(), nullptr, scratch);
+    q8act_matvec(W, x.data(), y2.data(), &pool, scratch);
+    CHECK(same_bits(y1, y2));
+    CHECK(same_bits(y1, rows_of(W, buf, 0, rows, active_isa())));
+    for (int n : batch_sizes) {
+        auto X = random_x(static_cast<std::size_t>(n * cols), rng);
+        std::copy(x.begin(), x.end(), X.begin() + cols);
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            std::vector<float> Y(static_cast<std::size_t>(n * rows));
+            q8act_matvec_batch(W, X.data(), n, Y.data(), p, scratch);
+            for (int v = 0; v < n; ++v) {
+                std::vector<float> one(static_cast<std::size_t>(rows));
+                q8act_matvec(W, X.data() + static_cast<std::size_t>(v) * cols, one.data(), nullptr, scratch);
+                CHECK(same_bits(std::vector<float>(Y.begin() + v * rows, Y.begin() + (v + 1) * rows), one));
+            }
+        }
+    }
+}
+
+// A NaN or an Inf at activation `at` makes every output NaN, on every leaf.
+template <std::size_t N>
+void check_nonfinite_poisons(const dtype (&types)[N], int rows, int cols, int at, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    for (dtype t : types) {
+        INFO(dtype_name(t));
+        const Weight W = random_weight(t, rows, cols, rng);
+        for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+            auto x = random_x(static_cast<std::size_t>(cols), rng);
+            x[static_cast<std::size_t>(at)] = bad;
+            std::vector<std::byte> scratch;
+            std::vector<float> y(static_cast<std::size_t>(rows));
+            for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {
+                q8act_matvec(W, x.data(), y.data(), nullptr, scratch, isa);
+                for (float v : y) CHECK(std::isnan(v));
+            }
+        }
+    }
+}
+
 // The quantized product in double: Σ_b dw·dx·Σ w·q (+ m·dx·Σ q), w the format's integer codes;
 // mag: the same sum of absolute terms (what fp32 rounding errors scale with).
 std::vector<double> double_reference(const Weight& W, const std::vector<std::byte>& buf, std::vector<double>& mag) {
@@ -213,53 +274,14 @@ TEST_CASE("int8 activations: SIMD leaves are bit for bit the plain leaf; plain m
                 // fp32: one rounding of each scale product, ≤ nb / 2 + 4 roundings of each slot's sum.
                 CHECK(std::abs(plain[i] - ref[i]) <= (nb + 8) * 0x1p-24 * mag[i] + 1e-35);
             }
-            for (Isa isa : fast_isas()) {
-                INFO(isa_name(isa));
-                CHECK(same_bits(rows_of(W, buf, 0, rows, isa), plain));
-                // Any row split: the same rows.
-                auto split = rows_of(W, buf, 0, 13, isa);
-                const auto rest = rows_of(W, buf, 13, rows, isa);
-                std::copy(rest.begin() + 13, rest.end(), split.begin() + 13);
-                CHECK(same_bits(split, plain));
-            }
-            // Through the dispatch: 1 and 2 threads, batched = singles.
-            ThreadPool pool(2);
-            std::vector<std::byte> scratch;
-            std::vector<float> y1(static_cast<std::size_t>(rows)), y2(static_cast<std::size_t>(rows));
-            q8act_matvec(W, x.data(), y1.data(), nullptr, scratch);
-            q8act_matvec(W, x.data(), y2.data(), &pool, scratch);
-            CHECK(same_bits(y1, y2));
-            const auto fast = rows_of(W, buf, 0, rows, active_isa());
-            CHECK(same_bits(y1, fast));
-            const int n = 3;
-            auto X = random_x(static_cast<std::size_t>(n * cols), rng);
-            std::copy(x.begin(), x.end(), X.begin() + cols);
-            std::vector<float> Y(static_cast<std::size_t>(n * rows));
-            q8act_matvec_batch(W, X.data(), n, Y.data(), &pool, scratch);
-            for (int v = 0; v < n; ++v) {
-                std::vector<float> one(static_cast<std::size_t>(rows));
-                q8act_matvec(W, X.data() + static_cast<std::size_t>(v) * cols, one.data(), nullptr, scratch);
-                CHECK(same_bits(std::vector<float>(Y.begin() + v * rows, Y.begin() + (v + 1) * rows), one));
-            }
+            check_leaves_match_plain(W, buf, plain);
+            check_dispatch(W, x, buf, {3}, rng);
         }
     }
 }
 
 TEST_CASE("int8 activations: NaN or Inf in the input makes every output NaN", "[q8act]") {
-    std::mt19937 rng(3);
-    for (dtype t : formats) {
-        const Weight W = random_weight(t, 19, 96, rng);
-        for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
-            auto x = random_x(96, rng);
-            x[40] = bad;
-            std::vector<std::byte> scratch;
-            std::vector<float> y(19);
-            for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {
-                q8act_matvec(W, x.data(), y.data(), nullptr, scratch, isa);
-                for (float v : y) CHECK(std::isnan(v));
-            }
-        }
-    }
+    check_nonfinite_poisons(formats, 19, 96, 40, 3);
 }
 
 namespace {
@@ -355,54 +377,14 @@ TEST_CASE("int8 activations, K-quants: SIMD leaves are bit for bit the plain lea
                 // Against the unquantized product: half an int8 step per activation, plus the above.
                 CHECK(std::abs(plain[i] - exact[i]) <= xmag[i] * (1.0 + 1e-5) + (nb + 8) * 0x1p-24 * mag[i] + 1e-35);
             }
-            for (Isa isa : fast_isas()) {
-                INFO(isa_name(isa));
-                CHECK(same_bits(rows_of(W, buf, 0, rows, isa), plain));
-                auto split = rows_of(W, buf, 0, 13, isa);
-                const auto rest = rows_of(W, buf, 13, rows, isa);
-                std::copy(rest.begin() + 13, rest.end(), split.begin() + 13);
-                CHECK(same_bits(split, plain));
-            }
-            // Through the dispatch: 1 and 2 threads, batched (B up to 10) = singles.
-            ThreadPool pool(2);
-            std::vector<std::byte> scratch;
-            std::vector<float> y1(static_cast<std::size_t>(rows)), y2(static_cast<std::size_t>(rows));
-            q8act_matvec(W, x.data(), y1.data(), nullptr, scratch);
-            q8act_matvec(W, x.data(), y2.data(), &pool, scratch);
-            CHECK(same_bits(y1, y2));
-            CHECK(same_bits(y1, rows_of(W, buf, 0, rows, active_isa())));
-            for (int n : {2, 10}) {
-                auto X = random_x(static_cast<std::size_t>(n * cols), rng);
-                std::copy(x.begin(), x.end(), X.begin() + cols);
-                for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-                    std::vector<float> Y(static_cast<std::size_t>(n * rows));
-                    q8act_matvec_batch(W, X.data(), n, Y.data(), p, scratch);
-                    for (int v = 0; v < n; ++v) {
-                        std::vector<float> one(static_cast<std::size_t>(rows));
-                        q8act_matvec(W, X.data() + static_cast<std::size_t>(v) * cols, one.data(), nullptr, scratch);
-                        CHECK(same_bits(std::vector<float>(Y.begin() + v * rows, Y.begin() + (v + 1) * rows), one));
-                    }
-                }
-            }
+            check_leaves_match_plain(W, buf, plain);
+            check_dispatch(W, x, buf, {2, 10}, rng);
         }
     }
 }
 
 TEST_CASE("int8 activations, K-quants: NaN or Inf in the input makes every output NaN", "[q8act]") {
-    std::mt19937 rng(5);
-    for (dtype t : kformats) {
-        const Weight W = random_weight(t, 19, 512, rng);
-        for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
-            auto x = random_x(512, rng);
-            x[300] = bad;
-            std::vector<std::byte> scratch;
-            std::vector<float> y(19);
-            for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {
-                q8act_matvec(W, x.data(), y.data(), nullptr, scratch, isa);
-                for (float v : y) CHECK(std::isnan(v));
-            }
-        }
-    }
+    check_nonfinite_poisons(kformats, 19, 512, 300, 5);
 }
 
 namespace {

@@ -904,6 +904,35 @@ RWKV_Q8A_VNNI_TARGET inline __m512i block_totals_vnni(const std::byte* s) {
     return pair_sums(z, z);
 }
 
+// The Q6_K, Q2_K and Q3_K VNNI leaves walk a super-block in quarters v = 0..3 (elements
+// 64v..64v + 63, activation blocks 2v and 2v + 1, one per 256-bit half; 4 int32 lanes per sub-block
+// of 16). sidx[v]: lane → sub-block 4v + lane / 4, to pick each lane's scale product.
+RWKV_Q8A_VNNI_TARGET inline void quarter_sub_blocks(__m512i (&sidx)[4]) {
+    for (int v = 0; v < 4; ++v)
+        sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
+                                   _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+}
+
+// The activations of the super-block whose first activation block is b0, per quarter: x[v] the 64
+// int8 values; with OffsetLog2 ≥ 0, init[v] = −2^OffsetLog2 · (lane sums), the integer
+// accumulator's start that takes a code offset (Q6_K's −32, Q3_K's −4) out of the dot products.
+// Returns the 8 blocks' scales, block k's in lanes 2k and 2k + 1.
+template <int OffsetLog2>
+RWKV_Q8A_VNNI_TARGET inline __m512 quarter_activations(const Q8ActView& a, std::size_t b0, __m512i (&x)[4],
+                                                       __m512i (&init)[4]) {
+    for (int v = 0; v < 4; ++v) {
+        const std::size_t b = b0 + 2 * static_cast<std::size_t>(v);
+        x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * b);
+        if constexpr (OffsetLog2 >= 0)
+            init[v] =
+                _mm512_sub_epi32(_mm512_setzero_si512(),
+                                 _mm512_maskz_slli_epi32(k16, _mm512_maskz_loadu_epi32(k16, a.s + 32 * b), OffsetLog2));
+        else init[v] = _mm512_setzero_si512();
+    }
+    const __m512i dx_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    return _mm512_maskz_permutexvar_ps(k16, dx_idx, _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0));
+}
+
 // VNNI, Q4_K / Q5_K: per half h of the super-block, the low nibbles (sub-blocks 4h, 4h + 2) in one
 // zmm and the high nibbles (4h + 1, 4h + 3) in another, slots 8·((s >> 1) & 1) + j.
 template <class F, int R>
@@ -986,21 +1015,11 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q6k(const std::byte* const* w, const Q8ActVi
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl_a = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);  // bits 2g → 4
     const __m512i shr_b = _mm512_maskz_inserti64x4(0xff, _mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    const __m512i dx_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    __m512i sidx[4];  // lane i of quarter v: sub-block 4v + i / 4
-    for (int v = 0; v < 4; ++v)
-        sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
-                                   _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    __m512i sidx[4];
+    quarter_sub_blocks(sidx);
     for (std::size_t sb = 0; sb < nsb; ++sb) {
-        const std::size_t b0 = 8 * sb;
         __m512i x[4], init[4];
-        for (int v = 0; v < 4; ++v) {
-            const std::size_t b = b0 + 2 * static_cast<std::size_t>(v);
-            x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * b);
-            init[v] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                       _mm512_maskz_slli_epi32(k16, _mm512_maskz_loadu_epi32(k16, a.s + 32 * b), 5));
-        }
-        const __m512 dx = _mm512_maskz_permutexvar_ps(k16, dx_idx, _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0));
+        const __m512 dx = quarter_activations<5>(a, 8 * sb, x, init);  // codes − 32
         RWKV_CPU_UNROLL(8)
         for (int r = 0; r < R; ++r) {
             const std::byte* p = w[r] + sb * BB;
@@ -1103,17 +1122,12 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q2k(const std::byte* const* w, const Q8ActVi
     for (int u = 0; u < 2; ++u)
         shift[u] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(static_cast<short>(4 * u)),
                                             _mm256_set1_epi16(static_cast<short>(4 * u + 2)), 1);
-    const __m512i dx_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     __m512i sidx[4];
-    for (int v = 0; v < 4; ++v)
-        sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
-                                   _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    quarter_sub_blocks(sidx);
     for (std::size_t sb = 0; sb < nsb; ++sb) {
         const std::size_t b0 = 8 * sb;
-        __m512i x[4];
-        for (int v = 0; v < 4; ++v)
-            x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * (b0 + 2 * static_cast<std::size_t>(v)));
-        const __m512 dx = _mm512_maskz_permutexvar_ps(k16, dx_idx, _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0));
+        __m512i x[4], zero[4];
+        const __m512 dx = quarter_activations<-1>(a, b0, x, zero);  // codes 0..3: no offset
         const std::byte* s = a.s + 32 * b0;
         const __m512i halves =
             pair_sums(pair_sums(_mm512_maskz_loadu_epi32(k16, s), _mm512_maskz_loadu_epi32(k16, s + 64)),
@@ -1227,21 +1241,11 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q3k(const std::byte* const* w, const Q8ActVi
         hbit[v] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi8(static_cast<char>(1 << bitn)),
                                            _mm256_set1_epi8(static_cast<char>(1 << (bitn + 1))), 1);
     }
-    const __m512i dx_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     __m512i sidx[4];
-    for (int v = 0; v < 4; ++v)
-        sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
-                                   _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    quarter_sub_blocks(sidx);
     for (std::size_t sb = 0; sb < nsb; ++sb) {
-        const std::size_t b0 = 8 * sb;
         __m512i x[4], init[4];
-        for (int v = 0; v < 4; ++v) {
-            const std::size_t b = b0 + 2 * static_cast<std::size_t>(v);
-            x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * b);
-            init[v] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                       _mm512_maskz_slli_epi32(k16, _mm512_maskz_loadu_epi32(k16, a.s + 32 * b), 2));
-        }
-        const __m512 dx = _mm512_maskz_permutexvar_ps(k16, dx_idx, _mm512_maskz_loadu_ps(0x00ff, a.d + 4 * b0));
+        const __m512 dx = quarter_activations<2>(a, 8 * sb, x, init);  // codes − 4
         RWKV_CPU_UNROLL(8)
         for (int r = 0; r < R; ++r) {
             const std::byte* p = w[r] + sb * BB;
