@@ -840,6 +840,39 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_k4(const std::byte* const* w, const Q8ActVie
     for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]) - avx2_reduce8(mn[r]);
 }
 
+// AVX2, Q6_K / Q2_K / Q3_K (sub-blocks of 16): the super-block's 8 activation-block scales dx,
+// block 4h + k's in lanes 2k and 2k + 1 of dx2[h] (one lane per sub-block).
+RWKV_Q8A_AVX2_TARGET inline void avx2_sub_block_dx(const Q8ActView& a, std::size_t b0, __m256 (&dx2)[2]) {
+    const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
+    dx2[0] = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+    dx2[1] = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+}
+
+// P[h] lane i = (float(sc[8h + i]) · d) · dx of that sub-block: the fp32 scale products of the 16
+// sub-blocks (sc: 16 int8 scales, or uint8 when !Signed).
+template <bool Signed>
+RWKV_Q8A_AVX2_TARGET inline __m256 avx2_scales8(__m128i sc) {  // the low 8 bytes as fp32
+    return _mm256_cvtepi32_ps(Signed ? _mm256_cvtepi8_epi32(sc) : _mm256_cvtepu8_epi32(sc));
+}
+template <bool Signed>
+RWKV_Q8A_AVX2_TARGET inline void avx2_scale_products(__m128i sc, __m256 d, const __m256 (&dx2)[2], __m256 (&P)[2]) {
+    P[0] = _mm256_mul_ps(_mm256_mul_ps(avx2_scales8<Signed>(sc), d), dx2[0]);
+    P[1] = _mm256_mul_ps(_mm256_mul_ps(avx2_scales8<Signed>(_mm_srli_si128(sc, 8)), d), dx2[1]);
+}
+
+// One activation block b against its 32 codes (uint8): acc + P_h[2j or 2j + 1] · L per lane, L the
+// lane's integer dot product minus 2^OffsetLog2 · the lane's activation sum (the codes' offset,
+// Q6_K's 32, Q3_K's 4; OffsetLog2 < 0: none), j the block's index within half h.
+template <int OffsetLog2>
+RWKV_Q8A_AVX2_TARGET inline __m256 avx2_block_step(__m256i codes, const Q8ActView& a, std::size_t b, __m256 Ph, int j,
+                                                   __m256 acc) {
+    __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, load(a.q + 32 * b)), _mm256_set1_epi16(1));
+    if constexpr (OffsetLog2 >= 0) i = _mm256_sub_epi32(i, _mm256_slli_epi32(load(a.s + 32 * b), OffsetLog2));
+    const __m256 s = _mm256_permutevar8x32_ps(
+        Ph, _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1));
+    return _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(i), acc);
+}
+
 // AVX2, Q6_K: one activation block (two sub-blocks of 16) per ymm; elements 64v + 32t + l go to
 // acc[t].
 template <int R>
@@ -848,21 +881,18 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q6k(const std::byte* const* w, const Q8ActVi
     constexpr int BB = weights::q6_k::block_bytes;
     __m256 acc[2][R];
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1), m30 = _mm256_set1_epi8(0x30);
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
     for (std::size_t sb = 0; sb < nsb; ++sb) {
         const std::size_t b0 = 8 * sb;
-        const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
-        const __m256 dx_a = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
-        const __m256 dx_b = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+        __m256 dx2[2];
+        avx2_sub_block_dx(a, b0, dx2);
         RWKV_CPU_UNROLL(8)
         for (int r = 0; r < R; ++r) {
             const std::byte* p = w[r] + sb * BB;
             qmv_detail::prefetch_range(p, BB);
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 208)));
-            const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192));
-            const __m256 P[2] = {
-                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), d), dx_a),
-                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), d), dx_b)};
+            __m256 P[2];
+            avx2_scale_products<true>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192)),
+                                      _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 208))), dx2, P);
             RWKV_CPU_UNROLL(2)
             for (int h = 0; h < 2; ++h) {
                 const __m256i ql0 = load(p + 64 * h), ql1 = load(p + 64 * h + 32), qh = load(p + 128 + 32 * h);
@@ -875,12 +905,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q6k(const std::byte* const* w, const Q8ActVi
                 RWKV_CPU_UNROLL(4)
                 for (int g = 0; g < 4; ++g) {
                     const std::size_t b = b0 + static_cast<std::size_t>(4 * h + g);
-                    __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes[g], load(a.q + 32 * b)), ones);
-                    i = _mm256_sub_epi32(i, _mm256_slli_epi32(load(a.s + 32 * b), 5));
-                    const __m256 s = _mm256_permutevar8x32_ps(
-                        P[h],
-                        _mm256_setr_epi32(2 * g, 2 * g, 2 * g, 2 * g, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1));
-                    acc[g & 1][r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(i), acc[g & 1][r]);
+                    acc[g & 1][r] = avx2_block_step<5>(codes[g], a, b, P[h], g, acc[g & 1][r]);  // codes − 32
                 }
             }
         }
@@ -1058,20 +1083,19 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q2k(const std::byte* const* w, const Q8ActVi
     constexpr int BB = weights::q2_k::block_bytes;
     __m256 acc[2][R], mn[2][R];
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = mn[0][r] = mn[1][r] = _mm256_setzero_ps();
-    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const __m256i m3 = _mm256_set1_epi8(3);
     const __m256i inter = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (std::size_t sb = 0; sb < nsb; ++sb) {
         const std::size_t b0 = 8 * sb;
-        const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
-        const __m256 dx_a = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
-        const __m256 dx_b = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+        __m256 dx2[2];
+        avx2_sub_block_dx(a, b0, dx2);
         // Half-block sums of the activation codes, sub-block order (block b's halves: 2b, 2b + 1).
         __m256i v[8];
         for (int i = 0; i < 8; ++i) v[i] = load(a.s + 32 * (b0 + static_cast<std::size_t>(i)));
         const __m256i g03 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
         const __m256i g47 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-        const __m256 T[2] = {_mm256_mul_ps(dx_a, _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g03, inter))),
-                             _mm256_mul_ps(dx_b, _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g47, inter)))};
+        const __m256 T[2] = {_mm256_mul_ps(dx2[0], _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g03, inter))),
+                             _mm256_mul_ps(dx2[1], _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(g47, inter)))};
         RWKV_CPU_UNROLL(8)
         for (int r = 0; r < R; ++r) {
             const std::byte* p = w[r] + sb * BB;
@@ -1081,10 +1105,8 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q2k(const std::byte* const* w, const Q8ActVi
             const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
             const __m128i scl = _mm_and_si128(sc, _mm_set1_epi8(15));
             const __m128i mnl = _mm_and_si128(_mm_srli_epi16(sc, 4), _mm_set1_epi8(15));
-            const __m256 P[2] = {
-                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scl)), d), dx_a),
-                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scl, 8))), d),
-                              dx_b)};
+            __m256 P[2];
+            avx2_scale_products<false>(scl, d, dx2, P);
             const __m256 DM[2] = {
                 _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mnl)), dmin),
                 _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(mnl, 8))), dmin)};
@@ -1097,11 +1119,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q2k(const std::byte* const* w, const Q8ActVi
                 for (int j = 0; j < 4; ++j) {
                     const std::size_t b = b0 + static_cast<std::size_t>(4 * h + j);
                     const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
-                    const __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, load(a.q + 32 * b)), ones);
-                    const __m256 s = _mm256_permutevar8x32_ps(
-                        P[h],
-                        _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1));
-                    acc[j & 1][r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(i), acc[j & 1][r]);
+                    acc[j & 1][r] = avx2_block_step<-1>(codes, a, b, P[h], j, acc[j & 1][r]);
                 }
             }
         }
@@ -1183,21 +1201,17 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q3k(const std::byte* const* w, const Q8ActVi
     constexpr int BB = weights::q3_k::block_bytes;
     __m256 acc[2][R];
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
-    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1), four = _mm256_set1_epi8(4);
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
     for (std::size_t sb = 0; sb < nsb; ++sb) {
         const std::size_t b0 = 8 * sb;
-        const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
-        const __m256 dx_a = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
-        const __m256 dx_b = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+        __m256 dx2[2];
+        avx2_sub_block_dx(a, b0, dx2);
         RWKV_CPU_UNROLL(8)
         for (int r = 0; r < R; ++r) {
             const std::byte* p = w[r] + sb * BB;
             qmv_detail::prefetch_range(p, BB);
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 108)));
-            const __m128i sc = q3k_scales_i8(p);
-            const __m256 P[2] = {
-                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), d), dx_a),
-                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), d), dx_b)};
+            __m256 P[2];
+            avx2_scale_products<true>(q3k_scales_i8(p), _mm256_set1_ps(_cvtsh_ss(qmv_detail::u16_at(p + 108))), dx2, P);
             const __m256i hm = load(p);
             RWKV_CPU_UNROLL(2)
             for (int h = 0; h < 2; ++h) {
@@ -1209,12 +1223,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q3k(const std::byte* const* w, const Q8ActVi
                     const __m256i codes =
                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3),
                                         _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four));
-                    __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, load(a.q + 32 * b)), ones);
-                    i = _mm256_sub_epi32(i, _mm256_slli_epi32(load(a.s + 32 * b), 2));
-                    const __m256 s = _mm256_permutevar8x32_ps(
-                        P[h],
-                        _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1));
-                    acc[j & 1][r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(i), acc[j & 1][r]);
+                    acc[j & 1][r] = avx2_block_step<2>(codes, a, b, P[h], j, acc[j & 1][r]);  // codes − 4
                 }
             }
         }
