@@ -396,6 +396,10 @@ inline float row_plain_q3k(const std::byte* row, const Q8ActView& a, std::size_t
 #if RWKV_MATVEC_X86
 #define RWKV_Q8A_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define RWKV_Q8A_AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+// Helpers always inlined and innermost fixed-count loops unrolled, as in matvec_quant.hpp (the
+// same code at -O2 as at -O3).
+#define RWKV_Q8A_VNNI_INLINE RWKV_Q8A_VNNI_TARGET __attribute__((always_inline)) inline
+#define RWKV_Q8A_AVX2_INLINE RWKV_Q8A_AVX2_TARGET __attribute__((always_inline)) inline
 
 // ---- Activation quantization (AVX2; the avx512 leaf uses it too): the plain one bit for bit
 // (max, IEEE division and vcvtps2dq's round-to-nearest-even are exact operations).
@@ -403,6 +407,7 @@ RWKV_Q8A_AVX2_TARGET inline void quantize_block_avx2(const float* x, std::byte* 
     const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(FLT_MAX);
     __m256 v[4], amax = _mm256_setzero_ps();
     int ok = 0xff;
+    RWKV_CPU_UNROLL(4)
     for (int i = 0; i < 4; ++i) {
         v[i] = _mm256_loadu_ps(x + 8 * i);
         const __m256 a = _mm256_andnot_ps(sign, v[i]);
@@ -418,6 +423,7 @@ RWKV_Q8A_AVX2_TARGET inline void quantize_block_avx2(const float* x, std::byte* 
         const __m256 dv = _mm256_set1_ps(scale);
         const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
         __m256i qi[4];
+        RWKV_CPU_UNROLL(4)
         for (int i = 0; i < 4; ++i)
             qi[i] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_div_ps(v[i], dv)), lo), hi);
         // packs interleave 128-bit lanes: dwords come out as x[0-3] x[8-11] x[16-19] x[24-27] x[4-7] ...
@@ -458,7 +464,7 @@ struct VnniScaleIndex {  // vpermt2w indices: word k = d of block k, word 8 + k 
 
 // The fp16 d (lanes 0-7) and m (lanes 8-15) of blocks 0..count-1 from p, converted to fp32.
 template <class F>
-RWKV_Q8A_VNNI_TARGET inline __m512 vnni_scales(const std::byte* p, int count) {
+RWKV_Q8A_VNNI_INLINE __m512 vnni_scales(const std::byte* p, int count) {
     static constexpr VnniScaleIndex<F> index{};
     const int span = (count - 1) * F::block_bytes + (affine_v<F> ? 4 : 2);
     const __mmask64 lo_mask = span >= 64 ? k64 : (__mmask64{1} << span) - 1;
@@ -483,7 +489,7 @@ inline constexpr int qs_at = 2 + (affine_v<F> ? 2 : 0) +
 template <class F>
 inline constexpr bool five_v = std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>;
 
-RWKV_Q8A_VNNI_TARGET inline float vnni_reduce(__m512 v) {  // reduce16's tree
+RWKV_Q8A_VNNI_INLINE float vnni_reduce(__m512 v) {  // reduce16's tree
     v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(k16, v, v, 0x4e));
     v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(k16, v, v, 0xb1));
     __m128 s = _mm512_maskz_extractf32x4_ps(0xf, v, 0);
@@ -524,6 +530,7 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q8(const std::byte* const* w, const Q8ActVie
     using F = weights::q8_0;
     constexpr int G = vnni_group<F>, BB = F::block_bytes;
     __m512 acc[R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     for (std::size_t b0 = 0; b0 < nb; b0 += G) {
         const int count = static_cast<int>(std::min<std::size_t>(G, nb - b0));
@@ -536,6 +543,7 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q8(const std::byte* const* w, const Q8ActVie
         for (; k + 2 <= count; k += 2) vnni_pair_q8<R, true>(w, a, b0 + static_cast<std::size_t>(k), k, S, acc);
         if (k < count) vnni_pair_q8<R, false>(w, a, b0 + static_cast<std::size_t>(k), k, S, acc);
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
 }
 
@@ -625,6 +633,7 @@ template <class F, int R>
 RWKV_Q8A_VNNI_TARGET void rows_vnni4(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
     constexpr int G = vnni_group<F>, BB = F::block_bytes;
     __m512 acc[R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     for (std::size_t b0 = 0; b0 < nb; b0 += G) {
         const int count = static_cast<int>(std::min<std::size_t>(G, nb - b0));
@@ -645,6 +654,7 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni4(const std::byte* const* w, const Q8ActView&
                 vnni_quad<F, R, false>(w, a, b0 + static_cast<std::size_t>(k), k, std::min(4, count - k), S, SM, acc);
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
 }
 
@@ -652,7 +662,7 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni4(const std::byte* const* w, const Q8ActView&
 // keeps the int16 pair sums below saturation). Two ymm accumulators hold slots 0-7 and 8-15:
 // Q8_0 one block per ymm (by parity), the 4- and 5-bit formats two blocks per ymm (blocks
 // 4i, 4i+1 in the first, 4i+2, 4i+3 in the second).
-RWKV_Q8A_AVX2_TARGET inline float avx2_reduce(__m256 a0, __m256 a1) {  // reduce16's tree
+RWKV_Q8A_AVX2_INLINE float avx2_reduce(__m256 a0, __m256 a1) {  // reduce16's tree
     const __m256 a = _mm256_add_ps(a0, a1);
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -660,11 +670,11 @@ RWKV_Q8A_AVX2_TARGET inline float avx2_reduce(__m256 a0, __m256 a1) {  // reduce
     return _mm_cvtss_f32(s);
 }
 
-RWKV_Q8A_AVX2_TARGET inline __m256i load(const std::byte* p) {
+RWKV_Q8A_AVX2_INLINE __m256i load(const std::byte* p) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
-RWKV_Q8A_AVX2_TARGET inline __m256i signed_dot(__m256i w, __m256i x) {  // Σ w·x by fours, w and x int8
+RWKV_Q8A_AVX2_INLINE __m256i signed_dot(__m256i w, __m256i x) {  // Σ w·x by fours, w and x int8
     return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1));
 }
 
@@ -673,6 +683,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q8(const std::byte* const* w, const Q8ActVie
     using F = weights::q8_0;
     constexpr int BB = F::block_bytes;
     __m256 acc[2][R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
     for (std::size_t b = 0; b < nb; ++b) {
         const int par = static_cast<int>(b & 1);
@@ -687,11 +698,12 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q8(const std::byte* const* w, const Q8ActVie
             acc[par][r] = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_cvtepi32_ps(i), acc[par][r]);
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
 }
 
 // 32 bits → 32 bytes of 16 where the bit is set.
-RWKV_Q8A_AVX2_TARGET inline __m256i bits_to_16s(std::uint32_t m) {
+RWKV_Q8A_AVX2_INLINE __m256i bits_to_16s(std::uint32_t m) {
     const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(m)),
                                                _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
                                                                 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
@@ -703,6 +715,7 @@ template <class F, int R>
 RWKV_Q8A_AVX2_TARGET void rows_avx2_4(const std::byte* const* w, const Q8ActView& a, std::size_t nb, float* const* y) {
     constexpr int BB = F::block_bytes, at = qs_at<F>, shift = offset_shift<F>;
     __m256 acc[2][R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
     for (std::size_t b = 0; b < nb; b += 2) {
@@ -754,13 +767,14 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_4(const std::byte* const* w, const Q8ActView
             }
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
 }
 
 // ---- K-quant leaves (the arithmetic of row_plain_k4 / row_plain_q6k).
 
 // Q4_K / Q5_K: the 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a super-block, as u8.
-RWKV_Q8A_AVX2_TARGET inline __m128i k4_scales_u8(const std::byte* blk) {
+RWKV_Q8A_AVX2_INLINE __m128i k4_scales_u8(const std::byte* blk) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));  // 12 bytes + 4 of qh / qs
     const __m128i p = _mm_shuffle_epi8(b, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
     const __m128i t = _mm_shuffle_epi8(b, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
@@ -771,8 +785,9 @@ RWKV_Q8A_AVX2_TARGET inline __m128i k4_scales_u8(const std::byte* blk) {
 }
 
 // The 8 activation blocks' code totals Σ_j S_b,j from their lane sums s (8 blocks × 8 int32).
-RWKV_Q8A_AVX2_TARGET inline __m256i block_totals_avx2(const std::byte* s) {
+RWKV_Q8A_AVX2_INLINE __m256i block_totals_avx2(const std::byte* s) {
     __m256i v[8];
+    RWKV_CPU_UNROLL(8)
     for (int i = 0; i < 8; ++i) v[i] = load(s + 32 * i);
     const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
     const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
@@ -780,16 +795,14 @@ RWKV_Q8A_AVX2_TARGET inline __m256i block_totals_avx2(const std::byte* s) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(g03, g47, 0x20), _mm256_permute2x128_si256(g03, g47, 0x31));
 }
 
-RWKV_Q8A_AVX2_TARGET inline float avx2_reduce8(__m256 m) {  // reduce8's tree
+RWKV_Q8A_AVX2_INLINE float avx2_reduce8(__m256 m) {  // reduce8's tree
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
-RWKV_Q8A_AVX2_TARGET inline __m256 lane_bcast(__m256 v, int i) {
-    return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(i));
-}
+RWKV_Q8A_AVX2_INLINE __m256 lane_bcast(__m256 v, int i) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(i)); }
 
 // AVX2, Q4_K / Q5_K: one sub-block per ymm (slots 8·((s >> 1) & 1) + j: acc[(s >> 1) & 1]).
 template <class F, int R>
@@ -799,6 +812,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_k4(const std::byte* const* w, const Q8ActVie
     constexpr bool five = std::is_same_v<F, weights::q5_k>;
     constexpr int qs = five ? 48 : 16;
     __m256 acc[2][R], mn[R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = mn[r] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi8(16);
     for (std::size_t sb = 0; sb < nsb; ++sb) {
@@ -837,12 +851,13 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_k4(const std::byte* const* w, const Q8ActVie
             }
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]) - avx2_reduce8(mn[r]);
 }
 
 // AVX2, Q6_K / Q2_K / Q3_K (sub-blocks of 16): the super-block's 8 activation-block scales dx,
 // block 4h + k's in lanes 2k and 2k + 1 of dx2[h] (one lane per sub-block).
-RWKV_Q8A_AVX2_TARGET inline void avx2_sub_block_dx(const Q8ActView& a, std::size_t b0, __m256 (&dx2)[2]) {
+RWKV_Q8A_AVX2_INLINE void avx2_sub_block_dx(const Q8ActView& a, std::size_t b0, __m256 (&dx2)[2]) {
     const __m256 dx = _mm256_loadu_ps(reinterpret_cast<const float*>(a.d + 4 * b0));
     dx2[0] = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
     dx2[1] = _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
@@ -851,11 +866,11 @@ RWKV_Q8A_AVX2_TARGET inline void avx2_sub_block_dx(const Q8ActView& a, std::size
 // P[h] lane i = (float(sc[8h + i]) · d) · dx of that sub-block: the fp32 scale products of the 16
 // sub-blocks (sc: 16 int8 scales, or uint8 when !Signed).
 template <bool Signed>
-RWKV_Q8A_AVX2_TARGET inline __m256 avx2_scales8(__m128i sc) {  // the low 8 bytes as fp32
+RWKV_Q8A_AVX2_INLINE __m256 avx2_scales8(__m128i sc) {  // the low 8 bytes as fp32
     return _mm256_cvtepi32_ps(Signed ? _mm256_cvtepi8_epi32(sc) : _mm256_cvtepu8_epi32(sc));
 }
 template <bool Signed>
-RWKV_Q8A_AVX2_TARGET inline void avx2_scale_products(__m128i sc, __m256 d, const __m256 (&dx2)[2], __m256 (&P)[2]) {
+RWKV_Q8A_AVX2_INLINE void avx2_scale_products(__m128i sc, __m256 d, const __m256 (&dx2)[2], __m256 (&P)[2]) {
     P[0] = _mm256_mul_ps(_mm256_mul_ps(avx2_scales8<Signed>(sc), d), dx2[0]);
     P[1] = _mm256_mul_ps(_mm256_mul_ps(avx2_scales8<Signed>(_mm_srli_si128(sc, 8)), d), dx2[1]);
 }
@@ -864,8 +879,8 @@ RWKV_Q8A_AVX2_TARGET inline void avx2_scale_products(__m128i sc, __m256 d, const
 // lane's integer dot product minus 2^OffsetLog2 · the lane's activation sum (the codes' offset,
 // Q6_K's 32, Q3_K's 4; OffsetLog2 < 0: none), j the block's index within half h.
 template <int OffsetLog2>
-RWKV_Q8A_AVX2_TARGET inline __m256 avx2_block_step(__m256i codes, const Q8ActView& a, std::size_t b, __m256 Ph, int j,
-                                                   __m256 acc) {
+RWKV_Q8A_AVX2_INLINE __m256 avx2_block_step(__m256i codes, const Q8ActView& a, std::size_t b, __m256 Ph, int j,
+                                            __m256 acc) {
     __m256i i = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, load(a.q + 32 * b)), _mm256_set1_epi16(1));
     if constexpr (OffsetLog2 >= 0) i = _mm256_sub_epi32(i, _mm256_slli_epi32(load(a.s + 32 * b), OffsetLog2));
     const __m256 s = _mm256_permutevar8x32_ps(
@@ -880,6 +895,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q6k(const std::byte* const* w, const Q8ActVi
                                         float* const* y) {
     constexpr int BB = weights::q6_k::block_bytes;
     __m256 acc[2][R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
     for (std::size_t sb = 0; sb < nsb; ++sb) {
@@ -910,11 +926,12 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q6k(const std::byte* const* w, const Q8ActVi
             }
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
 }
 
 // Lane k: c[2k] + c[2k + 1] of the 32 lanes c = u, v.
-RWKV_Q8A_VNNI_TARGET inline __m512i pair_sums(__m512i u, __m512i v) {
+RWKV_Q8A_VNNI_INLINE __m512i pair_sums(__m512i u, __m512i v) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     return _mm512_add_epi32(_mm512_maskz_permutex2var_epi32(k16, u, ev, v),
@@ -922,7 +939,7 @@ RWKV_Q8A_VNNI_TARGET inline __m512i pair_sums(__m512i u, __m512i v) {
 }
 
 // VNNI: the 8 activation blocks' code totals (lanes 0-7) from their lane sums s.
-RWKV_Q8A_VNNI_TARGET inline __m512i block_totals_vnni(const std::byte* s) {
+RWKV_Q8A_VNNI_INLINE __m512i block_totals_vnni(const std::byte* s) {
     const __m512i s0 = _mm512_maskz_loadu_epi32(k16, s), s1 = _mm512_maskz_loadu_epi32(k16, s + 64);
     const __m512i s2 = _mm512_maskz_loadu_epi32(k16, s + 128), s3 = _mm512_maskz_loadu_epi32(k16, s + 192);
     const __m512i z = pair_sums(pair_sums(s0, s1), pair_sums(s2, s3));
@@ -932,7 +949,8 @@ RWKV_Q8A_VNNI_TARGET inline __m512i block_totals_vnni(const std::byte* s) {
 // The Q6_K, Q2_K and Q3_K VNNI leaves walk a super-block in quarters v = 0..3 (elements
 // 64v..64v + 63, activation blocks 2v and 2v + 1, one per 256-bit half; 4 int32 lanes per sub-block
 // of 16). sidx[v]: lane → sub-block 4v + lane / 4, to pick each lane's scale product.
-RWKV_Q8A_VNNI_TARGET inline void quarter_sub_blocks(__m512i (&sidx)[4]) {
+RWKV_Q8A_VNNI_INLINE void quarter_sub_blocks(__m512i (&sidx)[4]) {
+    RWKV_CPU_UNROLL(4)
     for (int v = 0; v < 4; ++v)
         sidx[v] = _mm512_add_epi32(_mm512_set1_epi32(4 * v),
                                    _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
@@ -943,8 +961,9 @@ RWKV_Q8A_VNNI_TARGET inline void quarter_sub_blocks(__m512i (&sidx)[4]) {
 // accumulator's start that takes a code offset (Q6_K's −32, Q3_K's −4) out of the dot products.
 // Returns the 8 blocks' scales, block k's in lanes 2k and 2k + 1.
 template <int OffsetLog2>
-RWKV_Q8A_VNNI_TARGET inline __m512 quarter_activations(const Q8ActView& a, std::size_t b0, __m512i (&x)[4],
-                                                       __m512i (&init)[4]) {
+RWKV_Q8A_VNNI_INLINE __m512 quarter_activations(const Q8ActView& a, std::size_t b0, __m512i (&x)[4],
+                                                __m512i (&init)[4]) {
+    RWKV_CPU_UNROLL(4)
     for (int v = 0; v < 4; ++v) {
         const std::size_t b = b0 + 2 * static_cast<std::size_t>(v);
         x[v] = _mm512_maskz_loadu_epi8(k64, a.q + 32 * b);
@@ -967,10 +986,12 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_k4(const std::byte* const* w, const Q8ActVie
     constexpr bool five = std::is_same_v<F, weights::q5_k>;
     constexpr int qs = five ? 48 : 16;
     __m512 acc[R], mn[R];  // mn: lanes 8-15
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[r] = mn[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
     const __m512i dd_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     __m512i sidx[4];  // the scale lanes of vector (h, nibble): sub-blocks 4h + nibble, 4h + 2 + nibble
+    RWKV_CPU_UNROLL(4)
     for (int v = 0; v < 4; ++v) {
         const int s = 4 * (v >> 1) + (v & 1);
         sidx[v] = _mm512_setr_epi32(s, s, s, s, s, s, s, s, s + 2, s + 2, s + 2, s + 2, s + 2, s + 2, s + 2, s + 2);
@@ -978,6 +999,7 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_k4(const std::byte* const* w, const Q8ActVie
     for (std::size_t sb = 0; sb < nsb; ++sb) {
         const std::size_t b0 = 8 * sb;
         __m512i x[4];
+        RWKV_CPU_UNROLL(2)
         for (int h = 0; h < 2; ++h) {
             const __m512i n1 = _mm512_maskz_loadu_epi8(k64, a.q + 32 * (b0 + 4 * h));
             const __m512i n2 = _mm512_maskz_loadu_epi8(k64, a.q + 32 * (b0 + 4 * h + 2));
@@ -1024,6 +1046,7 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_k4(const std::byte* const* w, const Q8ActVie
             }
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r)
         *y[r] = vnni_reduce(acc[r]) -
                 avx2_reduce8(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, _mm512_castps_pd(mn[r]), 1)));
@@ -1036,6 +1059,7 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q6k(const std::byte* const* w, const Q8ActVi
                                         float* const* y) {
     constexpr int BB = weights::q6_k::block_bytes;
     __m512 acc[R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl_a = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);  // bits 2g → 4
@@ -1072,6 +1096,7 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q6k(const std::byte* const* w, const Q8ActVi
             }
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
 }
 
@@ -1082,6 +1107,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q2k(const std::byte* const* w, const Q8ActVi
                                         float* const* y) {
     constexpr int BB = weights::q2_k::block_bytes;
     __m256 acc[2][R], mn[2][R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = mn[0][r] = mn[1][r] = _mm256_setzero_ps();
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m256i inter = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -1091,6 +1117,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q2k(const std::byte* const* w, const Q8ActVi
         avx2_sub_block_dx(a, b0, dx2);
         // Half-block sums of the activation codes, sub-block order (block b's halves: 2b, 2b + 1).
         __m256i v[8];
+        RWKV_CPU_UNROLL(8)
         for (int i = 0; i < 8; ++i) v[i] = load(a.s + 32 * (b0 + static_cast<std::size_t>(i)));
         const __m256i g03 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
         const __m256i g47 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
@@ -1124,6 +1151,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q2k(const std::byte* const* w, const Q8ActVi
             }
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]) - avx2_reduce(mn[0][r], mn[1][r]);
 }
 
@@ -1134,9 +1162,11 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q2k(const std::byte* const* w, const Q8ActVi
                                         float* const* y) {
     constexpr int BB = weights::q2_k::block_bytes;
     __m512 acc[R], mn[R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[r] = mn[r] = _mm512_setzero_ps();
     const __m512i m3 = _mm512_set1_epi8(3);
     __m512i shift[2];  // quarter 2h + u: bits 4u (elements 0-31), 4u + 2 (32-63)
+    RWKV_CPU_UNROLL(2)
     for (int u = 0; u < 2; ++u)
         shift[u] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(static_cast<short>(4 * u)),
                                             _mm256_set1_epi16(static_cast<short>(4 * u + 2)), 1);
@@ -1177,11 +1207,12 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q2k(const std::byte* const* w, const Q8ActVi
             }
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]) - vnni_reduce(mn[r]);
 }
 
 // Q3_K: the 16 signed 6-bit scales of a super-block, as int8.
-RWKV_Q8A_AVX2_TARGET inline __m128i q3k_scales_i8(const std::byte* blk) {
+RWKV_Q8A_AVX2_INLINE __m128i q3k_scales_i8(const std::byte* blk) {
     const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 94));  // bytes 96.. at 2..
     const __m128i m4 = _mm_set1_epi8(15), m3 = _mm_set1_epi8(3);
     const __m128i b = _mm_srli_si128(sc, 2);  // scales[0..11] in bytes 0..11
@@ -1200,6 +1231,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q3k(const std::byte* const* w, const Q8ActVi
                                         float* const* y) {
     constexpr int BB = weights::q3_k::block_bytes;
     __m256 acc[2][R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
     for (std::size_t sb = 0; sb < nsb; ++sb) {
@@ -1228,6 +1260,7 @@ RWKV_Q8A_AVX2_TARGET void rows_avx2_q3k(const std::byte* const* w, const Q8ActVi
             }
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = avx2_reduce(acc[0][r], acc[1][r]);
 }
 
@@ -1238,13 +1271,16 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q3k(const std::byte* const* w, const Q8ActVi
                                         float* const* y) {
     constexpr int BB = weights::q3_k::block_bytes;
     __m512 acc[R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
     __m512i shift[2];  // quarter 2h + u: bits 4u (elements 0-31), 4u + 2 (32-63)
+    RWKV_CPU_UNROLL(2)
     for (int u = 0; u < 2; ++u)
         shift[u] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(static_cast<short>(4 * u)),
                                             _mm256_set1_epi16(static_cast<short>(4 * u + 2)), 1);
     __m512i hbit[4];  // quarter v = 2h + u: hmask bits 4h + 2u, 4h + 2u + 1
+    RWKV_CPU_UNROLL(4)
     for (int v = 0; v < 4; ++v) {
         const int bitn = 4 * (v >> 1) + 2 * (v & 1);
         hbit[v] = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi8(static_cast<char>(1 << bitn)),
@@ -1280,6 +1316,7 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q3k(const std::byte* const* w, const Q8ActVi
             }
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = vnni_reduce(acc[r]);
 }
 #endif  // RWKV_MATVEC_X86

@@ -139,6 +139,11 @@ void decode_rows_generic(const Weight& W, int row_begin, int row_end, float* out
 #if RWKV_MATVEC_X86
 #define RWKV_QAVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define RWKV_QAVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+// The leaves' helpers are always inlined and their innermost fixed-count loops carry unroll
+// pragmas: at -O2 GCC otherwise called block_rows512 out of line (accumulators in memory) and
+// kept per-row loops rolled (Q5_0 / Q5_1 / Q8_0 ran 15-22 % slower than at -O3 in cache).
+#define RWKV_QAVX512_INLINE RWKV_QAVX512_TARGET __attribute__((always_inline)) inline
+#define RWKV_QAVX2_INLINE RWKV_QAVX2_TARGET __attribute__((always_inline)) inline
 
 // ---- AVX-512 leaves. Per format, prep512<F>(block, st) converts a block's scales once (per block
 // and row) into a State, and group512<F>(block, st, g, w) gives the 32 values of group g of the
@@ -162,34 +167,34 @@ void decode_rows_generic(const Weight& W, int row_begin, int row_end, float* out
 // load and per-lane shifts with the activations permuted to match, instead of vpmovzxbd.)
 constexpr __mmask16 q_all16 = 0xffff;
 
-RWKV_QAVX512_TARGET inline __m512 bcast_f16(const std::byte* p) { return _mm512_set1_ps(_cvtsh_ss(u16_at(p))); }
+RWKV_QAVX512_INLINE __m512 bcast_f16(const std::byte* p) { return _mm512_set1_ps(_cvtsh_ss(u16_at(p))); }
 // As bcast_f16 with the conversion reading memory directly (8 bytes from p: only for fields with 6
 // more bytes of the block after them).
-RWKV_QAVX512_TARGET inline __m512 bcast_f16_mem(const std::byte* p) {
+RWKV_QAVX512_INLINE __m512 bcast_f16_mem(const std::byte* p) {
     return _mm512_maskz_broadcastss_ps(q_all16, _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 }
-RWKV_QAVX512_TARGET inline __m512i u8x16(const std::byte* p) {  // 16 bytes → 16 u32 lanes
+RWKV_QAVX512_INLINE __m512i u8x16(const std::byte* p) {  // 16 bytes → 16 u32 lanes
     return _mm512_maskz_cvtepu8_epi32(q_all16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
-RWKV_QAVX512_TARGET inline __m512i i8x16(const void* p) {  // 16 bytes → 16 i32 lanes
+RWKV_QAVX512_INLINE __m512i i8x16(const void* p) {  // 16 bytes → 16 i32 lanes
     return _mm512_maskz_cvtepi8_epi32(q_all16, _mm_loadu_si128(static_cast<const __m128i*>(p)));
 }
-RWKV_QAVX512_TARGET inline __m512 to_ps(__m512i v) { return _mm512_maskz_cvtepi32_ps(q_all16, v); }
-RWKV_QAVX512_TARGET inline __m512i srl(__m512i v, unsigned n) { return _mm512_maskz_srli_epi32(q_all16, v, n); }
-RWKV_QAVX512_TARGET inline __m512 lut(__m512i idx, __m512 table) {  // table[idx & 15]
+RWKV_QAVX512_INLINE __m512 to_ps(__m512i v) { return _mm512_maskz_cvtepi32_ps(q_all16, v); }
+RWKV_QAVX512_INLINE __m512i srl(__m512i v, unsigned n) { return _mm512_maskz_srli_epi32(q_all16, v, n); }
+RWKV_QAVX512_INLINE __m512 lut(__m512i idx, __m512 table) {  // table[idx & 15]
     return _mm512_maskz_permutexvar_ps(q_all16, idx, table);
 }
 // (t0 ++ t1)[nib + 16·hi] for nib in 0..15 (one two-table vpermt2ps instead of two lookups).
-RWKV_QAVX512_TARGET inline __m512 lut5(__m512i nib, __m512 t0, __m512 t1, __mmask16 hi) {
+RWKV_QAVX512_INLINE __m512 lut5(__m512i nib, __m512 t0, __m512 t1, __mmask16 hi) {
     const __m512i idx = _mm512_mask_or_epi32(nib, hi, nib, _mm512_set1_epi32(16));
     return _mm512_maskz_permutex2var_ps(q_all16, t0, idx, t1);
 }
 template <int... V>
-RWKV_QAVX512_TARGET inline __m512 consts16() {
+RWKV_QAVX512_INLINE __m512 consts16() {
     alignas(64) static constexpr float v[16] = {static_cast<float>(V)...};
     return _mm512_load_ps(v);
 }
-RWKV_QAVX512_TARGET inline __m512 ramp16(int first) {  // first, first + 1, ..., first + 15
+RWKV_QAVX512_INLINE __m512 ramp16(int first) {  // first, first + 1, ..., first + 15
     return _mm512_add_ps(consts16<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15>(),
                          _mm512_set1_ps(static_cast<float>(first)));
 }
@@ -256,7 +261,7 @@ template <class F>
 inline constexpr int groups512 = F::block_elems / 32;
 
 template <class F>
-RWKV_QAVX512_TARGET inline void prep512(const std::byte* b, State512<F>& st) {
+RWKV_QAVX512_INLINE void prep512(const std::byte* b, State512<F>& st) {
     if constexpr (std::is_same_v<F, weights::q8_0>) {
         st.d = bcast_f16_mem(b);
     } else if constexpr (std::is_same_v<F, weights::q4_0>) {  // (q − 8)·d
@@ -300,6 +305,7 @@ RWKV_QAVX512_TARGET inline void prep512(const std::byte* b, State512<F>& st) {
         const __m512i lo4 = _mm512_set1_epi8(0x0f), b45 = _mm512_set1_epi8(0x30), k32 = _mm512_set1_epi8(32);
         const __m512i up = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
         const __m512i down = _mm512_maskz_inserti64x4(0xff, _mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+        RWKV_CPU_UNROLL(2)
         for (int h = 0; h < 2; ++h) {
             const __m512i ql = _mm512_loadu_si512(b + 64 * h);
             const __m512i qh = _mm512_maskz_broadcast_i64x4(
@@ -318,7 +324,7 @@ RWKV_QAVX512_TARGET inline void prep512(const std::byte* b, State512<F>& st) {
 
 // The 32 values of group g (Q8_0: q, not yet times d).
 template <class F>
-RWKV_QAVX512_TARGET inline void group512(const std::byte* b, const State512<F>& st, int g, __m512& w0, __m512& w1) {
+RWKV_QAVX512_INLINE void group512(const std::byte* b, const State512<F>& st, int g, __m512& w0, __m512& w1) {
     if constexpr (std::is_same_v<F, weights::q8_0>) {
         (void)st, (void)g;
         w0 = to_ps(i8x16(b + 2));
@@ -392,7 +398,7 @@ RWKV_QAVX512_TARGET inline void group512(const std::byte* b, const State512<F>& 
     }
 }
 
-RWKV_QAVX512_TARGET inline float qhsum16(__m512 v) {
+RWKV_QAVX512_INLINE float qhsum16(__m512 v) {
     v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(q_all16, v, v, 0x4e));
     v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(q_all16, v, v, 0xb1));
     __m128 s = _mm512_maskz_extractf32x4_ps(0xf, v, 0);
@@ -436,7 +442,7 @@ struct ScaleIndex {  // vpermt2w indices: word k = d of block k, word 8 + k = m 
 };
 
 template <class F>
-RWKV_QAVX512_TARGET inline void gather_scales(const std::byte* p, float* out) {
+RWKV_QAVX512_INLINE void gather_scales(const std::byte* p, float* out) {
     static constexpr ScaleIndex<F> index{};
     constexpr int span = scale_span<F>;
     constexpr __mmask64 lo_mask = span >= 64 ? ~__mmask64{0} : (__mmask64{1} << span) - 1;
@@ -449,7 +455,7 @@ RWKV_QAVX512_TARGET inline void gather_scales(const std::byte* p, float* out) {
 
 // prep512 with the block's scales already in fp32 (d; m for Q4_1).
 template <class F>
-RWKV_QAVX512_TARGET inline void prep512_scaled(const float* d, const float* m, State512<F>& st) {
+RWKV_QAVX512_INLINE void prep512_scaled(const float* d, const float* m, State512<F>& st) {
     if constexpr (std::is_same_v<F, weights::q4_0>) {  // (q − 8)·d
         (void)m;
         st.t0 = _mm512_mul_ps(ramp16(-8), _mm512_set1_ps(*d));
@@ -464,8 +470,8 @@ RWKV_QAVX512_TARGET inline void prep512_scaled(const float* d, const float* m, S
 
 // The groups of one block for R rows whose States are ready, into their accumulators.
 template <class F, int R>
-RWKV_QAVX512_TARGET inline void block_rows512(const std::byte* const* w, std::size_t off, const float* xb,
-                                              const State512<F>* st, __m512* acc) {
+RWKV_QAVX512_INLINE void block_rows512(const std::byte* const* w, std::size_t off, const float* xb,
+                                       const State512<F>* st, __m512* acc) {
     if constexpr (std::is_same_v<F, weights::q4_k>) {
         // Sub-blocks 2c and 2c + 1 are the low and high nibbles of the same 32 bytes: widen them
         // once for both (same values and FMA order as one group at a time).
@@ -538,6 +544,7 @@ RWKV_QAVX512_TARGET inline void block_rows512(const std::byte* const* w, std::si
 template <class F, int R>
 RWKV_QAVX512_TARGET void rows_avx512(const std::byte* const* w, const float* x, std::size_t nblocks, float* const* y) {
     __m512 acc[R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     State512<F> st[R];
     std::size_t b = 0;
@@ -549,8 +556,8 @@ RWKV_QAVX512_TARGET void rows_avx512(const std::byte* const* w, const float* x, 
             for (int r = 0; r < R; ++r) gather_scales<F>(w[r] + b * F::block_bytes, sc[r]);
             for (int k = 0; k < G; ++k) {
                 const std::size_t bk = b + static_cast<std::size_t>(k), off = bk * F::block_bytes;
-                if (bk % step_blocks<F> == 0)
-                    for (int r = 0; r < R; ++r) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
+                if (bk % step_blocks<F> == 0) RWKV_CPU_UNROLL(8)
+                for (int r = 0; r < R; ++r) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
                 // One group per block (32 values): each row's State lives only for its two FMAs.
                 static_assert(groups512<F> == 1);
                 const float* xb = x + bk * F::block_elems;
@@ -569,11 +576,13 @@ RWKV_QAVX512_TARGET void rows_avx512(const std::byte* const* w, const float* x, 
     }
     for (; b < nblocks; ++b) {
         const std::size_t off = b * F::block_bytes;
-        if (b % step_blocks<F> == 0)
-            for (int r = 0; r < R; ++r) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
+        if (b % step_blocks<F> == 0) RWKV_CPU_UNROLL(8)
+        for (int r = 0; r < R; ++r) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
+        RWKV_CPU_UNROLL(8)
         for (int r = 0; r < R; ++r) prep512<F>(w[r] + off, st[r]);
         block_rows512<F, R>(w, off, x + b * F::block_elems, st, acc);
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = qhsum16(acc[r]);
 }
 
@@ -602,14 +611,14 @@ RWKV_QAVX512_TARGET void decode_rows_avx512(const Weight& W, int row_begin, int 
 }
 
 // ---- AVX2 leaves: as above with 8 lanes; the 5th bits come from variable shifts (no masks).
-RWKV_QAVX2_TARGET inline float f16_at2(const std::byte* p) { return _cvtsh_ss(u16_at(p)); }
-RWKV_QAVX2_TARGET inline __m256i u8x8(const std::byte* p) {  // 8 bytes → 8 u32 lanes
+RWKV_QAVX2_INLINE float f16_at2(const std::byte* p) { return _cvtsh_ss(u16_at(p)); }
+RWKV_QAVX2_INLINE __m256i u8x8(const std::byte* p) {  // 8 bytes → 8 u32 lanes
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
-RWKV_QAVX2_TARGET inline __m256i lo4x8(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi32(15)); }
-RWKV_QAVX2_TARGET inline __m256 to_ps8(__m256i v) { return _mm256_cvtepi32_ps(v); }
+RWKV_QAVX2_INLINE __m256i lo4x8(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi32(15)); }
+RWKV_QAVX2_INLINE __m256 to_ps8(__m256i v) { return _mm256_cvtepi32_ps(v); }
 // ((bits >> (first + lane)) & 1) << 4 for lanes 0..7.
-RWKV_QAVX2_TARGET inline __m256i bit5x8(std::uint32_t bits, int first) {
+RWKV_QAVX2_INLINE __m256i bit5x8(std::uint32_t bits, int first) {
     const __m256i sh = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(first));
     const __m256i one = _mm256_set1_epi32(1);
     return _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(bits)), sh), one),
@@ -627,9 +636,10 @@ struct StoreSink256 {
 };
 
 template <class F, class Sink>
-RWKV_QAVX2_TARGET inline void block256(const std::byte* b, Sink& sink) {
+RWKV_QAVX2_INLINE void block256(const std::byte* b, Sink& sink) {
     if constexpr (std::is_same_v<F, weights::q8_0>) {
         const __m256 d = _mm256_set1_ps(f16_at2(b));
+        RWKV_CPU_UNROLL(4)
         for (int i = 0; i < 4; ++i) {
             const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + 8 * i)));
             sink(8 * i, _mm256_mul_ps(to_ps8(q), d));
@@ -645,6 +655,7 @@ RWKV_QAVX2_TARGET inline void block256(const std::byte* b, Sink& sink) {
         const __m256i bias = _mm256_set1_epi32(affine ? 0 : (five ? 16 : 8));
         for (int i = 0; i < 2; ++i) {
             const __m256i n = u8x8(b + qs_at + 8 * i);
+            RWKV_CPU_UNROLL(2)
             for (int half = 0; half < 2; ++half) {
                 const int e = 16 * half + 8 * i;
                 __m256i q = half ? _mm256_srli_epi32(n, 4) : lo4x8(n);
@@ -663,6 +674,7 @@ RWKV_QAVX2_TARGET inline void block256(const std::byte* b, Sink& sink) {
             const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc));
             const __m256 ml = _mm256_set1_ps(dmin * static_cast<float>(m));
             const int c = s / 2;
+            RWKV_CPU_UNROLL(4)
             for (int i = 0; i < 4; ++i) {
                 const __m256i n = u8x8(b + qs_at + 32 * c + 8 * i);
                 __m256i q = s % 2 ? _mm256_srli_epi32(n, 4) : lo4x8(n);
@@ -679,6 +691,7 @@ RWKV_QAVX2_TARGET inline void block256(const std::byte* b, Sink& sink) {
         const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)), m4 = _mm_set1_epi8(15);
         const __m128i k[2] = {_mm_shuffle_epi8(levels, _mm_and_si128(qs, m4)),
                               _mm_shuffle_epi8(levels, _mm_and_si128(_mm_srli_epi16(qs, 4), m4))};
+        RWKV_CPU_UNROLL(2)
         for (int h = 0; h < 2; ++h) {
             sink(16 * h, _mm256_mul_ps(to_ps8(_mm256_cvtepi8_epi32(k[h])), d));
             sink(16 * h + 8, _mm256_mul_ps(to_ps8(_mm256_cvtepi8_epi32(_mm_srli_si128(k[h], 8))), d));
@@ -691,6 +704,7 @@ RWKV_QAVX2_TARGET inline void block256(const std::byte* b, Sink& sink) {
             const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc & 15u));
             const __m256 ml = _mm256_set1_ps(dmin * static_cast<float>(sc >> 4));
             const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            RWKV_CPU_UNROLL(2)
             for (int i = 0; i < 2; ++i) {
                 const __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 16 + 32 * h + l0 + 8 * i), 2 * j), three);
                 sink(16 * s + 8 * i, _mm256_fmsub_ps(dl, to_ps8(q), ml));
@@ -702,6 +716,7 @@ RWKV_QAVX2_TARGET inline void block256(const std::byte* b, Sink& sink) {
         for (int s = 0; s < 16; ++s) {
             const __m256 dl = _mm256_set1_ps(d * static_cast<float>(weights::q3_k::scale(b, s)));
             const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            RWKV_CPU_UNROLL(2)
             for (int i = 0; i < 2; ++i) {
                 const int l = l0 + 8 * i;
                 const __m256i low = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 32 + 32 * h + l), 2 * j), three);
@@ -714,21 +729,21 @@ RWKV_QAVX2_TARGET inline void block256(const std::byte* b, Sink& sink) {
         const float d = f16_at2(b + 208);
         const __m256i three = _mm256_set1_epi32(3), k32 = _mm256_set1_epi32(32);
         for (int h = 0; h < 2; ++h)
-            for (int g = 0; g < 4; ++g)
-                for (int i = 0; i < 4; ++i) {
-                    const int e = 128 * h + 32 * g + 8 * i;
-                    const __m256i lb = u8x8(b + 64 * h + 32 * (g & 1) + 8 * i);
-                    const __m256i hb = u8x8(b + 128 + 32 * h + 8 * i);
-                    const __m256i lo = g < 2 ? lo4x8(lb) : _mm256_srli_epi32(lb, 4);
-                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(hb, 2 * g), three);
-                    const __m256i q = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), k32);
-                    const auto sc = static_cast<signed char>(static_cast<unsigned char>(b[192 + e / 16]));
-                    sink(e, _mm256_mul_ps(_mm256_set1_ps(d * static_cast<float>(sc)), to_ps8(q)));
-                }
+            for (int g = 0; g < 4; ++g) RWKV_CPU_UNROLL(4)
+        for (int i = 0; i < 4; ++i) {
+            const int e = 128 * h + 32 * g + 8 * i;
+            const __m256i lb = u8x8(b + 64 * h + 32 * (g & 1) + 8 * i);
+            const __m256i hb = u8x8(b + 128 + 32 * h + 8 * i);
+            const __m256i lo = g < 2 ? lo4x8(lb) : _mm256_srli_epi32(lb, 4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(hb, 2 * g), three);
+            const __m256i q = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), k32);
+            const auto sc = static_cast<signed char>(static_cast<unsigned char>(b[192 + e / 16]));
+            sink(e, _mm256_mul_ps(_mm256_set1_ps(d * static_cast<float>(sc)), to_ps8(q)));
+        }
     }
 }
 
-RWKV_QAVX2_TARGET inline float qhsum8(__m256 v) {
+RWKV_QAVX2_INLINE float qhsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -738,16 +753,19 @@ RWKV_QAVX2_TARGET inline float qhsum8(__m256 v) {
 template <class F, int R>
 RWKV_QAVX2_TARGET void rows_avx2(const std::byte* const* w, const float* x, std::size_t nblocks, float* const* y) {
     FmaSink256 s[R];
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) s[r].acc = _mm256_setzero_ps();
     for (std::size_t b = 0; b < nblocks; ++b) {
         const std::size_t off = b * F::block_bytes;
         const bool pf = b % step_blocks<F> == 0;
+        RWKV_CPU_UNROLL(8)
         for (int r = 0; r < R; ++r) {
             if (pf) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
             s[r].x = x + b * F::block_elems;
             block256<F>(w[r] + off, s[r]);
         }
     }
+    RWKV_CPU_UNROLL(8)
     for (int r = 0; r < R; ++r) *y[r] = qhsum8(s[r].acc);
 }
 
