@@ -95,6 +95,7 @@ inline void for_row_groups(const Weight& W, float* y, int row_begin, int row_end
     const std::byte* w[8];
     float* out[8];
     for (int i = 0; i < per; ++i) {
+        RWKV_CPU_UNROLL(8)
         for (int k = 0; k < 8; ++k) {
             const int o = row_begin + k * per + i;
             w[k] = W.row(o);

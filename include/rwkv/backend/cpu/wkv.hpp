@@ -81,15 +81,19 @@ inline void wkv_strip_xsimd(std::size_t N, std::size_t j0, const float* r, const
     using B = wkv_batch;
     constexpr std::size_t L = B::size, U = NB <= 2 ? 2 : 1;
     B vb[NB], acc[U][NB];
+    RWKV_CPU_UNROLL(4)
     for (std::size_t b = 0; b < NB; ++b) {
         vb[b] = B::load_unaligned(v + j0 + b * L);
+        RWKV_CPU_UNROLL(4)
         for (std::size_t q = 0; q < U; ++q) acc[q][b] = B(0.0f);
     }
     std::size_t i = 0;
     for (; i + U <= N; i += U) {
+        RWKV_CPU_UNROLL(4)
         for (std::size_t q = 0; q < U; ++q) {
             const B ri(r[i + q]), ki(k[i + q]), wi(w[i + q]);
             float* Si = S + (i + q) * N + j0;
+            RWKV_CPU_UNROLL(4)
             for (std::size_t b = 0; b < NB; ++b) {
                 const B s = B::load_unaligned(Si + b * L);
                 acc[q][b] = xsimd::fma(ri, s, acc[q][b]);
@@ -100,6 +104,7 @@ inline void wkv_strip_xsimd(std::size_t N, std::size_t j0, const float* r, const
     for (; i < N; ++i) {
         const B ri(r[i]), ki(k[i]), wi(w[i]);
         float* Si = S + i * N + j0;
+        RWKV_CPU_UNROLL(4)
         for (std::size_t b = 0; b < NB; ++b) {
             const B s = B::load_unaligned(Si + b * L);
             acc[0][b] = xsimd::fma(ri, s, acc[0][b]);
@@ -107,8 +112,10 @@ inline void wkv_strip_xsimd(std::size_t N, std::size_t j0, const float* r, const
         }
     }
     const B cb(c);
+    RWKV_CPU_UNROLL(4)
     for (std::size_t b = 0; b < NB; ++b) {
         B sum = acc[0][b];
+        RWKV_CPU_UNROLL(4)
         for (std::size_t q = 1; q < U; ++q) sum += acc[q][b];
         xsimd::fma(cb, vb[b], sum).store_unaligned(y + j0 + b * L);
     }
@@ -165,9 +172,11 @@ __attribute__((target("avx512f"))) inline void wkv_strip_avx512(std::size_t N, s
     constexpr int U = NB <= 2 ? 2 : 1;
     __mmask16 m[NB];
     __m512 vb[NB], acc[U][NB];
+    RWKV_CPU_UNROLL(4)
     for (int b = 0; b < NB; ++b) {
         m[b] = b == NB - 1 ? last : static_cast<__mmask16>(0xFFFF);
         vb[b] = wkv_load_avx512<NB, Tail>(v + j0 + 16 * b, m[b]);
+        RWKV_CPU_UNROLL(4)
         for (int q = 0; q < U; ++q) acc[q][b] = _mm512_setzero_ps();
     }
     std::size_t i = 0;
@@ -176,6 +185,7 @@ __attribute__((target("avx512f"))) inline void wkv_strip_avx512(std::size_t N, s
         for (int q = 0; q < U && i + q < N; ++q) {
             const __m512 ri = _mm512_set1_ps(r[i + q]), ki = _mm512_set1_ps(k[i + q]), wi = _mm512_set1_ps(w[i + q]);
             float* Si = S + (i + q) * N + j0;
+            RWKV_CPU_UNROLL(4)
             for (int b = 0; b < NB; ++b) {
                 const __m512 s = wkv_load_avx512<NB, Tail>(Si + 16 * b, m[b]);
                 acc[q][b] = _mm512_fmadd_ps(ri, s, acc[q][b]);
@@ -184,8 +194,10 @@ __attribute__((target("avx512f"))) inline void wkv_strip_avx512(std::size_t N, s
         }
     }
     const __m512 cb = _mm512_set1_ps(c);
+    RWKV_CPU_UNROLL(4)
     for (int b = 0; b < NB; ++b) {
         __m512 sum = acc[0][b];
+        RWKV_CPU_UNROLL(4)
         for (int q = 1; q < U; ++q) sum = _mm512_add_ps(sum, acc[q][b]);
         wkv_store_avx512<NB, Tail>(y + j0 + 16 * b, m[b], _mm512_fmadd_ps(cb, vb[b], sum));
     }
@@ -242,6 +254,7 @@ template <int NB>
 __attribute__((target("avx2,fma"), always_inline)) inline void wkv_row_avx2(float* Si, __m256i lm, float ri_, float ki_,
                                                                             float wi_, const __m256* vb, __m256* a) {
     const __m256 ri = _mm256_set1_ps(ri_), ki = _mm256_set1_ps(ki_), wi = _mm256_set1_ps(wi_);
+    RWKV_CPU_UNROLL(4)
     for (int b = 0; b < NB - 1; ++b) {
         const __m256 s = _mm256_loadu_ps(Si + 8 * b);
         a[b] = _mm256_fmadd_ps(ri, s, a[b]);
@@ -260,18 +273,21 @@ __attribute__((target("avx2,fma"))) inline void wkv_strip_avx2(std::size_t N, st
     constexpr int U = NB <= 2 ? 2 : 1;
     const __m256i lm = wkv_mask_avx2(tail);
     __m256 vb[NB], acc[U][NB];
+    RWKV_CPU_UNROLL(4)
     for (int b = 0; b < NB; ++b) {
         vb[b] = b == NB - 1 ? _mm256_maskload_ps(v + j0 + 8 * b, lm) : _mm256_loadu_ps(v + j0 + 8 * b);
+        RWKV_CPU_UNROLL(4)
         for (int q = 0; q < U; ++q) acc[q][b] = _mm256_setzero_ps();
     }
     std::size_t i = 0;
-    for (; i + U <= N; i += U)
-        for (int q = 0; q < U; ++q)
-            wkv_row_avx2<NB>(S + (i + q) * N + j0, lm, r[i + q], k[i + q], w[i + q], vb, acc[q]);
+    for (; i + U <= N; i += U) RWKV_CPU_UNROLL(4)
+    for (int q = 0; q < U; ++q) wkv_row_avx2<NB>(S + (i + q) * N + j0, lm, r[i + q], k[i + q], w[i + q], vb, acc[q]);
     for (; i < N; ++i) wkv_row_avx2<NB>(S + i * N + j0, lm, r[i], k[i], w[i], vb, acc[0]);
     const __m256 cb = _mm256_set1_ps(c);
+    RWKV_CPU_UNROLL(4)
     for (int b = 0; b < NB; ++b) {
         __m256 sum = acc[0][b];
+        RWKV_CPU_UNROLL(4)
         for (int q = 1; q < U; ++q) sum = _mm256_add_ps(sum, acc[q][b]);
         sum = _mm256_fmadd_ps(cb, vb[b], sum);
         if (b == NB - 1) _mm256_maskstore_ps(y + j0 + 8 * b, lm, sum);
