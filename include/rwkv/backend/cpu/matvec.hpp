@@ -46,6 +46,9 @@
 #else
 #define RWKV_MATVEC_X86 0
 #endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
 
 namespace rwkv::backend::cpu {
 
@@ -178,20 +181,67 @@ inline float half_bits_to_float(std::uint16_t h) {
     return std::bit_cast<float>(static_cast<std::uint32_t>(mag) | (static_cast<std::uint32_t>(h & 0x8000) << 16));
 }
 
+#if defined(__aarch64__) && defined(__ARM_NEON)
+// 8 values per step with explicit NEON: the scalar loops below are vectorised by -O3 only (GCC 12's
+// -O2 cost model leaves a loop of unknown trip count scalar), and the generic leaf is the ARM path.
+inline void widen8(const bfloat16* s, float* d) {
+    const uint16x8_t h = vreinterpretq_u16_u8(vld1q_u8(reinterpret_cast<const std::uint8_t*>(s)));
+    vst1q_f32(d, vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16)));
+    vst1q_f32(d + 4, vreinterpretq_f32_u32(vshll_high_n_u16(h, 16)));
+}
+inline void widen8(const half* s, float* d) {
+    const float16x8_t h = vreinterpretq_f16_u8(vld1q_u8(reinterpret_cast<const std::uint8_t*>(s)));
+    vst1q_f32(d, vcvt_f32_f16(vget_low_f16(h)));
+    vst1q_f32(d + 4, vcvt_high_f32_f16(h));
+}
+#define RWKV_WIDEN8 1
+#elif RWKV_MATVEC_X86 && defined(__SSE2__)
+// SSE2 (the x86 baseline; the generic leaf runs on x86 CPUs without AVX2): bf16 by interleaving
+// with zeros, fp16 by half_bits_to_float's branch-free arithmetic on 4 lanes.
+inline __m128 half4_to_float(__m128i h) {  // h: 4 fp16 bit patterns in 32-bit lanes
+    const __m128i em = _mm_and_si128(h, _mm_set1_epi32(0x7fff));
+    const __m128i special = _mm_cmpgt_epi32(em, _mm_set1_epi32(0x7bff));
+    const __m128i normal = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(em, 13), _mm_set1_epi32(0x38000000)),
+                                         _mm_and_si128(special, _mm_set1_epi32(0x38000000)));
+    const __m128i subnormal = _mm_castps_si128(_mm_mul_ps(_mm_cvtepi32_ps(em), _mm_set1_ps(0x1p-24f)));
+    const __m128i is_sub = _mm_cmplt_epi32(em, _mm_set1_epi32(0x0400));
+    const __m128i mag = _mm_or_si128(_mm_and_si128(subnormal, is_sub), _mm_andnot_si128(is_sub, normal));
+    return _mm_castsi128_ps(_mm_or_si128(mag, _mm_slli_epi32(_mm_and_si128(h, _mm_set1_epi32(0x8000)), 16)));
+}
+inline void widen8(const bfloat16* s, float* d) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)), z = _mm_setzero_si128();
+    _mm_storeu_ps(d, _mm_castsi128_ps(_mm_unpacklo_epi16(z, h)));
+    _mm_storeu_ps(d + 4, _mm_castsi128_ps(_mm_unpackhi_epi16(z, h)));
+}
+inline void widen8(const half* s, float* d) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)), z = _mm_setzero_si128();
+    _mm_storeu_ps(d, half4_to_float(_mm_unpacklo_epi16(h, z)));
+    _mm_storeu_ps(d + 4, half4_to_float(_mm_unpackhi_epi16(h, z)));
+}
+#define RWKV_WIDEN8 1
+#endif
+
 template <class T>
 inline void widen_block(const T* src, float* dst, std::size_t n) {
-    if constexpr (std::is_same_v<T, bfloat16>) {
-        for (std::size_t i = 0; i < n; ++i)
-            dst[i] = std::bit_cast<float>(static_cast<std::uint32_t>(src[i].bits) << 16);
-    } else if constexpr (std::is_same_v<T, half>) {
-#if defined(__aarch64__)
-        // AArch64 converts __fp16 natively (and vectorised: fcvtl).
-        for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(std::bit_cast<__fp16>(src[i].bits));
-#else
-        for (std::size_t i = 0; i < n; ++i) dst[i] = half_bits_to_float(src[i].bits);
-#endif
-    } else {
+    if constexpr (std::is_same_v<T, float>) {
         std::memcpy(dst, src, n * sizeof(float));
+    } else {
+        std::size_t i = 0;
+#if defined(RWKV_WIDEN8)
+        RWKV_CPU_UNROLL(8)
+        for (; i + 8 <= n; i += 8) widen8(src + i, dst + i);
+#endif
+        for (; i < n; ++i) {
+            if constexpr (std::is_same_v<T, bfloat16>) {
+                dst[i] = std::bit_cast<float>(static_cast<std::uint32_t>(src[i].bits) << 16);
+            } else {
+#if defined(__aarch64__)
+                dst[i] = static_cast<float>(std::bit_cast<__fp16>(src[i].bits));  // AArch64 converts natively
+#else
+                dst[i] = half_bits_to_float(src[i].bits);
+#endif
+            }
+        }
     }
 }
 
@@ -255,6 +305,7 @@ struct GenericLeaf {
             RWKV_CPU_UNROLL(64)
             for (int r = 0; r < R; ++r) prefetch_ahead(w[r], c0);
             if constexpr (std::is_same_v<T, float>) {
+                RWKV_CPU_UNROLL(4)
                 for (std::size_t c = 0; c < kb; c += S) RWKV_CPU_UNROLL(64)
                 for (int v = 0; v < NB; ++v) {
                     const GVec xv = gvec_load(x + v * ldx + c0 + c);
@@ -265,6 +316,7 @@ struct GenericLeaf {
                 float buf[R][K];
                 RWKV_CPU_UNROLL(64)
                 for (int r = 0; r < R; ++r) widen_block(w[r] + c0, buf[r], kb);
+                RWKV_CPU_UNROLL(4)
                 for (std::size_t c = 0; c < kb; c += S) RWKV_CPU_UNROLL(64)
                 for (int v = 0; v < NB; ++v) {
                     const GVec xv = gvec_load(x + v * ldx + c0 + c);

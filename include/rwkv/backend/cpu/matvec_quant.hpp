@@ -125,6 +125,7 @@ void rows_generic(const std::byte* const* w, const float* x, std::size_t nblocks
         for (int r = 0; r < R; ++r) {
             if (b % step_blocks<F> == 0) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
             F::decode(w[r] + off, buf);
+            RWKV_CPU_UNROLL(8)
             for (std::size_t c = 0; c < BE; c += S) acc[r] = gvec_fma(gvec_load(buf + c), gvec_load(xb + c), acc[r]);
         }
     }
