@@ -88,10 +88,11 @@ typedef enum rwkv_activations {
     RWKV_ACTIVATIONS_INT8 = 2   /* block-format matrices (Q8_0, Q4_0, ..., Q6_K): inputs quantized to int8
                                    per 32 values when decoding; max |logit change| up to ~0.6 */
 } rwkv_activations;
-/* Sets the mode for every session and state of the model (like the thread count: not while a forward of
- * this model is running). A mode that touches none of the model's formats is accepted and changes nothing.
+/* Sets the mode (an rwkv_activations value, passed as int so that any value a caller sends is defined)
+ * for every session and state of the model (like the thread count: not while a forward of this model is
+ * running). A mode that touches none of the model's formats is accepted and changes nothing.
  * RWKV_ERROR_INVALID_ARGUMENT for a value outside the enum. */
-RWKV_API rwkv_status rwkv_model_set_activations(rwkv_model* model, rwkv_activations mode);
+RWKV_API rwkv_status rwkv_model_set_activations(rwkv_model* model, int mode);
 RWKV_API rwkv_status rwkv_model_get_activations(const rwkv_model* model, rwkv_activations* out);
 
 /* Text -> ids. Writes up to `capacity` ids and the count to *n_ids; RWKV_ERROR_BUFFER_TOO_SMALL (with

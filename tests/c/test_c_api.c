@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
      * block formats, so here it changes nothing; exact again gives the exact logits back. */
     rwkv_activations mode = RWKV_ACTIVATIONS_INT8;
     CHECK(rwkv_model_get_activations(model, &mode) == RWKV_OK && mode == RWKV_ACTIVATIONS_EXACT);
-    CHECK(rwkv_model_set_activations(model, (rwkv_activations)7) == RWKV_ERROR_INVALID_ARGUMENT);
+    CHECK(rwkv_model_set_activations(model, 7) == RWKV_ERROR_INVALID_ARGUMENT);
     CHECK(strstr(rwkv_last_error(), "got 7") != NULL);
     CHECK(rwkv_model_set_activations(NULL, RWKV_ACTIVATIONS_EXACT) == RWKV_ERROR_INVALID_ARGUMENT);
     CHECK(rwkv_model_get_activations(model, NULL) == RWKV_ERROR_INVALID_ARGUMENT);
