@@ -111,6 +111,39 @@ inline void for_row_groups(const Weight& W, float* y, int row_begin, int row_end
 }
 
 // ---- Generic path: the reference decoder into an L1 buffer, then vector FMAs.
+
+// Q8_0's decode (q·d, exact in fp32) 16 values per step with explicit NEON or SSE2: the reference
+// decoder's int8 → float loop is vectorised by -O3 only, and this is ARM's Q8_0 path (it ran 25 %
+// more instructions at -O2). The same products, so the same bits as weights::q8_0::decode.
+inline void decode_q8_0_generic(const std::byte* block, float* out) {
+    const float d = weights::fp16_to_float(weights::load_u16(block));
+    const auto* q = reinterpret_cast<const std::uint8_t*>(block + 2);
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    const float32x4_t dv = vdupq_n_f32(d);
+    for (int i = 0; i < 32; i += 16) {
+        const int8x16_t v = vreinterpretq_s8_u8(vld1q_u8(q + i));
+        const int16x8_t lo = vmovl_s8(vget_low_s8(v)), hi = vmovl_high_s8(v);
+        vst1q_f32(out + i, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), dv));
+        vst1q_f32(out + i + 4, vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(lo)), dv));
+        vst1q_f32(out + i + 8, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), dv));
+        vst1q_f32(out + i + 12, vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), dv));
+    }
+#elif RWKV_MATVEC_X86 && defined(__SSE2__)
+    const __m128 dv = _mm_set1_ps(d);
+    for (int i = 0; i < 32; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i));
+        // Sign extension by unpacking each byte into the high half of a wider lane, then shifting down.
+        const __m128i lo = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8), hi = _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);
+        _mm_storeu_ps(out + i, _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(lo, lo), 16)), dv));
+        _mm_storeu_ps(out + i + 4, _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(lo, lo), 16)), dv));
+        _mm_storeu_ps(out + i + 8, _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(hi, hi), 16)), dv));
+        _mm_storeu_ps(out + i + 12, _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(hi, hi), 16)), dv));
+    }
+#else
+    for (int e = 0; e < 32; ++e) out[e] = static_cast<float>(static_cast<std::int8_t>(q[e])) * d;
+#endif
+}
+
 template <class F, int R>
 void rows_generic(const std::byte* const* w, const float* x, std::size_t nblocks, float* const* y) {
     using namespace matvec_detail;
@@ -124,7 +157,8 @@ void rows_generic(const std::byte* const* w, const float* x, std::size_t nblocks
         const std::size_t off = b * F::block_bytes;
         for (int r = 0; r < R; ++r) {
             if (b % step_blocks<F> == 0) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
-            F::decode(w[r] + off, buf);
+            if constexpr (std::is_same_v<F, weights::q8_0>) decode_q8_0_generic(w[r] + off, buf);
+            else F::decode(w[r] + off, buf);
             RWKV_CPU_UNROLL(8)
             for (std::size_t c = 0; c < BE; c += S) acc[r] = gvec_fma(gvec_load(buf + c), gvec_load(xb + c), acc[r]);
         }
