@@ -175,7 +175,7 @@ rwkv_status rwkv_model_set_activations(rwkv_model* model, int m) {
         if (m < RWKV_ACTIVATIONS_EXACT || m > RWKV_ACTIVATIONS_INT8)
             throw bad_argument{"mode must be RWKV_ACTIVATIONS_EXACT, _BF16 or _INT8, got " + std::to_string(m)};
         const auto mode = static_cast<rwkv_activations>(m);
-        // One mode at a time: turn the other off first, so a refused mode leaves the old one in place.
+        // One mode at a time: the other is turned off first (a refused mode leaves the model exact).
         if (mode != RWKV_ACTIVATIONS_BF16) model->model.set_bf16_activations(false);
         if (mode != RWKV_ACTIVATIONS_INT8) model->model.set_int8_activations(false);
         if (mode == RWKV_ACTIVATIONS_BF16) model->model.set_bf16_activations(true);
