@@ -87,11 +87,14 @@ inline void apply_activations(const char* prog, rwkv::AnyModel& m, Activations a
         for (const char* f : {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
             affected = affected || types.find(f) != std::string::npos;
     }
+    // int8 with no block-format matrix does nothing: leave it off, so the banner does not claim it.
+    if (!affected && a == Activations::int8) m.set_int8_activations(false);
     if (!affected)
-        std::fprintf(stderr,
-                     "%s: note: --activations %s applies to %s matrices; this model's are %s, so it changes %s\n", prog,
-                     activations_name(a), a == Activations::bf16 ? "bf16" : "block-format (Q8_0, Q4_K, ...)",
-                     types.c_str(), a == Activations::bf16 ? "at most its bf16 LoRAs" : "nothing");
+        std::fprintf(
+            stderr,
+            "%s: note: --activations %s applies to %s matrices; this model's weights are %s, so it changes %s\n", prog,
+            activations_name(a), a == Activations::bf16 ? "bf16" : "block-format (Q8_0, Q4_K, ...)", types.c_str(),
+            a == Activations::bf16 ? "at most its bf16 LoRAs" : "nothing");
 }
 
 // A whole input file (the prompt); a missing or unreadable one is an rwkv::error naming it (exit status 1,
