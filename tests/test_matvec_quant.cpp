@@ -125,31 +125,6 @@ TEST_CASE("SIMD dequantization equals the reference decoder on extreme blocks", 
     }
 }
 
-TEST_CASE("the generic path's Q8_0 block decode (NEON / SSE2) equals the reference decoder bit for bit",
-          "[matvec_quant]") {
-    std::mt19937 rng(29);
-    std::uniform_int_distribution<int> byte(0, 255);
-    // Scales: random finite fp16 bit patterns, plus subnormal, ±0, largest, ±Inf and NaN; every code.
-    std::vector<std::uint16_t> scales = {0x0000, 0x8000, 0x0001, 0x03ff, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00};
-    for (int i = 0; i < 500; ++i) scales.push_back(static_cast<std::uint16_t>(byte(rng) << 8 | byte(rng)));
-    for (std::uint16_t d : scales) {
-        std::byte block[weights::q8_0::block_bytes];
-        block[0] = static_cast<std::byte>(d & 0xff);
-        block[1] = static_cast<std::byte>(d >> 8);
-        for (int e = 0; e < 32; ++e) block[2 + e] = static_cast<std::byte>(byte(rng));
-        block[2] = std::byte{0x80};  // -128
-        block[3] = std::byte{0x7f};  // 127
-        float want[32], got[32];
-        weights::q8_0::decode(block, want);
-        qmv_detail::decode_q8_0_generic(block, got);
-        for (int e = 0; e < 32; ++e) {
-            INFO("scale bits " << d << ", element " << e);
-            if (std::isnan(want[e])) CHECK(std::isnan(got[e]));
-            else CHECK(std::bit_cast<std::uint32_t>(got[e]) == std::bit_cast<std::uint32_t>(want[e]));
-        }
-    }
-}
-
 TEST_CASE("block-format mat-vec matches the reference decode on every path, any row split", "[matvec_quant]") {
     std::mt19937 rng(6);
     for (dtype t : block_formats()) {

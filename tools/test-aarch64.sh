@@ -33,7 +33,7 @@ cmake -S . -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchain-aarch64-linu
 
 start=$(date +%s)
 if [ "$CI" = 1 ]; then
-    TESTS="test_isa test_elementwise test_matvec test_matvec_quant test_matvec_q8act test_matvec_bf16 test_gemm test_wkv test_backend_ops test_layers
+    TESTS="test_isa test_elementwise test_matvec test_block_decode test_matvec_quant test_matvec_q8act test_matvec_bf16 test_gemm test_wkv test_backend_ops test_layers
            test_formats test_gguf test_rwkvcpp test_safetensors test_pth test_tokenizer test_sampler test_state
            test_threads test_model"
     # shellcheck disable=SC2086

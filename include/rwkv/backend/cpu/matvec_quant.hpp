@@ -22,8 +22,9 @@
 //
 // Paths: AVX-512 (F+BW+VL) and AVX2+FMA+F16C leaves with their own target attributes (the library
 // is header-only and built with the user's flags), picked at run time through active_isa()
-// (RWKV_ISA caps it); the generic path decodes each block with the reference decoder into an
-// L1 buffer and runs xsimd FMAs (or four scalar lanes).
+// (RWKV_ISA caps it); the generic path (ARM's) decodes each block into an L1 buffer with
+// block_decode.hpp (NEON on aarch64, else the reference decoder) and runs xsimd FMAs (or four
+// scalar lanes).
 //
 // Determinism: every output row is one thread's, one accumulator walked over the blocks in order
 // whatever the row grouping, so results depend only on the path, never on the thread count.
@@ -39,6 +40,7 @@
 
 #include "../../matrix.hpp"
 #include "../../weight.hpp"
+#include "block_decode.hpp"
 #include "gemm.hpp"
 #include "isa.hpp"
 #include "matvec.hpp"
@@ -110,39 +112,7 @@ inline void for_row_groups(const Weight& W, float* y, int row_begin, int row_end
     }
 }
 
-// ---- Generic path: the reference decoder into an L1 buffer, then vector FMAs.
-
-// Q8_0's decode (q·d, exact in fp32) 16 values per step with explicit NEON or SSE2: the reference
-// decoder's int8 → float loop is vectorised by -O3 only, and this is ARM's Q8_0 path (it ran 25 %
-// more instructions at -O2). The same products, so the same bits as weights::q8_0::decode.
-inline void decode_q8_0_generic(const std::byte* block, float* out) {
-    const float d = weights::fp16_to_float(weights::load_u16(block));
-    const auto* q = reinterpret_cast<const std::uint8_t*>(block + 2);
-#if defined(__aarch64__) && defined(__ARM_NEON)
-    const float32x4_t dv = vdupq_n_f32(d);
-    for (int i = 0; i < 32; i += 16) {
-        const int8x16_t v = vreinterpretq_s8_u8(vld1q_u8(q + i));
-        const int16x8_t lo = vmovl_s8(vget_low_s8(v)), hi = vmovl_high_s8(v);
-        vst1q_f32(out + i, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), dv));
-        vst1q_f32(out + i + 4, vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(lo)), dv));
-        vst1q_f32(out + i + 8, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), dv));
-        vst1q_f32(out + i + 12, vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), dv));
-    }
-#elif RWKV_MATVEC_X86 && defined(__SSE2__)
-    const __m128 dv = _mm_set1_ps(d);
-    for (int i = 0; i < 32; i += 16) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i));
-        // Sign extension by unpacking each byte into the high half of a wider lane, then shifting down.
-        const __m128i lo = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8), hi = _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);
-        _mm_storeu_ps(out + i, _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(lo, lo), 16)), dv));
-        _mm_storeu_ps(out + i + 4, _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(lo, lo), 16)), dv));
-        _mm_storeu_ps(out + i + 8, _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(hi, hi), 16)), dv));
-        _mm_storeu_ps(out + i + 12, _mm_mul_ps(_mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(hi, hi), 16)), dv));
-    }
-#else
-    for (int e = 0; e < 32; ++e) out[e] = static_cast<float>(static_cast<std::int8_t>(q[e])) * d;
-#endif
-}
+// ---- Generic path: decode_block (block_decode.hpp) into an L1 buffer, then vector FMAs.
 
 template <class F, int R>
 void rows_generic(const std::byte* const* w, const float* x, std::size_t nblocks, float* const* y) {
@@ -157,8 +127,7 @@ void rows_generic(const std::byte* const* w, const float* x, std::size_t nblocks
         const std::size_t off = b * F::block_bytes;
         for (int r = 0; r < R; ++r) {
             if (b % step_blocks<F> == 0) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
-            if constexpr (std::is_same_v<F, weights::q8_0>) decode_q8_0_generic(w[r] + off, buf);
-            else F::decode(w[r] + off, buf);
+            decode_block<F>(w[r] + off, buf);
             RWKV_CPU_UNROLL(8)
             for (std::size_t c = 0; c < BE; c += S) acc[r] = gvec_fma(gvec_load(buf + c), gvec_load(xb + c), acc[r]);
         }
@@ -166,10 +135,41 @@ void rows_generic(const std::byte* const* w, const float* x, std::size_t nblocks
     for (int r = 0; r < R; ++r) *y[r] = gvec_sum(acc[r]);
 }
 
+#if RWKV_BLOCK_DECODE_NEON
+// NEON: each block decoded in registers straight into the row's FMAs (block_decode.hpp's
+// DotSink), the same row layout and prefetch as rows_generic.
+template <class F, int R>
+void rows_neon(const std::byte* const* w, const float* x, std::size_t nblocks, float* const* y) {
+    using block_decode_detail::DotSink;
+    float32x4_t acc[R][2];
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
+    for (std::size_t b = 0; b < nblocks; ++b) {
+        const std::size_t off = b * F::block_bytes;
+        for (int r = 0; r < R; ++r) {
+            if (b % step_blocks<F> == 0) prefetch_range(w[r] + off, step_blocks<F> * F::block_bytes);
+            DotSink s{x + b * F::block_elems, {acc[r][0], acc[r][1]}};
+            block_decode_detail::decode_block_neon<F>(w[r] + off, s);
+            acc[r][0] = s.acc[0];
+            acc[r][1] = s.acc[1];
+        }
+    }
+    for (int r = 0; r < R; ++r) *y[r] = vaddvq_f32(vaddq_f32(acc[r][0], acc[r][1]));
+}
+#endif
+
 template <class F>
 void decode_rows_generic(const Weight& W, int row_begin, int row_end, float* out) {
     const auto cols = static_cast<std::size_t>(W.cols);
-    for (int r = row_begin; r < row_end; ++r) W.decode_row(r, out + static_cast<std::size_t>(r - row_begin) * cols);
+    if constexpr (F::block_elems > 1) {
+        const std::size_t nb = cols / F::block_elems;
+        for (int r = row_begin; r < row_end; ++r) {
+            const std::byte* row = W.row(r);
+            float* o = out + static_cast<std::size_t>(r - row_begin) * cols;
+            for (std::size_t b = 0; b < nb; ++b) decode_block<F>(row + b * F::block_bytes, o + b * F::block_elems);
+        }
+    } else {
+        for (int r = row_begin; r < row_end; ++r) W.decode_row(r, out + static_cast<std::size_t>(r - row_begin) * cols);
+    }
 }
 
 #if RWKV_MATVEC_X86
@@ -845,6 +845,13 @@ void qmatvec_rows_typed(const Weight& W, const float* x, float* y, int row_begin
     }
 #endif
     (void)isa;
+#if RWKV_BLOCK_DECODE_NEON
+    if constexpr (F::block_elems > 1)
+        return for_row_groups(W, y, row_begin, row_end, [&](const std::byte* const* w, float* const* o, int n) {
+            if (n == 8) rows_neon<F, 8>(w, x, nb, o);
+            else rows_neon<F, 1>(w, x, nb, o);
+        });
+#endif
     for_row_groups(W, y, row_begin, row_end, [&](const std::byte* const* w, float* const* o, int n) {
         if (n == 8) rows_generic<F, 8>(w, x, nb, o);
         else rows_generic<F, 1>(w, x, nb, o);

@@ -1,0 +1,95 @@
+#!/bin/sh
+# Decode's work on ARM, counted instead of timed (there is no ARM machine here; qemu's timings mean
+# nothing): cross-compiles tools/peers/ours_decode.cpp for aarch64 with g++ -O2 (no -march: plain
+# ARMv8-A + NEON, like a user's build), makes the small random Finch of tools/o2-o3-check.sh (8
+# layers, C = 256) in block formats, and counts the guest instructions of a 50-token decode on one
+# thread under qemu-user with tools/qemu-insn-count.c (60 minus 10 tokens, so loading drops out).
+# With --base REV it does the same for commit REV (a git worktree) and prints the ratio.
+# Formats rwkv-quantize writes are loaded as stored GGUF files; the others (q2_k q3_k iq4_nl) are
+# quantized on load by a Model<format> driver (the same kernels).
+#
+#   tools/arm-count.sh [--base REV] [--types q8_0,q4_0,...] [--build DIR]
+#
+# Needs tools/setup-debian.sh --aarch64 (cross g++, qemu-user, arm64 zlib), gcc, and
+# rwkv-quantize in DIR (default: build).
+set -eu
+cd "$(dirname "$0")/.."
+build=build
+base=
+types=q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl,q2_k,q3_k,q4_k,q5_k,q6_k
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --base) base=$2; shift 2 ;;
+        --types) types=$2; shift 2 ;;
+        --build) build=$2; shift 2 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "usage: tools/arm-count.sh [--base REV] [--types q8_0,q4_0,...] [--build DIR]" >&2; exit 2 ;;
+    esac
+done
+command -v qemu-aarch64 >/dev/null && command -v aarch64-linux-gnu-g++ >/dev/null ||
+    { echo "arm-count: needs qemu-user and g++-aarch64-linux-gnu (tools/setup-debian.sh --aarch64)" >&2; exit 1; }
+[ -x "$build/examples/rwkv-quantize" ] || { echo "arm-count: no $build/examples/rwkv-quantize (build first)" >&2; exit 1; }
+
+work=$(mktemp -d)
+cleanup() {
+    [ -n "$base" ] && git worktree remove --force "$work/base" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+gcc -O2 -shared -fPIC -o "$work/count.so" tools/qemu-insn-count.c
+g++ -std=c++20 -O2 -DNDEBUG -I include -I /usr/include/eigen3 tools/peers/make_models.cpp -o "$work/make_models" -lz -pthread
+"$work/make_models" 8 256 1024 256 "$work/small" >/dev/null
+
+# file_of TYPE: the GGUF rwkv-quantize writes for TYPE, or nothing (then the typed driver runs).
+file_of() {
+    case "$1" in
+        q8_0|q4_0|q4_1|q5_0|q5_1|q6_k) q=$1 ;;
+        q4_k) q=q4_k_m ;;
+        q5_k) q=q5_k_m ;;
+        *) return 0 ;;
+    esac
+    [ -f "$work/small-$1.gguf" ] || "$build/examples/rwkv-quantize" --pure "$work/small.safetensors" "$work/small-$1.gguf" "$q" >/dev/null
+    echo "$work/small-$1.gguf"
+}
+
+revs=head
+if [ -n "$base" ]; then
+    git worktree add --detach "$work/base" "$base" >/dev/null 2>&1
+    revs="base head"
+fi
+flags="-std=c++20 -O2 -DNDEBUG -I /usr/include/eigen3"
+sed 's/rwkv::Model<rwkv::stored>::load/rwkv::Model<rwkv::RWKV_COUNT_FORMAT>::load/' tools/peers/ours_decode.cpp > "$work/typed.cpp"
+for rev in $revs; do
+    inc=include
+    [ "$rev" = base ] && inc="$work/base/include"
+    aarch64-linux-gnu-g++ $flags -I "$inc" tools/peers/ours_decode.cpp -o "$work/dec_$rev" -lz -pthread
+    for t in $(echo "$types" | tr ',' ' '); do
+        [ -n "$(file_of "$t")" ] && continue
+        aarch64-linux-gnu-g++ $flags -DRWKV_COUNT_FORMAT="$t" -I "$inc" "$work/typed.cpp" -o "$work/dec_${rev}_$t" -lz -pthread
+    done
+done
+
+# count BINARY MODEL N: guest instructions of BINARY MODEL 1 N.
+count() {
+    qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib \
+        -plugin "$work/count.so,out=$work/n" "$1" "$2" 1 "$3" >/dev/null 2>&1
+    cat "$work/n"
+}
+printf '%-8s' format
+for rev in $revs; do printf ' %16s' "$rev insns/token"; done
+[ -n "$base" ] && printf '   head/base'
+echo
+for t in $(echo "$types" | tr ',' ' '); do
+    f=$(file_of "$t")
+    printf '%-8s' "$t"
+    prev=
+    for rev in $revs; do
+        bin="$work/dec_$rev" model=$f
+        [ -z "$f" ] && bin="$work/dec_${rev}_$t" model="$work/small.safetensors"
+        n=$(( ($(count "$bin" "$model" 60) - $(count "$bin" "$model" 10)) / 50 ))
+        printf ' %16d' "$n"
+        [ -n "$prev" ] && awk -v a="$n" -v b="$prev" 'BEGIN { printf "   %.3f", a / b }'
+        prev=$n
+    done
+    echo
+done
