@@ -94,6 +94,42 @@ std::vector<float> rows_of(const Weight& W, const std::vector<std::byte>& buf, i
     return y;
 }
 
+// The plain leaf itself (row_plain), whatever the generic path runs (NEON on aarch64).
+std::vector<float> plain_rows(const Weight& W, const std::vector<std::byte>& buf) {
+    std::vector<float> y(static_cast<std::size_t>(W.rows), -1.0f);
+    const auto nb = static_cast<std::size_t>(W.cols / 32);
+    const Q8ActView a = q8act_view(buf.data(), nb, 0);
+    weights::visit_format(W.type, [&](auto f) {
+        using F = decltype(f);
+        if constexpr (q8act_format_v<F> && F::block_elems == 32)
+            for (int r = 0; r < W.rows; ++r) y[static_cast<std::size_t>(r)] = q8a_detail::row_plain<F>(W.row(r), a, nb);
+    });
+    return y;
+}
+
+// aarch64: the vmull leaf and, where the CPU has dotprod, the SDOT leaf give the plain leaf's bits.
+void check_neon_leaves(const Weight& W, const std::vector<std::byte>& buf, const std::vector<float>& plain) {
+#if RWKV_BLOCK_DECODE_NEON
+    const auto nb = static_cast<std::size_t>(W.cols / 32);
+    const Q8ActView a = q8act_view(buf.data(), nb, 0);
+    weights::visit_format(W.type, [&](auto f) {
+        using F = decltype(f);
+        if constexpr (q8act_format_v<F> && F::block_elems == 32) {
+            std::vector<float> y(plain.size()), y_dot(plain.size());
+            for (int r = 0; r < W.rows; ++r) {
+                y[static_cast<std::size_t>(r)] = q8a_detail::row_neon<F>(W.row(r), a, nb);
+                if (arm_dotprod_supported())
+                    y_dot[static_cast<std::size_t>(r)] = q8a_detail::row_neon_sdot<F>(W.row(r), a, nb);
+            }
+            CHECK(same_bits(y, plain));
+            if (arm_dotprod_supported()) CHECK(same_bits(y_dot, plain));
+        }
+    });
+#else
+    (void)W, (void)buf, (void)plain;
+#endif
+}
+
 // Every SIMD leaf gives the plain leaf's bits, over the whole row range and split at row 13.
 void check_leaves_match_plain(const Weight& W, const std::vector<std::byte>& buf, const std::vector<float>& plain) {
     const int rows = W.rows;
@@ -256,7 +292,8 @@ TEST_CASE("int8 activations: quantization is round(x / (amax / 127)) on every pa
     CHECK(int{block_of(plain, blocks, 6).q[3]} == 64);
 }
 
-TEST_CASE("int8 activations: SIMD leaves are bit for bit the plain leaf; plain matches double math", "[q8act]") {
+TEST_CASE("int8 activations: SIMD and NEON leaves are bit for bit the plain leaf; plain matches double math",
+          "[q8act]") {
     std::mt19937 rng(11);
     for (dtype t : formats) {
         for (int nb : {1, 2, 3, 7, 8, 9, 16, 33, 112}) {
@@ -265,7 +302,10 @@ TEST_CASE("int8 activations: SIMD leaves are bit for bit the plain leaf; plain m
             const Weight W = random_weight(t, rows, cols, rng);
             const auto x = random_x(static_cast<std::size_t>(cols), rng);
             const auto buf = quantized(x.data(), static_cast<std::size_t>(nb), Isa::generic);
-            const auto plain = rows_of(W, buf, 0, rows, Isa::generic);
+            const auto plain = plain_rows(W, buf);
+            // The generic path (NEON on aarch64) is the plain leaf bit for bit; on ARM both NEON leaves.
+            CHECK(same_bits(rows_of(W, buf, 0, rows, Isa::generic), plain));
+            check_neon_leaves(W, buf, plain);
             // Plain vs the double evaluation: only fp32 rounding of the scale products and sums.
             std::vector<double> mag;
             const auto ref = double_reference(W, buf, mag);

@@ -26,6 +26,10 @@
 #define RWKV_CPU_UNROLL(n)
 #endif
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define RWKV_ISA_X86 1
 #include <cpuid.h>
@@ -126,6 +130,21 @@ inline bool avx512_vnni_supported() {
 inline bool avx_vnni_supported() {
 #if RWKV_ISA_X86
     return isa_detail::x86_features().avx_vnni;
+#else
+    return false;
+#endif
+}
+
+// Whether this ARM CPU can run ARMv8.2's SDOT (int8 dot products of 4 into int32; the int8-activation
+// decode's NEON leaf uses it where present): always when the build targets it, else Linux's
+// HWCAP_ASIMDDP; false elsewhere and off ARM. RWKV_ISA=generic does not turn it off (the NEON
+// leaf gives the same bits either way); tests call both leaves directly.
+inline bool arm_dotprod_supported() {
+#if defined(__aarch64__) && defined(__ARM_FEATURE_DOTPROD)
+    return true;
+#elif defined(__aarch64__) && defined(__linux__)
+    static const bool yes = (getauxval(AT_HWCAP) & (1ul << 20)) != 0;  // HWCAP_ASIMDDP
+    return yes;
 #else
     return false;
 #endif

@@ -41,7 +41,8 @@
 //   vpdpbusd into one accumulator; fp16 scales of 4-8 blocks converted at once.
 // - avx2 (and avx512 without VNNI): vpmaddubsw + vpmaddwd (signed weights by the sign trick
 //   |w|·sign(x, w), which keeps the int16 pair sums below saturation).
-// - generic (also aarch64): plain C++, std::fma.
+// - generic: plain C++, std::fma; on aarch64 the 32-value formats have NEON leaves (SDOT where
+//   the CPU has it, else vmull + pairwise adds); the K-quants run the plain leaf there.
 // K-quants (256-value super-blocks B of a row, activation blocks b = 8B + 0..7; same activation
 // quantization; products of an fp16 with a 6- or 8-bit integer are exact in fp32):
 // - Q4_K / Q5_K: sub-block s (elements 32s..32s+31, activation block 8B + s) has ds = d·sc_s and
@@ -1321,6 +1322,127 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q3k(const std::byte* const* w, const Q8ActVi
 }
 #endif  // RWKV_MATVEC_X86
 
+#if RWKV_BLOCK_DECODE_NEON
+// ---- NEON leaves (aarch64, the generic path there) for the 32-value formats: row_plain bit for
+// bit. The codes come as two int8x16 (elements 0..15, 16..31; nibbles by masks and shifts, fifth
+// bits by vtst, IQ4_NL levels by a table: block_decode.hpp's unpacking); the exact 4-value lane
+// sums by SDOT where the CPU has it (ARMv8.2 dotprod), else int8 × int8 products widened to int16
+// (|w·q| ≤ 128·127 fits) and pairwise adds; and the
+// 16 fp32 slots are four float32x4 (slot i in vector i / 4, lane i % 4), so the fp32 steps are
+// row_plain's: the same fused products in the same order, then reduce16's tree.
+
+// The 32 integer codes of block b as two int8x16 (elements 0..15, 16..31), and dw (and m).
+template <class F>
+RWKV_NEON_INLINE void codes_neon(const std::byte* blk, int8x16_t& w0, int8x16_t& w1, float& dw, float& m) {
+    using namespace block_decode_detail;
+    const std::uint8_t* b = u8(blk);
+    dw = weights::fp16_to_float(weights::load_u16(blk));
+    m = 0.0f;
+    if constexpr (std::is_same_v<F, weights::q8_0>) {
+        w0 = vld1q_s8(reinterpret_cast<const std::int8_t*>(b + 2));
+        w1 = vld1q_s8(reinterpret_cast<const std::int8_t*>(b + 18));
+    } else {
+        constexpr bool affine = affine_v<F>;
+        constexpr bool five = std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>;
+        constexpr int qs_at = 2 + (affine ? 2 : 0) + (five ? 4 : 0);
+        if constexpr (affine) m = weights::fp16_to_float(weights::load_u16(blk + 2));
+        const uint8x16_t q = vld1q_u8(b + qs_at);
+        uint8x16_t lo = vandq_u8(q, vdupq_n_u8(15)), hi = vshrq_n_u8(q, 4);
+        if constexpr (five) {
+            const std::uint32_t qh = weights::load_u32(blk + qs_at - 4);
+            lo = vorrq_u8(lo, qh_fifth_bits(qh, 0));
+            hi = vorrq_u8(hi, qh_fifth_bits(qh, 16));
+        }
+        if constexpr (std::is_same_v<F, weights::iq4_nl>) {
+            static constexpr std::int8_t levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                       1,    13,   25,  38,  53,  69,  89,  113};
+            const int8x16_t table = vld1q_s8(levels);
+            w0 = vqtbl1q_s8(table, lo);
+            w1 = vqtbl1q_s8(table, hi);
+        } else {
+            const uint8x16_t off = vdupq_n_u8(affine ? 0 : five ? 16 : 8);
+            w0 = vreinterpretq_s8_u8(vsubq_u8(lo, off));
+            w1 = vreinterpretq_s8_u8(vsubq_u8(hi, off));
+        }
+    }
+}
+
+// The four exact lane sums Σ_{k<4} w[4j + k]·q[4j + k], j = 0..3, of 16 codes and 16 activations.
+RWKV_NEON_INLINE int32x4_t lane_dots(int8x16_t w, int8x16_t q) {
+    const int16x8_t p0 = vmull_s8(vget_low_s8(w), vget_low_s8(q)), p1 = vmull_high_s8(w, q);
+    return vpaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1));
+}
+
+// The same sums by ARMv8.2's SDOT (arm_dotprod_supported()), one instruction.
+#if defined(__clang__)
+#define RWKV_NEON_DOTPROD_TARGET __attribute__((target("dotprod")))
+#else
+#define RWKV_NEON_DOTPROD_TARGET __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
+RWKV_NEON_DOTPROD_TARGET RWKV_NEON_INLINE int32x4_t lane_dots_sdot(int8x16_t w, int8x16_t q) {
+    return vdotq_s32(vdupq_n_s32(0), w, q);
+}
+
+// Block b's fp32 steps from its lane sums L0 (elements 0..15) and L1 (16..31), as row_plain.
+template <class F>
+RWKV_NEON_INLINE void accumulate_neon(float32x4_t* acc, std::size_t b, int32x4_t L0, int32x4_t L1, float dw, float m,
+                                      const Q8ActView& a) {
+    const float dx = f32_at(a.d + 4 * b);
+    const float32x4_t s = vdupq_n_f32(dw * dx);
+    if constexpr (wide_lanes_v<F>) {
+        // Slots 8·(b odd) + j: j = 0..3 from elements 0..15, j = 4..7 from 16..31.
+        float32x4_t& a0 = acc[2 * (b & 1)];
+        float32x4_t& a1 = acc[2 * (b & 1) + 1];
+        a0 = vfmaq_f32(a0, s, vcvtq_f32_s32(L0));
+        a1 = vfmaq_f32(a1, s, vcvtq_f32_s32(L1));
+    } else {
+        // Slots 4·(b mod 4) + j: lane j sums elements 4j.. and 16 + 4j.. (low and high nibbles).
+        float32x4_t& slot = acc[b & 3];
+        slot = vfmaq_f32(slot, s, vcvtq_f32_s32(vaddq_s32(L0, L1)));
+        if constexpr (affine_v<F>) {
+            const auto* S = reinterpret_cast<const std::int32_t*>(a.s + 32 * b);
+            const int32x4_t St = vaddq_s32(vld1q_s32(S), vld1q_s32(S + 4));
+            slot = vfmaq_f32(slot, vdupq_n_f32(m * dx), vcvtq_f32_s32(St));
+        }
+    }
+}
+
+// reduce16's tree: a_i = acc[i] + acc[i + 8], b_i = a_i + a_{i + 4}, c_i = b_i + b_{i + 2}, c_0 + c_1.
+RWKV_NEON_INLINE float reduce16_neon(const float32x4_t* acc) {
+    const float32x4_t b4 = vaddq_f32(vaddq_f32(acc[0], acc[2]), vaddq_f32(acc[1], acc[3]));
+    const float32x2_t c = vadd_f32(vget_low_f32(b4), vget_high_f32(b4));
+    return vget_lane_f32(c, 0) + vget_lane_f32(c, 1);
+}
+
+// One row, products by vmull (every ARMv8-A).
+template <class F>
+float row_neon(const std::byte* row, const Q8ActView& a, std::size_t nb) {
+    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    for (std::size_t b = 0; b < nb; ++b) {
+        int8x16_t w0, w1;
+        float dw = 0.0f, m = 0.0f;
+        codes_neon<F>(row + b * F::block_bytes, w0, w1, dw, m);
+        const auto* q = reinterpret_cast<const std::int8_t*>(a.q + 32 * b);
+        accumulate_neon<F>(acc, b, lane_dots(w0, vld1q_s8(q)), lane_dots(w1, vld1q_s8(q + 16)), dw, m, a);
+    }
+    return reduce16_neon(acc);
+}
+
+// One row, products by SDOT (arm_dotprod_supported()); the same bits as row_neon.
+template <class F>
+RWKV_NEON_DOTPROD_TARGET float row_neon_sdot(const std::byte* row, const Q8ActView& a, std::size_t nb) {
+    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    for (std::size_t b = 0; b < nb; ++b) {
+        int8x16_t w0, w1;
+        float dw = 0.0f, m = 0.0f;
+        codes_neon<F>(row + b * F::block_bytes, w0, w1, dw, m);
+        const auto* q = reinterpret_cast<const std::int8_t*>(a.q + 32 * b);
+        accumulate_neon<F>(acc, b, lane_dots_sdot(w0, vld1q_s8(q)), lane_dots_sdot(w1, vld1q_s8(q + 16)), dw, m, a);
+    }
+    return reduce16_neon(acc);
+}
+#endif  // RWKV_BLOCK_DECODE_NEON
+
 // The leaf an Isa gets: 2 = VNNI, 1 = AVX2, 0 = plain.
 inline int leaf(Isa isa) {
     isa = qmv_detail::usable(isa);
@@ -1406,7 +1528,14 @@ void rows_typed(const Weight& W, const Q8ActView& a, float* y, int row_begin, in
                                           });
 #endif
     (void)lf;
+#if RWKV_BLOCK_DECODE_NEON
+    if (arm_dotprod_supported())
+        for (int r = row_begin; r < row_end; ++r) y[r] = row_neon_sdot<F>(W.row(r), a, nb);
+    else
+        for (int r = row_begin; r < row_end; ++r) y[r] = row_neon<F>(W.row(r), a, nb);
+#else
     for (int r = row_begin; r < row_end; ++r) y[r] = row_plain<F>(W.row(r), a, nb);
+#endif
 }
 
 }  // namespace q8a_detail
