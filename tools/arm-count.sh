@@ -4,11 +4,14 @@
 # ARMv8-A + NEON, like a user's build), makes the small random Finch of tools/o2-o3-check.sh (8
 # layers, C = 256) in block formats, and counts the guest instructions of a 50-token decode on one
 # thread under qemu-user with tools/qemu-insn-count.c (60 minus 10 tokens, so loading drops out).
-# With --base REV it does the same for commit REV (a git worktree) and prints the ratio.
+# With --base REV it does the same for commit REV (a git worktree) and prints the ratio; with --o3
+# it also builds this tree at -O3 and prints -O2 ÷ -O3 (issue 9: speed must not depend on -O level).
+# --int8 decodes with the opt-in int8 activations; --cpu NAME picks qemu's CPU model (default
+# "max", which has every extension, e.g. dotprod; cortex-a53 has none past ARMv8.0).
 # Formats rwkv-quantize writes are loaded as stored GGUF files; the others (q2_k q3_k iq4_nl) are
 # quantized on load by a Model<format> driver (the same kernels).
 #
-#   tools/arm-count.sh [--base REV] [--types q8_0,q4_0,...] [--build DIR]
+#   tools/arm-count.sh [--base REV] [--o3] [--int8] [--cpu NAME] [--types q8_0,q4_0,...] [--build DIR]
 #
 # Needs tools/setup-debian.sh --aarch64 (cross g++, qemu-user, arm64 zlib), gcc, and
 # rwkv-quantize in DIR (default: build).
@@ -16,14 +19,20 @@ set -eu
 cd "$(dirname "$0")/.."
 build=build
 base=
+o3=0
+int8=0
+cpu=max
 types=q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl,q2_k,q3_k,q4_k,q5_k,q6_k
 while [ $# -gt 0 ]; do
     case "$1" in
         --base) base=$2; shift 2 ;;
+        --o3) o3=1; shift ;;
+        --int8) int8=1; shift ;;
+        --cpu) cpu=$2; shift 2 ;;
         --types) types=$2; shift 2 ;;
         --build) build=$2; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "usage: tools/arm-count.sh [--base REV] [--types q8_0,q4_0,...] [--build DIR]" >&2; exit 2 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "usage: tools/arm-count.sh [--base REV] [--o3] [--int8] [--cpu NAME] [--types q8_0,q4_0,...] [--build DIR]" >&2; exit 2 ;;
     esac
 done
 command -v qemu-aarch64 >/dev/null && command -v aarch64-linux-gnu-g++ >/dev/null ||
@@ -52,17 +61,23 @@ file_of() {
     echo "$work/small-$1.gguf"
 }
 
-revs=head
+# A build is REV-OPT: base-O2 (with --base), head-O2, head-O3 (with --o3).
+revs=head-O2
 if [ -n "$base" ]; then
     git worktree add --detach "$work/base" "$base" >/dev/null 2>&1
-    revs="base head"
+    revs="base-O2 $revs"
 fi
-flags="-std=c++20 -O2 -DNDEBUG -I /usr/include/eigen3"
-sed 's/rwkv::Model<rwkv::stored>::load/rwkv::Model<rwkv::RWKV_COUNT_FORMAT>::load/' tools/peers/ours_decode.cpp > "$work/typed.cpp"
+[ "$o3" = 1 ] && revs="$revs head-O3"
+mode='s/^//'
+[ "$int8" = 1 ] && mode='s/m.set_threads(std::atoi(argv\[2\]));/&  m.set_int8_activations(true);/'
+sed "$mode" tools/peers/ours_decode.cpp > "$work/decode.cpp"
+grep -q set_int8_activations "$work/decode.cpp" || [ "$int8" = 0 ] || { echo "arm-count: could not add int8 mode" >&2; exit 1; }
+sed 's/rwkv::Model<rwkv::stored>::load/rwkv::Model<rwkv::RWKV_COUNT_FORMAT>::load/' "$work/decode.cpp" > "$work/typed.cpp"
 for rev in $revs; do
     inc=include
-    [ "$rev" = base ] && inc="$work/base/include"
-    aarch64-linux-gnu-g++ $flags -I "$inc" tools/peers/ours_decode.cpp -o "$work/dec_$rev" -lz -pthread
+    [ "${rev%-*}" = base ] && inc="$work/base/include"
+    flags="-std=c++20 -${rev#*-} -DNDEBUG -I /usr/include/eigen3"
+    aarch64-linux-gnu-g++ $flags -I "$inc" "$work/decode.cpp" -o "$work/dec_$rev" -lz -pthread
     for t in $(echo "$types" | tr ',' ' '); do
         [ -n "$(file_of "$t")" ] && continue
         aarch64-linux-gnu-g++ $flags -DRWKV_COUNT_FORMAT="$t" -I "$inc" "$work/typed.cpp" -o "$work/dec_${rev}_$t" -lz -pthread
@@ -71,25 +86,33 @@ done
 
 # count BINARY MODEL N: guest instructions of BINARY MODEL 1 N.
 count() {
-    qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib \
+    qemu-aarch64 -cpu "$cpu" -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib \
         -plugin "$work/count.so,out=$work/n" "$1" "$2" 1 "$3" >/dev/null 2>&1
     cat "$work/n"
 }
 printf '%-8s' format
-for rev in $revs; do printf ' %16s' "$rev insns/token"; done
-[ -n "$base" ] && printf '   head/base'
-echo
-for t in $(echo "$types" | tr ',' ' '); do
+for rev in $revs; do printf ' %12s' "$rev"; done
+[ -n "$base" ] && printf '  head÷base'
+[ "$o3" = 1 ] && printf '   O2÷O3'
+echo '   (instructions per token)'
+for t in $(echo "$types" | tr ',' ' ') bf16; do
     f=$(file_of "$t")
+    [ "$t" = bf16 ] && f="$work/small.safetensors"
     printf '%-8s' "$t"
-    prev=
+    counts=
     for rev in $revs; do
         bin="$work/dec_$rev" model=$f
         [ -z "$f" ] && bin="$work/dec_${rev}_$t" model="$work/small.safetensors"
         n=$(( ($(count "$bin" "$model" 60) - $(count "$bin" "$model" 10)) / 50 ))
-        printf ' %16d' "$n"
-        [ -n "$prev" ] && awk -v a="$n" -v b="$prev" 'BEGIN { printf "   %.3f", a / b }'
-        prev=$n
+        printf ' %12d' "$n"
+        counts="$counts $n"
     done
+    # shellcheck disable=SC2086
+    set -- $counts
+    if [ -n "$base" ]; then
+        awk -v a="$2" -v b="$1" 'BEGIN { printf "  %9.3f", a / b }'
+        shift
+    fi
+    [ "$o3" = 1 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "   %.3f", a / b }'
     echo
 done
