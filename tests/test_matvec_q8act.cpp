@@ -94,15 +94,23 @@ std::vector<float> rows_of(const Weight& W, const std::vector<std::byte>& buf, i
     return y;
 }
 
-// The plain leaf itself (row_plain), whatever the generic path runs (NEON on aarch64).
+// The plain leaf itself (row_plain and the K-quants' row_plain_*), whatever the generic path runs
+// (NEON on aarch64).
 std::vector<float> plain_rows(const Weight& W, const std::vector<std::byte>& buf) {
     std::vector<float> y(static_cast<std::size_t>(W.rows), -1.0f);
     const auto nb = static_cast<std::size_t>(W.cols / 32);
     const Q8ActView a = q8act_view(buf.data(), nb, 0);
+    const auto nsb = static_cast<std::size_t>(W.cols / 256);
     weights::visit_format(W.type, [&](auto f) {
         using F = decltype(f);
-        if constexpr (q8act_format_v<F> && F::block_elems == 32)
-            for (int r = 0; r < W.rows; ++r) y[static_cast<std::size_t>(r)] = q8a_detail::row_plain<F>(W.row(r), a, nb);
+        for (int r = 0; r < W.rows; ++r) {
+            float& out = y[static_cast<std::size_t>(r)];
+            if constexpr (q8act_format_v<F> && F::block_elems == 32) out = q8a_detail::row_plain<F>(W.row(r), a, nb);
+            else if constexpr (std::is_same_v<F, weights::q6_k>) out = q8a_detail::row_plain_q6k(W.row(r), a, nsb);
+            else if constexpr (std::is_same_v<F, weights::q2_k>) out = q8a_detail::row_plain_q2k(W.row(r), a, nsb);
+            else if constexpr (std::is_same_v<F, weights::q3_k>) out = q8a_detail::row_plain_q3k(W.row(r), a, nsb);
+            else if constexpr (q8act_format_v<F>) out = q8a_detail::row_plain_k4<F>(W.row(r), a, nsb);
+        }
     });
     return y;
 }
@@ -396,7 +404,7 @@ std::vector<double> double_reference_k(const Weight& W, const std::vector<std::b
 
 }  // namespace
 
-TEST_CASE("int8 activations, K-quants: SIMD leaves are bit for bit the plain leaf; plain matches double math",
+TEST_CASE("int8 activations, K-quants: SIMD and NEON leaves are bit for bit the plain leaf; plain matches double math",
           "[q8act]") {
     std::mt19937 rng(13);
     for (dtype t : kformats) {
@@ -406,7 +414,9 @@ TEST_CASE("int8 activations, K-quants: SIMD leaves are bit for bit the plain lea
             const Weight W = random_weight(t, rows, cols, rng);
             const auto x = random_x(static_cast<std::size_t>(cols), rng);
             const auto buf = quantized(x.data(), static_cast<std::size_t>(nb), Isa::generic);
-            const auto plain = rows_of(W, buf, 0, rows, Isa::generic);
+            const auto plain = plain_rows(W, buf);
+            // The generic path (NEON on aarch64) is the plain leaf bit for bit.
+            CHECK(same_bits(rows_of(W, buf, 0, rows, Isa::generic), plain));
             std::vector<double> mag, exact, xmag;
             const auto ref = double_reference_k(W, buf, x.data(), mag, exact, xmag);
             for (int r = 0; r < rows; ++r) {

@@ -1441,6 +1441,128 @@ RWKV_NEON_DOTPROD_TARGET float row_neon_sdot(const std::byte* row, const Q8ActVi
     }
     return reduce16_neon(acc);
 }
+// ---- NEON leaves for the K-quants (vmull products; row_plain_k4 / _q6k / _q2k / _q3k bit for bit).
+// Q6_K, Q3_K, Q2_K: 32-value group G = 4h + g of a super-block (activation block 8·sb + G) is
+// plain's slots i = 8·(G mod 2) + 0..7: elements 0..15 of the group are slot vector 2·(G mod 2)
+// with sub-block 2G, elements 16..31 vector 2·(G mod 2) + 1 with sub-block 2G + 1.
+
+// The 32 signed codes of group G (h = G / 4, g = G mod 4) as two int8x16, decoded as
+// block_decode.hpp does.
+template <class F>
+RWKV_NEON_INLINE void k16_codes(const std::uint8_t* b, int G, int8x16_t& c0, int8x16_t& c1) {
+    const int h = G / 4, g = G % 4;
+    const int8x16_t sh = vdupq_n_s8(static_cast<std::int8_t>(-2 * g));
+    const uint8x16_t m2 = vdupq_n_u8(3);
+    if constexpr (std::is_same_v<F, weights::q6_k>) {
+        const std::uint8_t* ql = b + 64 * h + 32 * (g & 1);
+        uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
+        if (g < 2) l0 = vandq_u8(l0, vdupq_n_u8(15)), l1 = vandq_u8(l1, vdupq_n_u8(15));
+        else l0 = vshrq_n_u8(l0, 4), l1 = vshrq_n_u8(l1, 4);
+        const uint8x16_t h0 = vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 128 + 32 * h), sh), m2), 4);
+        const uint8x16_t h1 = vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 144 + 32 * h), sh), m2), 4);
+        c0 = vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(l0, h0), vdupq_n_u8(32)));
+        c1 = vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(l1, h1), vdupq_n_u8(32)));
+    } else if constexpr (std::is_same_v<F, weights::q3_k>) {
+        const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << (4 * h + g))), four = vdupq_n_u8(4);
+        const uint8x16_t lo0 = vandq_u8(vshlq_u8(vld1q_u8(b + 32 + 32 * h), sh), m2);
+        const uint8x16_t lo1 = vandq_u8(vshlq_u8(vld1q_u8(b + 48 + 32 * h), sh), m2);
+        c0 = vreinterpretq_s8_u8(vsubq_u8(lo0, vbicq_u8(four, vtstq_u8(vld1q_u8(b), bit))));
+        c1 = vreinterpretq_s8_u8(vsubq_u8(lo1, vbicq_u8(four, vtstq_u8(vld1q_u8(b + 16), bit))));
+    } else {  // q2_k
+        c0 = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 16 + 32 * h), sh), m2));
+        c1 = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 32 + 32 * h), sh), m2));
+    }
+}
+
+// Sub-block s's scale ds = d·S_s (exact), as the plain leaves compute it.
+template <class F>
+RWKV_NEON_INLINE float k16_scale(const std::byte* blk, float d, int s) {
+    if constexpr (std::is_same_v<F, weights::q6_k>)
+        return d * static_cast<float>(static_cast<signed char>(static_cast<unsigned char>(blk[192 + s])));
+    else if constexpr (std::is_same_v<F, weights::q3_k>) return d * static_cast<float>(weights::q3_k::scale(blk, s));
+    else return d * static_cast<float>(static_cast<unsigned>(blk[s]) & 15u);
+}
+
+template <class F>
+float row_neon_k16(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
+    constexpr bool two = std::is_same_v<F, weights::q2_k>;
+    constexpr int d_at = std::is_same_v<F, weights::q6_k> ? 208 : std::is_same_v<F, weights::q3_k> ? 108 : 80;
+    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    float mn[16] = {};
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::byte* blk = row + sb * F::block_bytes;
+        const float d = weights::fp16_to_float(weights::load_u16(blk + d_at));
+        for (int G = 0; G < 8; ++G) {
+            int8x16_t c0, c1;
+            k16_codes<F>(block_decode_detail::u8(blk), G, c0, c1);
+            const std::size_t b = 8 * sb + static_cast<std::size_t>(G);
+            const float dx = f32_at(a.d + 4 * b);
+            const auto* q = reinterpret_cast<const std::int8_t*>(a.q + 32 * b);
+            float32x4_t& a0 = acc[2 * (G % 2)];
+            float32x4_t& a1 = acc[2 * (G % 2) + 1];
+            a0 =
+                vfmaq_f32(a0, vdupq_n_f32(k16_scale<F>(blk, d, 2 * G) * dx), vcvtq_f32_s32(lane_dots(c0, vld1q_s8(q))));
+            a1 = vfmaq_f32(a1, vdupq_n_f32(k16_scale<F>(blk, d, 2 * G + 1) * dx),
+                           vcvtq_f32_s32(lane_dots(c1, vld1q_s8(q + 16))));
+        }
+        if constexpr (two) {  // the minima: row_plain_q2k's scalar steps
+            const float dmin = weights::fp16_to_float(weights::load_u16(blk + 82));
+            for (int s = 0; s < 16; ++s) {
+                const std::size_t b = 8 * sb + static_cast<std::size_t>(s / 2);
+                const int o = 4 * (s & 1);
+                const std::int32_t half = i32_at(a.s + 32 * b + 4 * o) + i32_at(a.s + 32 * b + 4 * o + 4) +
+                                          i32_at(a.s + 32 * b + 4 * o + 8) + i32_at(a.s + 32 * b + 4 * o + 12);
+                const float T = f32_at(a.d + 4 * b) * static_cast<float>(half);
+                const float dm = dmin * static_cast<float>(static_cast<unsigned>(blk[s]) >> 4);  // exact
+                mn[s] = std::fma(dm, T, mn[s]);
+            }
+        }
+    }
+    if constexpr (two) return reduce16_neon(acc) - reduce16(mn);
+    else return reduce16_neon(acc);
+}
+
+// Q4_K / Q5_K: sub-block s (activation block 8·sb + s) is plain's slots 8·((s >> 1) & 1) + j:
+// j = 0..3 (elements 0..15) in vector 2·((s >> 1) & 1), j = 4..7 in the next; minima as plain.
+template <class F>
+float row_neon_k4(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
+    constexpr bool five = std::is_same_v<F, weights::q5_k>;
+    constexpr int qs = five ? 48 : 16;
+    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    float mn[8] = {};
+    for (std::size_t sb = 0; sb < nsb; ++sb) {
+        const std::byte* blk = row + sb * F::block_bytes;
+        const std::uint8_t* ub = block_decode_detail::u8(blk);
+        const float d = weights::fp16_to_float(weights::load_u16(blk));
+        const float dmin = weights::fp16_to_float(weights::load_u16(blk + 2));
+        for (int s = 0; s < 8; ++s) {
+            unsigned sc = 0, m = 0;
+            weights::detail::k4_scale_min(blk + 4, s, sc, m);
+            const std::size_t b = 8 * sb + static_cast<std::size_t>(s);
+            const float dx = f32_at(a.d + 4 * b);
+            const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(m);  // exact
+            uint8x16_t v0 = vld1q_u8(ub + qs + 32 * (s / 2)), v1 = vld1q_u8(ub + qs + 16 + 32 * (s / 2));
+            if (s % 2 == 0) v0 = vandq_u8(v0, vdupq_n_u8(15)), v1 = vandq_u8(v1, vdupq_n_u8(15));
+            else v0 = vshrq_n_u8(v0, 4), v1 = vshrq_n_u8(v1, 4);
+            if constexpr (five) {
+                const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << s)), sixteen = vdupq_n_u8(16);
+                v0 = vorrq_u8(v0, vandq_u8(vtstq_u8(vld1q_u8(ub + 16), bit), sixteen));
+                v1 = vorrq_u8(v1, vandq_u8(vtstq_u8(vld1q_u8(ub + 32), bit), sixteen));
+            }
+            const auto* q = reinterpret_cast<const std::int8_t*>(a.q + 32 * b);
+            const float32x4_t scale = vdupq_n_f32(ds * dx);
+            float32x4_t& a0 = acc[2 * ((s >> 1) & 1)];
+            float32x4_t& a1 = acc[2 * ((s >> 1) & 1) + 1];
+            a0 = vfmaq_f32(a0, scale, vcvtq_f32_s32(lane_dots(vreinterpretq_s8_u8(v0), vld1q_s8(q))));
+            a1 = vfmaq_f32(a1, scale, vcvtq_f32_s32(lane_dots(vreinterpretq_s8_u8(v1), vld1q_s8(q + 16))));
+            const auto* S = reinterpret_cast<const std::int32_t*>(a.s + 32 * b);
+            const std::int32_t total = vaddvq_s32(vaddq_s32(vld1q_s32(S), vld1q_s32(S + 4)));
+            const float T = dx * static_cast<float>(total);
+            mn[s] = std::fma(dm, T, mn[s]);
+        }
+    }
+    return reduce16_neon(acc) - reduce8(mn);
+}
 #endif  // RWKV_BLOCK_DECODE_NEON
 
 // The leaf an Isa gets: 2 = VNNI, 1 = AVX2, 0 = plain.
@@ -1492,6 +1614,13 @@ void rows_typed_k(const Weight& W, const Q8ActView& a, float* y, int row_begin, 
                                           });
 #endif
     (void)lf;
+#if RWKV_BLOCK_DECODE_NEON
+    for (int r = row_begin; r < row_end; ++r) {
+        if constexpr (six || two || three) y[r] = row_neon_k16<F>(W.row(r), a, nsb);
+        else y[r] = row_neon_k4<F>(W.row(r), a, nsb);
+    }
+    return;
+#endif
     for (int r = row_begin; r < row_end; ++r) {
         if constexpr (six) y[r] = row_plain_q6k(W.row(r), a, nsb);
         else if constexpr (two) y[r] = row_plain_q2k(W.row(r), a, nsb);
