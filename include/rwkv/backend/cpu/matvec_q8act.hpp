@@ -42,7 +42,7 @@
 // - avx2 (and avx512 without VNNI): vpmaddubsw + vpmaddwd (signed weights by the sign trick
 //   |w|·sign(x, w), which keeps the int16 pair sums below saturation).
 // - generic: plain C++, std::fma; on aarch64 the 32-value formats have NEON leaves (SDOT where
-//   the CPU has it, else vmull + pairwise adds); the K-quants run the plain leaf there.
+//   the CPU has it, else vmull + pairwise adds), the K-quants too (vmull).
 // K-quants (256-value super-blocks B of a row, activation blocks b = 8B + 0..7; same activation
 // quantization; products of an fp16 with a 6- or 8-bit integer are exact in fp32):
 // - Q4_K / Q5_K: sub-block s (elements 32s..32s+31, activation block 8B + s) has ds = d·sc_s and
