@@ -16,8 +16,10 @@
 # Needs tools/setup-debian.sh --aarch64 (cross g++, qemu-user, arm64 zlib), gcc, and
 # rwkv-quantize in DIR (default: build).
 set -eu
-cd "$(dirname "$0")/.."
-build=build
+usage() { echo "usage: tools/arm-count.sh [--base REV] [--o3] [--int8] [--cpu NAME] [--types q8_0,q4_0,...] [--build DIR]" >&2; exit 2; }
+# need OPTION ARGS...: OPTION has a value.
+need() { [ $# -ge 2 ] || { echo "arm-count: $1 needs a value" >&2; usage; }; }
+build=
 base=
 o3=0
 int8=0
@@ -25,16 +27,21 @@ cpu=max
 types=q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl,q2_k,q3_k,q4_k,q5_k,q6_k
 while [ $# -gt 0 ]; do
     case "$1" in
-        --base) base=$2; shift 2 ;;
+        --base) need "$@"; base=$2; shift 2 ;;
         --o3) o3=1; shift ;;
         --int8) int8=1; shift ;;
-        --cpu) cpu=$2; shift 2 ;;
-        --types) types=$2; shift 2 ;;
-        --build) build=$2; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "usage: tools/arm-count.sh [--base REV] [--o3] [--int8] [--cpu NAME] [--types q8_0,q4_0,...] [--build DIR]" >&2; exit 2 ;;
+        --cpu) need "$@"; cpu=$2; shift 2 ;;
+        --types) need "$@"; types=$2; shift 2 ;;
+        --build) need "$@"; build=$2; shift 2 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+        *) echo "arm-count: unknown argument '$1'" >&2; usage ;;
     esac
 done
+# --build DIR is relative to where the script was run from; everything else (and the default
+# build) to the repository root.
+case "$build" in /* | '') ;; *) build="$PWD/$build" ;; esac
+cd "$(dirname "$0")/.."
+[ -n "$build" ] || build=build
 command -v qemu-aarch64 >/dev/null && command -v aarch64-linux-gnu-g++ >/dev/null ||
     { echo "arm-count: needs qemu-user and g++-aarch64-linux-gnu (tools/setup-debian.sh --aarch64)" >&2; exit 1; }
 [ -x "$build/examples/rwkv-quantize" ] || { echo "arm-count: no $build/examples/rwkv-quantize (build first)" >&2; exit 1; }
@@ -68,9 +75,9 @@ if [ -n "$base" ]; then
     revs="base-O2 $revs"
 fi
 [ "$o3" = 1 ] && revs="$revs head-O3"
-mode='s/^//'
-[ "$int8" = 1 ] && mode='s/m.set_threads(std::atoi(argv\[2\]));/&  m.set_int8_activations(true);/'
-sed "$mode" tools/peers/ours_decode.cpp > "$work/decode.cpp"
+edit='s/^//'
+[ "$int8" = 1 ] && edit='s/m.set_threads(std::atoi(argv\[2\]));/&  m.set_int8_activations(true);/'
+sed "$edit" tools/peers/ours_decode.cpp > "$work/decode.cpp"
 grep -q set_int8_activations "$work/decode.cpp" || [ "$int8" = 0 ] || { echo "arm-count: could not add int8 mode" >&2; exit 1; }
 sed 's/rwkv::Model<rwkv::stored>::load/rwkv::Model<rwkv::RWKV_COUNT_FORMAT>::load/' "$work/decode.cpp" > "$work/typed.cpp"
 for rev in $revs; do
@@ -84,12 +91,20 @@ for rev in $revs; do
     done
 done
 
-# count BINARY MODEL N: guest instructions of BINARY MODEL 1 N.
+# count BINARY MODEL N: guest instructions of BINARY MODEL 1 N (qemu's messages shown if it fails).
 count() {
-    qemu-aarch64 -cpu "$cpu" -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib \
-        -plugin "$work/count.so,out=$work/n" "$1" "$2" 1 "$3" >/dev/null 2>&1
+    if ! qemu-aarch64 -cpu "$cpu" -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib \
+        -plugin "$work/count.so,out=$work/n" "$1" "$2" 1 "$3" >/dev/null 2>"$work/err"; then
+        echo >&2
+        echo "arm-count: the decode failed under qemu ($1 $2 1 $3):" >&2
+        cat "$work/err" >&2
+        exit 1
+    fi
     cat "$work/n"
 }
+mode=exact
+[ "$int8" = 1 ] && mode="int8 activations"
+echo "aarch64 decode, $mode, qemu CPU $cpu, one thread"
 printf '%-8s' format
 for rev in $revs; do printf ' %12s' "$rev"; done
 [ -n "$base" ] && printf '  head÷base'
@@ -103,7 +118,9 @@ for t in $(echo "$types" | tr ',' ' ') bf16; do
     for rev in $revs; do
         bin="$work/dec_$rev" model=$f
         [ -z "$f" ] && bin="$work/dec_${rev}_$t" model="$work/small.safetensors"
-        n=$(( ($(count "$bin" "$model" 60) - $(count "$bin" "$model" 10)) / 50 ))
+        hi=$(count "$bin" "$model" 60) || exit 1
+        lo=$(count "$bin" "$model" 10) || exit 1
+        n=$(( (hi - lo) / 50 ))
         printf ' %12d' "$n"
         counts="$counts $n"
     done
