@@ -22,8 +22,9 @@
 //
 // Paths: AVX-512 (F+BW+VL) and AVX2+FMA+F16C leaves with their own target attributes (the library
 // is header-only and built with the user's flags), picked at run time through active_isa()
-// (RWKV_ISA caps it); the generic path (ARM's) decodes each block into an L1 buffer with
-// block_decode.hpp (NEON on aarch64, else the reference decoder) and runs xsimd FMAs (or four
+// (RWKV_ISA caps it). The generic path: on aarch64 block_decode.hpp's NEON decoders feed each
+// block's values straight into two FMA chains per row (rows_neon); elsewhere each block is decoded
+// (reference decoder; Q8_0 with SSE2) into an L1 buffer and multiplied by xsimd FMAs (or four
 // scalar lanes).
 //
 // Determinism: every output row is one thread's, one accumulator walked over the blocks in order
@@ -112,7 +113,8 @@ inline void for_row_groups(const Weight& W, float* y, int row_begin, int row_end
     }
 }
 
-// ---- Generic path: decode_block (block_decode.hpp) into an L1 buffer, then vector FMAs.
+// ---- Generic path: decode_block (block_decode.hpp) into an L1 buffer, then vector FMAs (off
+// aarch64; rows_neon below is ARM's).
 
 template <class F, int R>
 void rows_generic(const std::byte* const* w, const float* x, std::size_t nblocks, float* const* y) {
@@ -845,16 +847,14 @@ void qmatvec_rows_typed(const Weight& W, const float* x, float* y, int row_begin
     }
 #endif
     (void)isa;
-#if RWKV_BLOCK_DECODE_NEON
-    if constexpr (F::block_elems > 1)
-        return for_row_groups(W, y, row_begin, row_end, [&](const std::byte* const* w, float* const* o, int n) {
-            if (n == 8) rows_neon<F, 8>(w, x, nb, o);
-            else rows_neon<F, 1>(w, x, nb, o);
-        });
-#endif
     for_row_groups(W, y, row_begin, row_end, [&](const std::byte* const* w, float* const* o, int n) {
+#if RWKV_BLOCK_DECODE_NEON
+        if (n == 8) rows_neon<F, 8>(w, x, nb, o);
+        else rows_neon<F, 1>(w, x, nb, o);
+#else
         if (n == 8) rows_generic<F, 8>(w, x, nb, o);
         else rows_generic<F, 1>(w, x, nb, o);
+#endif
     });
 }
 
