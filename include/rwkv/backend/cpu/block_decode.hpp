@@ -122,139 +122,147 @@ RWKV_NEON_INLINE float32x4_t f16_scale(const std::byte* p) {
 
 inline const std::uint8_t* u8(const std::byte* p) { return reinterpret_cast<const std::uint8_t*>(p); }
 
+// The integer codes, shared with matvec_q8act.hpp's NEON int8 leaves (one unpacking for both).
+
+// The 32 codes of a 32-value block as two int8x16 (elements 0..15, 16..31): Q8_0 q, Q4_0 q − 8,
+// Q5_0 q − 16, IQ4_NL the level, Q4_1 / Q5_1 the unsigned q (0..31: the same bits as uint8).
+template <class F>
+RWKV_NEON_INLINE void codes32(const std::uint8_t* b, int8x16_t& c0, int8x16_t& c1) {
+    if constexpr (std::is_same_v<F, weights::q8_0>) {
+        c0 = vreinterpretq_s8_u8(vld1q_u8(b + 2));
+        c1 = vreinterpretq_s8_u8(vld1q_u8(b + 18));
+    } else {
+        constexpr bool affine = std::is_same_v<F, weights::q4_1> || std::is_same_v<F, weights::q5_1>;
+        constexpr bool five = std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>;
+        constexpr int qs_at = 2 + (affine ? 2 : 0) + (five ? 4 : 0);
+        const uint8x16_t q = vld1q_u8(b + qs_at);
+        uint8x16_t lo = vandq_u8(q, vdupq_n_u8(15)), hi = vshrq_n_u8(q, 4);
+        if constexpr (five) {
+            const std::uint32_t qh = weights::load_u32(reinterpret_cast<const std::byte*>(b + qs_at - 4));
+            lo = vorrq_u8(lo, qh_fifth_bits(qh, 0));
+            hi = vorrq_u8(hi, qh_fifth_bits(qh, 16));
+        }
+        if constexpr (std::is_same_v<F, weights::iq4_nl>) {
+            static constexpr std::int8_t levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                       1,    13,   25,  38,  53,  69,  89,  113};
+            const int8x16_t table = vld1q_s8(levels);
+            c0 = vqtbl1q_s8(table, lo);
+            c1 = vqtbl1q_s8(table, hi);
+        } else {
+            const uint8x16_t off = vdupq_n_u8(affine ? 0 : five ? 16 : 8);
+            c0 = vreinterpretq_s8_u8(vsubq_u8(lo, off));
+            c1 = vreinterpretq_s8_u8(vsubq_u8(hi, off));
+        }
+    }
+}
+
+// Q6_K, Q3_K, Q2_K: the 32 codes of group G = 4h + g (elements 32G..32G+31; sub-blocks 2G and
+// 2G + 1) as two int8x16. Q6_K: low 4 bits from ql[64h + l + 32(g & 1)] (low nibble for g < 2,
+// high otherwise), high 2 bits (qh[32h + l] >> 2g) & 3 (qh at byte 128), minus 32. Q3_K: low 2 bits
+// (qs[32h + l] >> 2g) & 3 (qs at byte 32), minus 4 unless bit 4h + g of hmask[l]. Q2_K: (qs[32h + l]
+// >> 2g) & 3 (qs at byte 16), unsigned.
+template <class F>
+RWKV_NEON_INLINE void k16_codes(const std::uint8_t* b, int G, int8x16_t& c0, int8x16_t& c1) {
+    const int h = G / 4, g = G % 4;
+    const int8x16_t sh = vdupq_n_s8(static_cast<std::int8_t>(-2 * g));
+    const uint8x16_t m2 = vdupq_n_u8(3);
+    if constexpr (std::is_same_v<F, weights::q6_k>) {
+        const std::uint8_t* ql = b + 64 * h + 32 * (g & 1);
+        uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
+        if (g < 2) l0 = vandq_u8(l0, vdupq_n_u8(15)), l1 = vandq_u8(l1, vdupq_n_u8(15));
+        else l0 = vshrq_n_u8(l0, 4), l1 = vshrq_n_u8(l1, 4);
+        const uint8x16_t h0 = vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 128 + 32 * h), sh), m2), 4);
+        const uint8x16_t h1 = vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 144 + 32 * h), sh), m2), 4);
+        c0 = vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(l0, h0), vdupq_n_u8(32)));
+        c1 = vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(l1, h1), vdupq_n_u8(32)));
+    } else if constexpr (std::is_same_v<F, weights::q3_k>) {
+        const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << (4 * h + g))), four = vdupq_n_u8(4);
+        const uint8x16_t lo0 = vandq_u8(vshlq_u8(vld1q_u8(b + 32 + 32 * h), sh), m2);
+        const uint8x16_t lo1 = vandq_u8(vshlq_u8(vld1q_u8(b + 48 + 32 * h), sh), m2);
+        c0 = vreinterpretq_s8_u8(vsubq_u8(lo0, vbicq_u8(four, vtstq_u8(vld1q_u8(b), bit))));
+        c1 = vreinterpretq_s8_u8(vsubq_u8(lo1, vbicq_u8(four, vtstq_u8(vld1q_u8(b + 16), bit))));
+    } else {
+        static_assert(std::is_same_v<F, weights::q2_k>, "k16_codes: Q6_K, Q3_K or Q2_K");
+        c0 = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 16 + 32 * h), sh), m2));
+        c1 = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 32 + 32 * h), sh), m2));
+    }
+}
+
+// Q4_K, Q5_K: the 32 unsigned codes of sub-block s (elements 32s..32s+31) as two uint8x16: the low
+// (s even) or high nibbles of bytes qs + 32·(s / 2) (qs at 16, Q5_K at 48); Q5_K's fifth bit is
+// bit s of qh[l] (bytes 16..47).
+template <class F>
+RWKV_NEON_INLINE void k4_codes(const std::uint8_t* b, int s, uint8x16_t& v0, uint8x16_t& v1) {
+    constexpr bool five = std::is_same_v<F, weights::q5_k>;
+    constexpr int qs = five ? 48 : 16;
+    v0 = vld1q_u8(b + qs + 32 * (s / 2));
+    v1 = vld1q_u8(b + qs + 16 + 32 * (s / 2));
+    if (s % 2 == 0) v0 = vandq_u8(v0, vdupq_n_u8(15)), v1 = vandq_u8(v1, vdupq_n_u8(15));
+    else v0 = vshrq_n_u8(v0, 4), v1 = vshrq_n_u8(v1, 4);
+    if constexpr (five) {
+        const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << s)), sixteen = vdupq_n_u8(16);
+        v0 = vorrq_u8(v0, vandq_u8(vtstq_u8(vld1q_u8(b + 16), bit), sixteen));
+        v1 = vorrq_u8(v1, vandq_u8(vtstq_u8(vld1q_u8(b + 32), bit), sixteen));
+    }
+}
+
 // Feeds one block of F to sink, four values at a time; every block format.
 template <class F, class Sink>
 RWKV_NEON_INLINE void decode_block_neon(const std::byte* block, Sink& sink) {
     const std::uint8_t* b = u8(block);
-    const uint8x16_t m4 = vdupq_n_u8(15);
-    if constexpr (std::is_same_v<F, weights::q8_0>) {
+    if constexpr (F::block_elems == 32) {
+        int8x16_t c0, c1;
+        codes32<F>(b, c0, c1);
         const float32x4_t d = f16_scale(block);
-        put_s8_scaled(sink, 0, vreinterpretq_s8_u8(vld1q_u8(b + 2)), d);
-        put_s8_scaled(sink, 16, vreinterpretq_s8_u8(vld1q_u8(b + 18)), d);
-    } else if constexpr (std::is_same_v<F, weights::q4_0>) {
-        const float32x4_t d = f16_scale(block);
-        const uint8x16_t q = vld1q_u8(b + 2), eight = vdupq_n_u8(8);
-        put_s8_scaled(sink, 0, vreinterpretq_s8_u8(vsubq_u8(vandq_u8(q, m4), eight)), d);
-        put_s8_scaled(sink, 16, vreinterpretq_s8_u8(vsubq_u8(vshrq_n_u8(q, 4), eight)), d);
-    } else if constexpr (std::is_same_v<F, weights::q4_1>) {
-        const float32x4_t d = f16_scale(block), m = f16_scale(block + 2);
-        const uint8x16_t q = vld1q_u8(b + 4);
-        put_u8_affine(sink, 0, vandq_u8(q, m4), d, m);
-        put_u8_affine(sink, 16, vshrq_n_u8(q, 4), d, m);
-    } else if constexpr (std::is_same_v<F, weights::q5_0>) {
-        const float32x4_t d = f16_scale(block);
-        const std::uint32_t qh = weights::load_u32(block + 2);
-        const uint8x16_t q = vld1q_u8(b + 6), sixteen = vdupq_n_u8(16);
-        const uint8x16_t lo = vorrq_u8(vandq_u8(q, m4), qh_fifth_bits(qh, 0));
-        const uint8x16_t hi = vorrq_u8(vshrq_n_u8(q, 4), qh_fifth_bits(qh, 16));
-        put_s8_scaled(sink, 0, vreinterpretq_s8_u8(vsubq_u8(lo, sixteen)), d);
-        put_s8_scaled(sink, 16, vreinterpretq_s8_u8(vsubq_u8(hi, sixteen)), d);
-    } else if constexpr (std::is_same_v<F, weights::q5_1>) {
-        const float32x4_t d = f16_scale(block), m = f16_scale(block + 2);
-        const std::uint32_t qh = weights::load_u32(block + 4);
-        const uint8x16_t q = vld1q_u8(b + 8);
-        put_u8_affine(sink, 0, vorrq_u8(vandq_u8(q, m4), qh_fifth_bits(qh, 0)), d, m);
-        put_u8_affine(sink, 16, vorrq_u8(vshrq_n_u8(q, 4), qh_fifth_bits(qh, 16)), d, m);
-    } else if constexpr (std::is_same_v<F, weights::iq4_nl>) {
-        const float32x4_t d = f16_scale(block);
-        static constexpr std::int8_t levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                                   1,    13,   25,  38,  53,  69,  89,  113};
-        const int8x16_t table = vld1q_s8(levels);
-        const uint8x16_t q = vld1q_u8(b + 2);
-        put_s8_scaled(sink, 0, vqtbl1q_s8(table, vandq_u8(q, m4)), d);
-        put_s8_scaled(sink, 16, vqtbl1q_s8(table, vshrq_n_u8(q, 4)), d);
-    } else if constexpr (std::is_same_v<F, weights::q2_k>) {
-        // e = 128h + 32j + l: q = (qs[32h + l] >> 2j) & 3, scale byte e / 16.
-        const float d = vgetq_lane_f32(f16_scale(block + 80), 0), dmin = vgetq_lane_f32(f16_scale(block + 82), 0);
-        const uint8x16_t m2 = vdupq_n_u8(3);
-        for (int h = 0; h < 2; ++h) {
-            const uint8x16_t q0 = vld1q_u8(b + 16 + 32 * h), q1 = vld1q_u8(b + 32 + 32 * h);
-            RWKV_CPU_UNROLL(4)
-            for (int j = 0; j < 4; ++j) {
-                const int8x16_t sh = vdupq_n_s8(static_cast<std::int8_t>(-2 * j));
-                const int s = 8 * h + 2 * j;
-                const unsigned sc0 = b[s], sc1 = b[s + 1];
-                const int o = 128 * h + 32 * j;
-                put_u8_scale_min(sink, o, vandq_u8(vshlq_u8(q0, sh), m2),
-                                 vdupq_n_f32(d * static_cast<float>(sc0 & 15u)),
-                                 vdupq_n_f32(dmin * static_cast<float>(sc0 >> 4)));
-                put_u8_scale_min(sink, o + 16, vandq_u8(vshlq_u8(q1, sh), m2),
-                                 vdupq_n_f32(d * static_cast<float>(sc1 & 15u)),
-                                 vdupq_n_f32(dmin * static_cast<float>(sc1 >> 4)));
-            }
+        if constexpr (std::is_same_v<F, weights::q4_1> || std::is_same_v<F, weights::q5_1>) {
+            const float32x4_t m = f16_scale(block + 2);
+            put_u8_affine(sink, 0, vreinterpretq_u8_s8(c0), d, m);
+            put_u8_affine(sink, 16, vreinterpretq_u8_s8(c1), d, m);
+        } else {
+            put_s8_scaled(sink, 0, c0, d);
+            put_s8_scaled(sink, 16, c1, d);
         }
-    } else if constexpr (std::is_same_v<F, weights::q3_k>) {
-        // e = 128h + 32j + l: low = (qs[32h + l] >> 2j) & 3, minus 4 unless bit 4h + j of hmask[l].
-        const float d = vgetq_lane_f32(f16_scale(block + 108), 0);
-        const uint8x16_t m2 = vdupq_n_u8(3), four = vdupq_n_u8(4);
-        const uint8x16_t hm0 = vld1q_u8(b), hm1 = vld1q_u8(b + 16);
-        for (int h = 0; h < 2; ++h) {
-            const uint8x16_t q0 = vld1q_u8(b + 32 + 32 * h), q1 = vld1q_u8(b + 48 + 32 * h);
-            RWKV_CPU_UNROLL(4)
-            for (int j = 0; j < 4; ++j) {
-                const int8x16_t sh = vdupq_n_s8(static_cast<std::int8_t>(-2 * j));
-                const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << (4 * h + j)));
-                const int s = 8 * h + 2 * j;
-                const int o = 128 * h + 32 * j;
-                const uint8x16_t v0 = vsubq_u8(vandq_u8(vshlq_u8(q0, sh), m2), vbicq_u8(four, vtstq_u8(hm0, bit)));
-                const uint8x16_t v1 = vsubq_u8(vandq_u8(vshlq_u8(q1, sh), m2), vbicq_u8(four, vtstq_u8(hm1, bit)));
-                put_s8_scaled(sink, o, vreinterpretq_s8_u8(v0),
-                              vdupq_n_f32(d * static_cast<float>(F::scale(block, s))));
-                put_s8_scaled(sink, o + 16, vreinterpretq_s8_u8(v1),
-                              vdupq_n_f32(d * static_cast<float>(F::scale(block, s + 1))));
-            }
+    } else if constexpr (std::is_same_v<F, weights::q2_k>) {
+        // value = d·(sc & 15)·q − dmin·(sc >> 4), sc the byte of sub-block s (both products exact).
+        const float d = vgetq_lane_f32(f16_scale(block + 80), 0), dmin = vgetq_lane_f32(f16_scale(block + 82), 0);
+        RWKV_CPU_UNROLL(8)
+        for (int G = 0; G < 8; ++G) {
+            int8x16_t c0, c1;
+            k16_codes<F>(b, G, c0, c1);
+            const unsigned sc0 = b[2 * G], sc1 = b[2 * G + 1];
+            put_u8_scale_min(sink, 32 * G, vreinterpretq_u8_s8(c0), vdupq_n_f32(d * static_cast<float>(sc0 & 15u)),
+                             vdupq_n_f32(dmin * static_cast<float>(sc0 >> 4)));
+            put_u8_scale_min(sink, 32 * G + 16, vreinterpretq_u8_s8(c1), vdupq_n_f32(d * static_cast<float>(sc1 & 15u)),
+                             vdupq_n_f32(dmin * static_cast<float>(sc1 >> 4)));
+        }
+    } else if constexpr (std::is_same_v<F, weights::q3_k> || std::is_same_v<F, weights::q6_k>) {
+        // value = (d·S_s)·code, S_s Q3_K's signed 6-bit scale or Q6_K's int8 scale at byte 192 + s.
+        constexpr bool six = std::is_same_v<F, weights::q6_k>;
+        const float d = vgetq_lane_f32(f16_scale(block + (six ? 208 : 108)), 0);
+        auto scale = [&](int s) {
+            if constexpr (six) return static_cast<float>(static_cast<std::int8_t>(b[192 + s]));
+            else return static_cast<float>(F::scale(block, s));
+        };
+        RWKV_CPU_UNROLL(8)
+        for (int G = 0; G < 8; ++G) {
+            int8x16_t c0, c1;
+            k16_codes<F>(b, G, c0, c1);
+            put_s8_scaled(sink, 32 * G, c0, vdupq_n_f32(d * scale(2 * G)));
+            put_s8_scaled(sink, 32 * G + 16, c1, vdupq_n_f32(d * scale(2 * G + 1)));
         }
     } else if constexpr (std::is_same_v<F, weights::q4_k> || std::is_same_v<F, weights::q5_k>) {
-        // Sub-block s = 2c (+1): codes at byte 16 + 32c (Q5_K: 48 + 32c), low (high) nibble; Q5_K's
-        // fifth bit is bit s of qh[l] (bytes 16..47).
-        constexpr int qs_at = std::is_same_v<F, weights::q5_k> ? 48 : 16;
+        // value = (d·sc_s)·q − dmin·m_s (both products exact).
         const float d = vgetq_lane_f32(f16_scale(block), 0), dmin = vgetq_lane_f32(f16_scale(block + 2), 0);
-        uint8x16_t qh0 = vdupq_n_u8(0), qh1 = vdupq_n_u8(0);
-        if constexpr (std::is_same_v<F, weights::q5_k>) qh0 = vld1q_u8(b + 16), qh1 = vld1q_u8(b + 32);
-        const uint8x16_t sixteen = vdupq_n_u8(16);
         RWKV_CPU_UNROLL(8)
         for (int s = 0; s < 8; ++s) {
             unsigned sc = 0, m = 0;
             weights::detail::k4_scale_min(block + 4, s, sc, m);
+            uint8x16_t v0, v1;
+            k4_codes<F>(b, s, v0, v1);
             const float32x4_t dl = vdupq_n_f32(d * static_cast<float>(sc)),
                               ml = vdupq_n_f32(dmin * static_cast<float>(m));
-            const int c = s / 2;
-            uint8x16_t v0 = vld1q_u8(b + qs_at + 32 * c), v1 = vld1q_u8(b + qs_at + 16 + 32 * c);
-            if (s % 2 == 0) v0 = vandq_u8(v0, m4), v1 = vandq_u8(v1, m4);
-            else v0 = vshrq_n_u8(v0, 4), v1 = vshrq_n_u8(v1, 4);
-            if constexpr (std::is_same_v<F, weights::q5_k>) {
-                const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << s));
-                v0 = vorrq_u8(v0, vandq_u8(vtstq_u8(qh0, bit), sixteen));
-                v1 = vorrq_u8(v1, vandq_u8(vtstq_u8(qh1, bit), sixteen));
-            }
             put_u8_scale_min(sink, 32 * s, v0, dl, ml);
             put_u8_scale_min(sink, 32 * s + 16, v1, dl, ml);
-        }
-    } else if constexpr (std::is_same_v<F, weights::q6_k>) {
-        // e = 128h + 32g + l: low 4 bits from ql[64h + l + 32(g & 1)] (low nibble for g < 2, high
-        // otherwise), high 2 bits (qh[32h + l] >> 2g) & 3 (qh at byte 128), minus 32; the scale of
-        // 16 values is the int8 at byte 192 + e / 16.
-        const float d = vgetq_lane_f32(f16_scale(block + 208), 0);
-        const uint8x16_t m2 = vdupq_n_u8(3), thirty_two = vdupq_n_u8(32);
-        for (int h = 0; h < 2; ++h) {
-            const uint8x16_t qh0 = vld1q_u8(b + 128 + 32 * h), qh1 = vld1q_u8(b + 144 + 32 * h);
-            RWKV_CPU_UNROLL(4)
-            for (int g = 0; g < 4; ++g) {
-                const std::uint8_t* ql = b + 64 * h + 32 * (g & 1);
-                uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
-                if (g < 2) l0 = vandq_u8(l0, m4), l1 = vandq_u8(l1, m4);
-                else l0 = vshrq_n_u8(l0, 4), l1 = vshrq_n_u8(l1, 4);
-                const int8x16_t sh = vdupq_n_s8(static_cast<std::int8_t>(-2 * g));
-                const uint8x16_t h0 = vshlq_n_u8(vandq_u8(vshlq_u8(qh0, sh), m2), 4);
-                const uint8x16_t h1 = vshlq_n_u8(vandq_u8(vshlq_u8(qh1, sh), m2), 4);
-                const int s = 8 * h + 2 * g;
-                const auto sc0 = static_cast<std::int8_t>(b[192 + s]), sc1 = static_cast<std::int8_t>(b[193 + s]);
-                const int o = 128 * h + 32 * g;
-                put_s8_scaled(sink, o, vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(l0, h0), thirty_two)),
-                              vdupq_n_f32(d * static_cast<float>(sc0)));
-                put_s8_scaled(sink, o + 16, vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(l1, h1), thirty_two)),
-                              vdupq_n_f32(d * static_cast<float>(sc1)));
-            }
         }
     } else {
         static_assert(sizeof(F) == 0, "decode_block_neon: not a block format");

@@ -1331,40 +1331,12 @@ RWKV_Q8A_VNNI_TARGET void rows_vnni_q3k(const std::byte* const* w, const Q8ActVi
 // 16 fp32 slots are four float32x4 (slot i in vector i / 4, lane i % 4), so the fp32 steps are
 // row_plain's: the same fused products in the same order, then reduce16's tree.
 
-// The 32 integer codes of block b as two int8x16 (elements 0..15, 16..31), and dw (and m).
+// The 32 integer codes of a block as two int8x16 (block_decode.hpp's codes32), and dw (and m).
 template <class F>
 RWKV_NEON_INLINE void codes_neon(const std::byte* blk, int8x16_t& w0, int8x16_t& w1, float& dw, float& m) {
-    using namespace block_decode_detail;
-    const std::uint8_t* b = u8(blk);
+    block_decode_detail::codes32<F>(block_decode_detail::u8(blk), w0, w1);
     dw = weights::fp16_to_float(weights::load_u16(blk));
-    m = 0.0f;
-    if constexpr (std::is_same_v<F, weights::q8_0>) {
-        w0 = vld1q_s8(reinterpret_cast<const std::int8_t*>(b + 2));
-        w1 = vld1q_s8(reinterpret_cast<const std::int8_t*>(b + 18));
-    } else {
-        constexpr bool affine = affine_v<F>;
-        constexpr bool five = std::is_same_v<F, weights::q5_0> || std::is_same_v<F, weights::q5_1>;
-        constexpr int qs_at = 2 + (affine ? 2 : 0) + (five ? 4 : 0);
-        if constexpr (affine) m = weights::fp16_to_float(weights::load_u16(blk + 2));
-        const uint8x16_t q = vld1q_u8(b + qs_at);
-        uint8x16_t lo = vandq_u8(q, vdupq_n_u8(15)), hi = vshrq_n_u8(q, 4);
-        if constexpr (five) {
-            const std::uint32_t qh = weights::load_u32(blk + qs_at - 4);
-            lo = vorrq_u8(lo, qh_fifth_bits(qh, 0));
-            hi = vorrq_u8(hi, qh_fifth_bits(qh, 16));
-        }
-        if constexpr (std::is_same_v<F, weights::iq4_nl>) {
-            static constexpr std::int8_t levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                                       1,    13,   25,  38,  53,  69,  89,  113};
-            const int8x16_t table = vld1q_s8(levels);
-            w0 = vqtbl1q_s8(table, lo);
-            w1 = vqtbl1q_s8(table, hi);
-        } else {
-            const uint8x16_t off = vdupq_n_u8(affine ? 0 : five ? 16 : 8);
-            w0 = vreinterpretq_s8_u8(vsubq_u8(lo, off));
-            w1 = vreinterpretq_s8_u8(vsubq_u8(hi, off));
-        }
-    }
+    m = affine_v<F> ? weights::fp16_to_float(weights::load_u16(blk + 2)) : 0.0f;
 }
 
 // The four exact lane sums Σ_{k<4} w[4j + k]·q[4j + k], j = 0..3, of 16 codes and 16 activations.
@@ -1446,34 +1418,6 @@ RWKV_NEON_DOTPROD_TARGET float row_neon_sdot(const std::byte* row, const Q8ActVi
 // plain's slots i = 8·(G mod 2) + 0..7: elements 0..15 of the group are slot vector 2·(G mod 2)
 // with sub-block 2G, elements 16..31 vector 2·(G mod 2) + 1 with sub-block 2G + 1.
 
-// The 32 signed codes of group G (h = G / 4, g = G mod 4) as two int8x16, decoded as
-// block_decode.hpp does.
-template <class F>
-RWKV_NEON_INLINE void k16_codes(const std::uint8_t* b, int G, int8x16_t& c0, int8x16_t& c1) {
-    const int h = G / 4, g = G % 4;
-    const int8x16_t sh = vdupq_n_s8(static_cast<std::int8_t>(-2 * g));
-    const uint8x16_t m2 = vdupq_n_u8(3);
-    if constexpr (std::is_same_v<F, weights::q6_k>) {
-        const std::uint8_t* ql = b + 64 * h + 32 * (g & 1);
-        uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
-        if (g < 2) l0 = vandq_u8(l0, vdupq_n_u8(15)), l1 = vandq_u8(l1, vdupq_n_u8(15));
-        else l0 = vshrq_n_u8(l0, 4), l1 = vshrq_n_u8(l1, 4);
-        const uint8x16_t h0 = vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 128 + 32 * h), sh), m2), 4);
-        const uint8x16_t h1 = vshlq_n_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 144 + 32 * h), sh), m2), 4);
-        c0 = vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(l0, h0), vdupq_n_u8(32)));
-        c1 = vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(l1, h1), vdupq_n_u8(32)));
-    } else if constexpr (std::is_same_v<F, weights::q3_k>) {
-        const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << (4 * h + g))), four = vdupq_n_u8(4);
-        const uint8x16_t lo0 = vandq_u8(vshlq_u8(vld1q_u8(b + 32 + 32 * h), sh), m2);
-        const uint8x16_t lo1 = vandq_u8(vshlq_u8(vld1q_u8(b + 48 + 32 * h), sh), m2);
-        c0 = vreinterpretq_s8_u8(vsubq_u8(lo0, vbicq_u8(four, vtstq_u8(vld1q_u8(b), bit))));
-        c1 = vreinterpretq_s8_u8(vsubq_u8(lo1, vbicq_u8(four, vtstq_u8(vld1q_u8(b + 16), bit))));
-    } else {  // q2_k
-        c0 = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 16 + 32 * h), sh), m2));
-        c1 = vreinterpretq_s8_u8(vandq_u8(vshlq_u8(vld1q_u8(b + 32 + 32 * h), sh), m2));
-    }
-}
-
 // Sub-block s's scale ds = d·S_s (exact), as the plain leaves compute it.
 template <class F>
 RWKV_NEON_INLINE float k16_scale(const std::byte* blk, float d, int s) {
@@ -1494,7 +1438,7 @@ float row_neon_k16(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
         const float d = weights::fp16_to_float(weights::load_u16(blk + d_at));
         for (int G = 0; G < 8; ++G) {
             int8x16_t c0, c1;
-            k16_codes<F>(block_decode_detail::u8(blk), G, c0, c1);
+            block_decode_detail::k16_codes<F>(block_decode_detail::u8(blk), G, c0, c1);
             const std::size_t b = 8 * sb + static_cast<std::size_t>(G);
             const float dx = f32_at(a.d + 4 * b);
             const auto* q = reinterpret_cast<const std::int8_t*>(a.q + 32 * b);
@@ -1526,8 +1470,6 @@ float row_neon_k16(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
 // j = 0..3 (elements 0..15) in vector 2·((s >> 1) & 1), j = 4..7 in the next; minima as plain.
 template <class F>
 float row_neon_k4(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
-    constexpr bool five = std::is_same_v<F, weights::q5_k>;
-    constexpr int qs = five ? 48 : 16;
     float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
     float mn[8] = {};
     for (std::size_t sb = 0; sb < nsb; ++sb) {
@@ -1541,14 +1483,8 @@ float row_neon_k4(const std::byte* row, const Q8ActView& a, std::size_t nsb) {
             const std::size_t b = 8 * sb + static_cast<std::size_t>(s);
             const float dx = f32_at(a.d + 4 * b);
             const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(m);  // exact
-            uint8x16_t v0 = vld1q_u8(ub + qs + 32 * (s / 2)), v1 = vld1q_u8(ub + qs + 16 + 32 * (s / 2));
-            if (s % 2 == 0) v0 = vandq_u8(v0, vdupq_n_u8(15)), v1 = vandq_u8(v1, vdupq_n_u8(15));
-            else v0 = vshrq_n_u8(v0, 4), v1 = vshrq_n_u8(v1, 4);
-            if constexpr (five) {
-                const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << s)), sixteen = vdupq_n_u8(16);
-                v0 = vorrq_u8(v0, vandq_u8(vtstq_u8(vld1q_u8(ub + 16), bit), sixteen));
-                v1 = vorrq_u8(v1, vandq_u8(vtstq_u8(vld1q_u8(ub + 32), bit), sixteen));
-            }
+            uint8x16_t v0, v1;
+            block_decode_detail::k4_codes<F>(ub, s, v0, v1);
             const auto* q = reinterpret_cast<const std::int8_t*>(a.q + 32 * b);
             const float32x4_t scale = vdupq_n_f32(ds * dx);
             float32x4_t& a0 = acc[2 * ((s >> 1) & 1)];
